@@ -1,0 +1,174 @@
+//! The catalog's persistent model: what `catalog.json` holds. Plain data, no behaviour beyond
+//! lookups, so a snapshot can be handed to readers (pg_catalog, planners) without locks.
+
+use std::collections::BTreeMap;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Postgres object identifier. Stable across restarts: assigned once and persisted.
+pub type Oid = u32;
+
+/// First OID handed to user objects, as in PostgreSQL (`FirstNormalObjectId`).
+pub const FIRST_USER_OID: Oid = 16384;
+
+/// The one database every cluster has.
+pub const DEFAULT_DATABASE: &str = "basin";
+/// The schema unqualified names resolve to.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DatabaseEntry {
+    pub oid: Oid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SchemaEntry {
+    pub oid: Oid,
+    pub database: String,
+    pub name: String,
+}
+
+/// File format of an external (lake) table.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+    Json,
+}
+
+impl FileFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+            FileFormat::Json => "json",
+        }
+    }
+}
+
+/// What a relation is and where its rows come from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RelationKind {
+    /// Files in a lake that Basin reads but does not own.
+    External {
+        location: String,
+        format: FileFormat,
+        /// Hive-style partition columns (`PARTITIONED BY`), in path order.
+        partition_columns: Vec<String>,
+        /// `OPTIONS (...)` as given, e.g. `format.has_header`.
+        options: BTreeMap<String, String>,
+    },
+    /// A Delta Lake table under the data directory that Basin writes.
+    Managed {
+        /// Path relative to the data directory.
+        path: String,
+    },
+    /// A view: the SQL text is planned when the view is used.
+    View { sql: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ColumnEntry {
+    pub name: String,
+    pub data_type: DataType,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RelationEntry {
+    pub oid: Oid,
+    pub database: String,
+    pub schema: String,
+    pub name: String,
+    pub kind: RelationKind,
+    pub columns: Vec<ColumnEntry>,
+}
+
+impl RelationEntry {
+    /// Postgres `relkind`: 'r' table, 'v' view ('m' materialized views and 'f' foreign tables
+    /// arrive with later issues).
+    pub fn relkind(&self) -> char {
+        match self.kind {
+            RelationKind::View { .. } => 'v',
+            RelationKind::External { .. } | RelationKind::Managed { .. } => 'r',
+        }
+    }
+
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+}
+
+/// Everything the catalog knows, as persisted. Cheap to clone into an immutable snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CatalogState {
+    /// Bumped on every change; lets caches know they are stale.
+    pub version: u64,
+    pub next_oid: Oid,
+    pub databases: Vec<DatabaseEntry>,
+    pub schemas: Vec<SchemaEntry>,
+    pub relations: Vec<RelationEntry>,
+}
+
+impl CatalogState {
+    /// A fresh cluster: database `basin` with schema `public`.
+    pub fn bootstrap() -> Self {
+        let mut state = Self {
+            version: 0,
+            next_oid: FIRST_USER_OID,
+            databases: Vec::new(),
+            schemas: Vec::new(),
+            relations: Vec::new(),
+        };
+        let db_oid = state.allocate_oid();
+        state.databases.push(DatabaseEntry {
+            oid: db_oid,
+            name: DEFAULT_DATABASE.to_owned(),
+        });
+        let schema_oid = state.allocate_oid();
+        state.schemas.push(SchemaEntry {
+            oid: schema_oid,
+            database: DEFAULT_DATABASE.to_owned(),
+            name: DEFAULT_SCHEMA.to_owned(),
+        });
+        state
+    }
+
+    pub fn allocate_oid(&mut self) -> Oid {
+        let oid = self.next_oid;
+        self.next_oid += 1;
+        oid
+    }
+
+    pub fn schema(&self, database: &str, schema: &str) -> Option<&SchemaEntry> {
+        self.schemas
+            .iter()
+            .find(|s| s.database == database && s.name == schema)
+    }
+
+    pub fn relation(&self, database: &str, schema: &str, name: &str) -> Option<&RelationEntry> {
+        self.relations
+            .iter()
+            .find(|r| r.database == database && r.schema == schema && r.name == name)
+    }
+
+    pub fn relations_in<'a>(
+        &'a self,
+        database: &'a str,
+        schema: &'a str,
+    ) -> impl Iterator<Item = &'a RelationEntry> + 'a {
+        self.relations
+            .iter()
+            .filter(move |r| r.database == database && r.schema == schema)
+    }
+}

@@ -1,0 +1,68 @@
+//! The coordinator's validated configuration. Built once by the `basin` binary from the TOML
+//! file, `BASIN_*` environment and flags; passed explicitly, never read from globals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A user allowed to log in with SCRAM-SHA-256 when authentication is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserConfig {
+    pub name: String,
+    pub password: String,
+}
+
+/// Everything the coordinator role needs to start.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// Postgres wire protocol listen address (default 127.0.0.1:5433).
+    pub pg_listen: SocketAddr,
+    /// HTTP API listen address (default 127.0.0.1:8080).
+    pub http_listen: SocketAddr,
+    /// Control-plane gRPC listen address that executors register with (default 127.0.0.1:50050).
+    pub control_listen: SocketAddr,
+    /// Where the catalog and Basin-managed tables live (default ./basin-data).
+    pub data_dir: PathBuf,
+    /// Users for password (SCRAM-SHA-256) authentication. Empty means trust authentication.
+    pub users: Vec<UserConfig>,
+    /// Allow trust authentication on a non-loopback address.
+    pub insecure_no_auth: bool,
+    /// Largest frontend message accepted after startup, in bytes.
+    pub max_message_bytes: usize,
+    /// Default DataFusion target partitions (0 = number of cores).
+    pub target_partitions: usize,
+}
+
+impl CoordinatorConfig {
+    /// Defaults for a standalone cluster on this machine.
+    pub fn local_default() -> Self {
+        Self {
+            pg_listen: SocketAddr::from(([127, 0, 0, 1], 5433)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            control_listen: SocketAddr::from(([127, 0, 0, 1], 50050)),
+            data_dir: PathBuf::from("./basin-data"),
+            users: Vec::new(),
+            insecure_no_auth: false,
+            max_message_bytes: 64 * 1024 * 1024,
+            target_partitions: 0,
+        }
+    }
+
+    /// Checks rules that span fields. Called once by the binary after merging all sources.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.users.is_empty() && !self.pg_listen.ip().is_loopback() && !self.insecure_no_auth {
+            return Err(format!(
+                "refusing to listen on non-loopback address {} without authentication: configure users or pass --insecure-no-auth",
+                self.pg_listen
+            ));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err("max_message_bytes must be at least 1024".to_owned());
+        }
+        for user in &self.users {
+            if user.name.is_empty() || user.password.is_empty() {
+                return Err("every configured user needs a non-empty name and password".to_owned());
+            }
+        }
+        Ok(())
+    }
+}
