@@ -75,8 +75,26 @@ pub enum RelationKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ColumnEntry {
     pub name: String,
+    /// Stored as Arrow's own type syntax (`Decimal128(15, 2)`), which round-trips through
+    /// `Display`/`FromStr` without needing arrow's serde feature.
+    #[serde(with = "data_type_text")]
     pub data_type: DataType,
     pub nullable: bool,
+}
+
+mod data_type_text {
+    use arrow::datatypes::DataType;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(value: &DataType, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DataType, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse::<DataType>()
+            .map_err(|e| D::Error::custom(format!("invalid column type {text:?}: {e}")))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
