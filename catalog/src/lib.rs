@@ -1,1 +1,19 @@
-//! placeholder
+//! Basin's catalog: databases, schemas, lake tables, Basin-managed Delta tables and views; their
+//! durable storage (`catalog.json` under the data directory, replaced atomically); the DataFusion
+//! `CatalogProvider`s that expose them; and the one session builder every role uses.
+//!
+//! Entry points: [`Catalog::open`], [`session::new_session_state`]. Depends on `proto` only;
+//! never on the coordinator or executor.
+
+mod ddl;
+mod error;
+pub mod model;
+mod provider;
+pub mod session;
+mod store;
+mod tables;
+
+pub use ddl::{DropKind, RelationName};
+pub use error::{Error, Result};
+pub use provider::{BasinCatalogProvider, BasinSchemaProvider};
+pub use store::Catalog;

@@ -1,0 +1,507 @@
+//! Catalog changes: schemas, lake tables, Basin-managed (Delta) tables and views.
+//!
+//! Each operation does its slow work (schema inference, writing data) first and records the
+//! relation in the durable catalog last, so a statement that fails or is interrupted leaves no
+//! half-made relation behind: it is either absent or complete.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProviderFactory;
+use datafusion::datasource::listing_table_factory::ListingTableFactory;
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{CreateExternalTable, LogicalPlan, LogicalPlanBuilder, cast, col};
+use datafusion::physical_plan::collect;
+use deltalake::DeltaTable;
+use deltalake::protocol::SaveMode;
+
+use crate::error::{Error, Result};
+use crate::model::{ColumnEntry, FileFormat, RelationEntry, RelationKind, SchemaEntry};
+use crate::store::Catalog;
+use crate::tables::{columns_of, external_table_command, managed_table_url, open_delta};
+
+/// Which kind of relation a `DROP` names; dropping a view with `DROP TABLE` is an error as in
+/// Postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropKind {
+    Table,
+    View,
+}
+
+/// Where a new relation goes.
+#[derive(Debug, Clone)]
+pub struct RelationName {
+    pub database: String,
+    pub schema: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for RelationName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.schema == crate::model::DEFAULT_SCHEMA {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{}.{}", self.schema, self.name)
+        }
+    }
+}
+
+impl Catalog {
+    pub async fn create_schema(&self, database: &str, name: &str, if_not_exists: bool) -> Result<()> {
+        self.update(|state| {
+            if state.schema(database, name).is_some() {
+                return if if_not_exists {
+                    Ok(())
+                } else {
+                    Err(Error::AlreadyExists {
+                        kind: "schema",
+                        name: name.to_owned(),
+                    })
+                };
+            }
+            let oid = state.allocate_oid();
+            state.schemas.push(SchemaEntry {
+                oid,
+                database: database.to_owned(),
+                name: name.to_owned(),
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn drop_schema(
+        &self,
+        database: &str,
+        name: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Result<()> {
+        let dropped = self
+            .update(|state| {
+                if state.schema(database, name).is_none() {
+                    return if if_exists {
+                        Ok(Vec::new())
+                    } else {
+                        Err(Error::NotFound {
+                            kind: "schema",
+                            name: name.to_owned(),
+                        })
+                    };
+                }
+                let members: Vec<RelationEntry> =
+                    state.relations_in(database, name).cloned().collect();
+                if !members.is_empty() && !cascade {
+                    return Err(Error::Unsupported(format!(
+                        "cannot drop schema \"{name}\" because other objects depend on it"
+                    )));
+                }
+                state
+                    .relations
+                    .retain(|r| !(r.database == database && r.schema == name));
+                state
+                    .schemas
+                    .retain(|s| !(s.database == database && s.name == name));
+                Ok(members)
+            })
+            .await?;
+        for relation in dropped {
+            self.remove_managed_files(&relation);
+        }
+        Ok(())
+    }
+
+    /// `CREATE EXTERNAL TABLE`: validates the location and format, infers the schema when none
+    /// is declared, and records the table.
+    pub async fn create_external_table(
+        &self,
+        state: &SessionState,
+        target: &RelationName,
+        cmd: &CreateExternalTable,
+    ) -> Result<()> {
+        if self.exists(target, cmd.if_not_exists, cmd.or_replace)? {
+            return Ok(());
+        }
+        let format = match cmd.file_type.to_ascii_uppercase().as_str() {
+            "PARQUET" => FileFormat::Parquet,
+            "CSV" => FileFormat::Csv,
+            "JSON" | "NDJSON" => FileFormat::Json,
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "external tables stored as {other} are not supported; use PARQUET, CSV or JSON"
+                )));
+            }
+        };
+        let [location] = cmd.locations.as_slice() else {
+            return Err(Error::Unsupported(
+                "an external table needs exactly one LOCATION".to_owned(),
+            ));
+        };
+        let location = absolute_location(location)?;
+        let mut normalized = cmd.clone();
+        normalized.locations = vec![location.clone()];
+        normalized.file_type = format.as_str().to_uppercase();
+        let provider = ListingTableFactory::new().create(state, &normalized).await?;
+        let columns = columns_of(provider.as_ref());
+        // Replaying the stored definition must give the same table; check it now rather than
+        // at the first query after a restart.
+        let replay = external_table_command(
+            &target.name,
+            &location,
+            format,
+            &cmd.table_partition_cols,
+            cmd.options.clone(),
+            Some(&columns),
+        )?;
+        ListingTableFactory::new().create(state, &replay).await?;
+        let kind = RelationKind::External {
+            location,
+            format,
+            partition_columns: cmd.table_partition_cols.clone(),
+            options: cmd.options.clone().into_iter().collect(),
+        };
+        self.record_relation(target, kind, columns, cmd.or_replace)
+            .await
+            .map(|_| ())
+    }
+
+    /// `CREATE TABLE ... (columns)` and `CREATE TABLE ... AS SELECT`: a Delta table under the
+    /// data directory, filled from `input` (an empty relation for a plain `CREATE TABLE`).
+    /// Returns the number of rows written.
+    pub async fn create_managed_table(
+        &self,
+        state: &SessionState,
+        target: &RelationName,
+        input: LogicalPlan,
+        if_not_exists: bool,
+    ) -> Result<u64> {
+        if self.exists(target, if_not_exists, false)? {
+            return Ok(0);
+        }
+        let oid = self.update(|s| Ok(s.allocate_oid())).await?;
+        let path = format!(
+            "tables/{}/{}/{}_{oid}",
+            target.database, target.schema, target.name
+        );
+        let url = managed_table_url(self.data_dir(), &path)?;
+        let result = self
+            .write_new_delta_table(state, target, &url, input)
+            .await;
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(error) => {
+                remove_dir_logged(&self.data_dir().join(&path));
+                return Err(error);
+            }
+        };
+        let provider = open_delta(&url, &target.name).await?;
+        let columns = columns_of(provider.as_ref());
+        let recorded = self
+            .update(|s| {
+                if s.relation(&target.database, &target.schema, &target.name).is_some() {
+                    return Err(Error::AlreadyExists {
+                        kind: "relation",
+                        name: target.to_string(),
+                    });
+                }
+                s.relations.push(RelationEntry {
+                    oid,
+                    database: target.database.clone(),
+                    schema: target.schema.clone(),
+                    name: target.name.clone(),
+                    kind: RelationKind::Managed { path: path.clone() },
+                    columns,
+                });
+                Ok(())
+            })
+            .await;
+        if let Err(error) = recorded {
+            remove_dir_logged(&self.data_dir().join(&path));
+            return Err(error);
+        }
+        Ok(rows)
+    }
+
+    async fn write_new_delta_table(
+        &self,
+        state: &SessionState,
+        target: &RelationName,
+        url: &url::Url,
+        input: LogicalPlan,
+    ) -> Result<u64> {
+        let input_schema: SchemaRef = Arc::new(input.schema().as_arrow().clone());
+        let delta_schema = delta_compatible_schema(&input_schema)?;
+        let table = DeltaTable::try_from_url(url.clone())
+            .await
+            .map_err(|e| Error::delta(target.to_string(), e))?;
+        table
+            .write(vec![RecordBatch::new_empty(Arc::clone(&delta_schema))])
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_table_name(target.name.clone())
+            .await
+            .map_err(|e| Error::delta(target.to_string(), e))?;
+        let provider = open_delta(url, &target.name).await?;
+        let casts = delta_schema
+            .fields()
+            .iter()
+            .zip(input_schema.fields())
+            .map(|(to, from)| {
+                cast(col(datafusion::common::Column::new_unqualified(from.name())), to.data_type().clone())
+                    .alias(to.name())
+            })
+            .collect::<Vec<_>>();
+        let plan = LogicalPlanBuilder::from(input)
+            .project(casts)?
+            .build()?;
+        let insert = LogicalPlanBuilder::insert_into(
+            plan,
+            target.name.clone(),
+            provider_as_source(provider),
+            InsertOp::Append,
+        )?
+        .build()?;
+        let physical = state.create_physical_plan(&insert).await?;
+        let batches = collect(physical, state.task_ctx()).await?;
+        Ok(count_from(&batches))
+    }
+
+    /// `CREATE VIEW name AS query`: the query is planned now to catch errors, stored as text.
+    pub async fn create_view(
+        &self,
+        state: &SessionState,
+        target: &RelationName,
+        sql: &str,
+        or_replace: bool,
+    ) -> Result<()> {
+        if self.exists(target, false, or_replace)? {
+            return Ok(());
+        }
+        let plan = state.create_logical_plan(sql).await?;
+        let columns = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| ColumnEntry {
+                name: f.name().clone(),
+                data_type: f.data_type().clone(),
+                nullable: f.is_nullable(),
+            })
+            .collect();
+        self.record_relation(
+            target,
+            RelationKind::View {
+                sql: sql.to_owned(),
+            },
+            columns,
+            or_replace,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `DROP TABLE` / `DROP VIEW`. Managed table files are removed after the catalog no longer
+    /// names them.
+    pub async fn drop_relation(
+        &self,
+        target: &RelationName,
+        kind: DropKind,
+        if_exists: bool,
+    ) -> Result<()> {
+        let dropped = self
+            .update(|state| {
+                let Some(entry) = state.relation(&target.database, &target.schema, &target.name)
+                else {
+                    return if if_exists {
+                        Ok(None)
+                    } else {
+                        Err(Error::NotFound {
+                            kind: match kind {
+                                DropKind::Table => "table",
+                                DropKind::View => "view",
+                            },
+                            name: target.to_string(),
+                        })
+                    };
+                };
+                let is_view = matches!(entry.kind, RelationKind::View { .. });
+                if is_view != (kind == DropKind::View) {
+                    return Err(Error::WrongObjectType(format!(
+                        "\"{}\" is not a {}",
+                        target,
+                        if kind == DropKind::View { "view" } else { "table" }
+                    )));
+                }
+                let entry = entry.clone();
+                state.relations.retain(|r| r.oid != entry.oid);
+                Ok(Some(entry))
+            })
+            .await?;
+        if let Some(entry) = dropped {
+            self.remove_managed_files(&entry);
+        }
+        Ok(())
+    }
+
+    /// Whether `target` exists, and whether that is fine (`IF NOT EXISTS`: skip; `OR REPLACE`:
+    /// go on and replace). Errors if the schema is missing or the name is taken.
+    fn exists(&self, target: &RelationName, if_not_exists: bool, or_replace: bool) -> Result<bool> {
+        let snapshot = self.snapshot();
+        if snapshot.schema(&target.database, &target.schema).is_none() {
+            return Err(Error::NotFound {
+                kind: "schema",
+                name: target.schema.clone(),
+            });
+        }
+        match snapshot.relation(&target.database, &target.schema, &target.name) {
+            None => Ok(false),
+            Some(_) if if_not_exists => Ok(true),
+            Some(_) if or_replace => Ok(false),
+            Some(_) => Err(Error::AlreadyExists {
+                kind: "relation",
+                name: target.to_string(),
+            }),
+        }
+    }
+
+    async fn record_relation(
+        &self,
+        target: &RelationName,
+        kind: RelationKind,
+        columns: Vec<ColumnEntry>,
+        or_replace: bool,
+    ) -> Result<u32> {
+        let replaced = self
+            .update(|state| {
+                let existing = state
+                    .relation(&target.database, &target.schema, &target.name)
+                    .cloned();
+                let oid = match &existing {
+                    Some(_) if !or_replace => {
+                        return Err(Error::AlreadyExists {
+                            kind: "relation",
+                            name: target.to_string(),
+                        });
+                    }
+                    // Postgres keeps the OID on CREATE OR REPLACE.
+                    Some(old) => old.oid,
+                    None => state.allocate_oid(),
+                };
+                state.relations.retain(|r| r.oid != oid);
+                state.relations.push(RelationEntry {
+                    oid,
+                    database: target.database.clone(),
+                    schema: target.schema.clone(),
+                    name: target.name.clone(),
+                    kind,
+                    columns,
+                });
+                Ok((oid, existing))
+            })
+            .await?;
+        let (oid, existing) = replaced;
+        if let Some(old) = existing {
+            self.remove_managed_files(&old);
+        }
+        Ok(oid)
+    }
+
+    fn remove_managed_files(&self, entry: &RelationEntry) {
+        if let RelationKind::Managed { path } = &entry.kind {
+            remove_dir_logged(&self.data_dir().join(path));
+        }
+    }
+}
+
+/// Delta Lake stores a narrower set of types than Arrow: timestamps in microseconds, no
+/// unsigned integers, no string views. Returns the schema a new managed table gets, or says
+/// which column cannot be stored.
+fn delta_compatible_schema(schema: &Schema) -> Result<SchemaRef> {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let data_type = delta_type(field.data_type()).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "column \"{}\" has type {} which Basin-managed tables cannot store yet",
+                    field.name(),
+                    field.data_type()
+                ))
+            })?;
+            Ok(Field::new(field.name(), data_type, true))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+fn delta_type(data_type: &DataType) -> Option<DataType> {
+    Some(match data_type {
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Date32
+        | DataType::Binary
+        | DataType::Utf8 => data_type.clone(),
+        DataType::Null | DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary | DataType::FixedSizeBinary(_) => {
+            DataType::Binary
+        }
+        DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 => DataType::Int64,
+        DataType::UInt64 => DataType::Decimal128(20, 0),
+        DataType::Float16 => DataType::Float32,
+        DataType::Date64 => DataType::Date32,
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => {
+            DataType::Decimal128(*p, *s)
+        }
+        DataType::Timestamp(_, None) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        DataType::Timestamp(_, Some(_)) => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        DataType::Dictionary(_, value) => delta_type(value)?,
+        _ => return None,
+    })
+}
+
+fn count_from(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| {
+            let column = b.columns().first()?;
+            let counts = column.as_any().downcast_ref::<UInt64Array>()?;
+            Some(counts.iter().flatten().sum::<u64>())
+        })
+        .sum()
+}
+
+/// Local paths become absolute so the table still resolves when Basin restarts elsewhere;
+/// URLs (`s3://`, `file://`) are kept as given.
+fn absolute_location(location: &str) -> Result<String> {
+    if location.contains("://") {
+        return Ok(location.to_owned());
+    }
+    let trailing_slash = location.ends_with('/');
+    let absolute = std::path::absolute(location)
+        .map_err(|e| Error::io(format!("resolve location {location}"), e))?;
+    let mut text = absolute.to_string_lossy().into_owned();
+    if trailing_slash && !text.ends_with('/') {
+        text.push('/');
+    }
+    Ok(text)
+}
+
+fn remove_dir_logged(path: &std::path::Path) {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove table files"),
+    }
+}

@@ -1,0 +1,158 @@
+//! The durable catalog: one JSON document, replaced atomically on every change.
+//!
+//! A change is applied to a copy of the state, written to `catalog.json.tmp`, fsynced, renamed
+//! over `catalog.json`, and the directory fsynced, before readers see it. A crash at any point
+//! leaves either the old or the new catalog, never half of one. DDL is rare, so rewriting the
+//! whole document is cheaper than a log and far simpler to get right.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use crate::error::{Error, Result};
+use crate::model::CatalogState;
+
+const CATALOG_FILE: &str = "catalog.json";
+const CATALOG_TMP_FILE: &str = "catalog.json.tmp";
+
+/// The catalog of one Basin cluster. Readers take cheap immutable snapshots; writers are
+/// serialised so OIDs are handed out once.
+#[derive(Debug)]
+pub struct Catalog {
+    data_dir: PathBuf,
+    current: RwLock<Arc<CatalogState>>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    /// Opens the catalog under `data_dir`, creating a fresh one (database `basin`, schema
+    /// `public`) the first time.
+    pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        fs::create_dir_all(data_dir)
+            .map_err(|e| Error::io(format!("create data directory {}", data_dir.display()), e))?;
+        let data_dir = fs::canonicalize(data_dir)
+            .map_err(|e| Error::io(format!("resolve data directory {}", data_dir.display()), e))?;
+        let path = data_dir.join(CATALOG_FILE);
+        let state = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<CatalogState>(&bytes).map_err(|e| {
+                Error::Corrupt {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                }
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let state = CatalogState::bootstrap();
+                persist(&data_dir, &state)?;
+                state
+            }
+            Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
+        };
+        tracing::info!(
+            data_dir = %data_dir.display(),
+            relations = state.relations.len(),
+            version = state.version,
+            "opened catalog"
+        );
+        Ok(Arc::new(Self {
+            data_dir,
+            current: RwLock::new(Arc::new(state)),
+            writer: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The directory that holds the catalog and Basin-managed tables (absolute).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The latest committed state. Never blocks on writers for longer than a pointer swap.
+    pub fn snapshot(&self) -> Arc<CatalogState> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Applies `change` to a copy of the state and makes it durable before anyone sees it.
+    /// If `change` fails nothing is written.
+    pub async fn update<T>(
+        &self,
+        change: impl FnOnce(&mut CatalogState) -> Result<T>,
+    ) -> Result<T> {
+        let _writer = self.writer.lock().await;
+        let mut next = (*self.snapshot()).clone();
+        let output = change(&mut next)?;
+        next.version += 1;
+        let data_dir = self.data_dir.clone();
+        let next = tokio::task::spawn_blocking(move || persist(&data_dir, &next).map(|()| next))
+            .await
+            .map_err(|e| Error::io("persist catalog", std::io::Error::other(e)))??;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(output)
+    }
+}
+
+fn persist(data_dir: &Path, state: &CatalogState) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(state).map_err(|e| Error::Corrupt {
+        path: CATALOG_FILE.to_owned(),
+        message: format!("cannot serialise catalog: {e}"),
+    })?;
+    let tmp = data_dir.join(CATALOG_TMP_FILE);
+    let context = |what: &str| format!("{what} {}", tmp.display());
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(context("create"), e))?;
+    file.write_all(&bytes)
+        .map_err(|e| Error::io(context("write"), e))?;
+    file.sync_all().map_err(|e| Error::io(context("fsync"), e))?;
+    drop(file);
+    fs::rename(&tmp, data_dir.join(CATALOG_FILE))
+        .map_err(|e| Error::io(context("rename"), e))?;
+    sync_dir(data_dir)
+}
+
+/// Makes a rename or file creation inside `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("fsync directory {}", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DEFAULT_DATABASE;
+
+    #[tokio::test]
+    async fn changes_survive_reopen_and_failed_changes_leave_no_trace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let catalog = Catalog::open(dir.path()).expect("open fresh catalog");
+        let oid = catalog
+            .update(|state| Ok(state.allocate_oid()))
+            .await
+            .expect("allocate oid");
+        let failed: Result<()> = catalog
+            .update(|state| {
+                state.allocate_oid();
+                Err(Error::Unsupported("no".to_owned()))
+            })
+            .await;
+        assert!(failed.is_err());
+        drop(catalog);
+
+        let reopened = Catalog::open(dir.path()).expect("reopen catalog");
+        let state = reopened.snapshot();
+        assert_eq!(state.next_oid, oid + 1, "failed change must not persist");
+        assert_eq!(state.databases[0].name, DEFAULT_DATABASE);
+        assert!(state.schema(DEFAULT_DATABASE, "public").is_some());
+    }
+
+    #[test]
+    fn corrupt_catalog_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join(CATALOG_FILE), b"{not json").expect("write garbage");
+        let error = Catalog::open(dir.path()).expect_err("corrupt catalog must not open");
+        assert!(error.to_string().contains("is corrupt"), "{error}");
+    }
+}

@@ -1,0 +1,121 @@
+//! Turns catalog entries into DataFusion `TableProvider`s: lake files through DataFusion's
+//! listing tables, Basin-managed tables through Delta Lake, views by planning their SQL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::catalog::TableProviderFactory;
+use datafusion::common::{DFSchema, TableReference};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::listing_table_factory::ListingTableFactory;
+use datafusion::datasource::view::ViewTable;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::CreateExternalTable;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::model::{ColumnEntry, FileFormat, RelationEntry, RelationKind};
+
+/// Builds the provider that reads `entry`. `state` plans views and resolves file formats.
+pub(crate) async fn open_relation(
+    entry: &RelationEntry,
+    data_dir: &std::path::Path,
+    state: &SessionState,
+) -> DfResult<Arc<dyn TableProvider>> {
+    match &entry.kind {
+        RelationKind::External {
+            location,
+            format,
+            partition_columns,
+            options,
+        } => {
+            let cmd = external_table_command(
+                &entry.name,
+                location,
+                *format,
+                partition_columns,
+                options.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                Some(&entry.columns),
+            )?;
+            ListingTableFactory::new().create(state, &cmd).await
+        }
+        RelationKind::Managed { path } => {
+            let url = managed_table_url(data_dir, path)?;
+            open_delta(&url, &entry.name).await.map_err(DataFusionError::from)
+        }
+        RelationKind::View { sql } => {
+            let plan = state.create_logical_plan(sql).await?;
+            Ok(Arc::new(ViewTable::new(plan, Some(sql.clone()))))
+        }
+    }
+}
+
+/// Opens a Delta table at its latest version as a table provider.
+pub(crate) async fn open_delta(url: &Url, name: &str) -> Result<Arc<dyn TableProvider>> {
+    let table = deltalake::open_table(url.clone())
+        .await
+        .map_err(|e| Error::delta(name, e))?;
+    table
+        .table_provider()
+        .await
+        .map_err(|e| Error::DataFusion(e.context(format!("open delta table \"{name}\""))))
+}
+
+/// The file URL of a managed table from its path relative to the data directory.
+pub(crate) fn managed_table_url(data_dir: &std::path::Path, path: &str) -> Result<Url> {
+    let absolute = data_dir.join(path);
+    Url::from_directory_path(&absolute).map_err(|()| {
+        Error::Unsupported(format!(
+            "managed table path {} is not absolute",
+            absolute.display()
+        ))
+    })
+}
+
+/// A DataFusion `CREATE EXTERNAL TABLE` command for a lake table: with `columns` it replays a
+/// stored definition; without, DataFusion infers the schema from the files.
+pub(crate) fn external_table_command(
+    name: &str,
+    location: &str,
+    format: FileFormat,
+    partition_columns: &[String],
+    options: HashMap<String, String>,
+    columns: Option<&[ColumnEntry]>,
+) -> DfResult<CreateExternalTable> {
+    let schema = match columns {
+        Some(columns) => {
+            let schema = arrow::datatypes::Schema::new(
+                columns
+                    .iter()
+                    .map(|c| arrow::datatypes::Field::new(&c.name, c.data_type.clone(), c.nullable))
+                    .collect::<Vec<_>>(),
+            );
+            DFSchema::try_from(schema)?
+        }
+        None => DFSchema::empty(),
+    };
+    Ok(CreateExternalTable::builder(
+        TableReference::bare(name),
+        location.to_owned(),
+        format.as_str().to_uppercase(),
+        Arc::new(schema),
+    )
+    .with_partition_cols(partition_columns.to_vec())
+    .with_options(options)
+    .build())
+}
+
+/// Columns of a provider, as the catalog stores them.
+pub(crate) fn columns_of(provider: &dyn TableProvider) -> Vec<ColumnEntry> {
+    provider
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| ColumnEntry {
+            name: f.name().clone(),
+            data_type: f.data_type().clone(),
+            nullable: f.is_nullable(),
+        })
+        .collect()
+}
