@@ -1,1 +1,121 @@
-//! placeholder
+//! `basin-executor`: the worker role of a Basin cluster.
+//!
+//! An executor registers with the coordinator's control plane, heartbeats, and serves its own
+//! gRPC API (today only `Ping`; later the plan fragments the coordinator sends it). On shutdown
+//! it drains: takes no new work, finishes what runs, deregisters.
+//!
+//! Entry point: [`run`] with an [`ExecutorConfig`] built by the `basin` binary.
+//!
+//! Depends on `basin-proto` and `basin-catalog`; never on `basin-coordinator`
+//! (`scripts/check-deps.sh` enforces it).
+
+mod config;
+mod control;
+mod error;
+pub mod memory;
+mod service;
+mod state;
+
+use std::sync::Arc;
+
+use basin_proto::control::v1::RegisterRequest;
+use basin_proto::{BUILD_VERSION, ExecutorId, PROTOCOL_VERSION};
+use tokio::net::TcpListener;
+use tokio::task::JoinError;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+pub use crate::config::ExecutorConfig;
+pub use crate::error::{Error, ErrorClass, Result};
+
+use crate::control::ControlClient;
+use crate::state::ExecutorState;
+
+/// Runs an executor until `shutdown` is cancelled, then drains and deregisters.
+///
+/// Waits (retrying with backoff) for the coordinator to come up. Fails fast on configuration
+/// errors, when the listen address cannot be bound, and when the coordinator refuses the
+/// executor, e.g. because their protocol versions differ.
+pub async fn run(config: ExecutorConfig, shutdown: CancellationToken) -> Result<()> {
+    config.validate().map_err(Error::Config)?;
+    let memory_limit_bytes = match config.memory_limit_bytes {
+        0 => memory::default_memory_limit_bytes()?,
+        bytes => bytes,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let advertise_url = config
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local_addr}"));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let id = new_executor_id();
+    info!(
+        executor_id = %id,
+        listen = %local_addr,
+        advertise_url,
+        coordinator = config.coordinator_url,
+        cores,
+        memory_limit_bytes,
+        "executor starting"
+    );
+
+    let state = Arc::new(ExecutorState::new(id.clone()));
+    let server_stop = CancellationToken::new();
+    let mut server = tokio::spawn(service::serve(
+        listener,
+        Arc::clone(&state),
+        server_stop.clone(),
+    ));
+
+    let registration = RegisterRequest {
+        protocol_version: PROTOCOL_VERSION,
+        executor_id: id.into_string(),
+        advertise_url,
+        cores: u32::try_from(cores).unwrap_or(u32::MAX),
+        memory_bytes: memory_limit_bytes,
+        build_version: BUILD_VERSION.to_owned(),
+    };
+    let control = ControlClient::new(&config.coordinator_url, registration, state)?;
+    // The control loop gets its own token so a failed server can make it deregister.
+    let control_stop = shutdown.child_token();
+    let control = control.run(control_stop.clone());
+    tokio::pin!(control);
+
+    let result = tokio::select! {
+        result = &mut control => result,
+        joined = &mut server => {
+            // The server only stops when told to, so reaching here is a failure.
+            let server_result = flatten(joined).and(Err(Error::Internal(
+                "executor gRPC server stopped unexpectedly".to_owned(),
+            )));
+            control_stop.cancel();
+            let _ = control.await;
+            if let Err(err) = &server_result {
+                error!(error = %err, "executor stopping");
+            }
+            return server_result;
+        }
+    };
+    server_stop.cancel();
+    let server_result = flatten(server.await);
+    info!("executor stopped");
+    result.and(server_result)
+}
+
+fn new_executor_id() -> ExecutorId {
+    let uuid = uuid::Uuid::new_v4().simple().to_string();
+    ExecutorId::new(format!("exec-{}", &uuid[..12]))
+}
+
+fn flatten(joined: std::result::Result<Result<()>, JoinError>) -> Result<()> {
+    joined.map_err(|err| Error::Internal(format!("executor gRPC server task failed: {err}")))?
+}

@@ -1,0 +1,47 @@
+//! The executor's own gRPC server. Today it answers `Ping`; plan fragments will be served here.
+
+use std::sync::Arc;
+
+use basin_proto::PROTOCOL_VERSION;
+use basin_proto::executor::v1::executor_service_server::{ExecutorService, ExecutorServiceServer};
+use basin_proto::executor::v1::{PingRequest, PingResponse};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use crate::state::ExecutorState;
+use crate::{Error, Result};
+
+struct ExecutorGrpc {
+    state: Arc<ExecutorState>,
+}
+
+#[tonic::async_trait]
+impl ExecutorService for ExecutorGrpc {
+    async fn ping(&self, _request: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+        Ok(Response::new(PingResponse {
+            executor_id: self.state.id().to_string(),
+            protocol_version: PROTOCOL_VERSION,
+            draining: self.state.is_draining(),
+            running_tasks: self.state.running_tasks(),
+        }))
+    }
+}
+
+/// Serves the executor's gRPC API on `listener` until `shutdown` is cancelled.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<ExecutorState>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    Server::builder()
+        .add_service(ExecutorServiceServer::new(ExecutorGrpc { state }))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown.cancelled_owned(),
+        )
+        .await
+        .map_err(Error::Serve)
+}
