@@ -235,6 +235,10 @@ impl Catalog {
     ) -> Result<u64> {
         let input_schema: SchemaRef = Arc::new(input.schema().as_arrow().clone());
         let delta_schema = delta_compatible_schema(&input_schema)?;
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path)
+                .map_err(|e| Error::io(format!("create table directory {}", path.display()), e))?;
+        }
         let table = DeltaTable::try_from_url(url.clone())
             .await
             .map_err(|e| Error::delta(target.to_string(), e))?;

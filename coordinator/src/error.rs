@@ -1,0 +1,244 @@
+//! The coordinator's error type. Every error knows its class; [`Error::sqlstate`] is the one
+//! place that maps classes and DataFusion/catalog errors to Postgres SQLSTATEs.
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad SQL or a request Basin understands but rejects; carries its own SQLSTATE.
+    #[error("{message}")]
+    User {
+        sqlstate: &'static str,
+        message: String,
+        hint: Option<String>,
+    },
+    /// The statement was cancelled by the client or `statement_timeout`.
+    #[error("{0}")]
+    Cancelled(String),
+    #[error(transparent)]
+    Catalog(#[from] basin_catalog::Error),
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// Start-up failed: a port in use, an unreadable data directory.
+    #[error("{context}: {source}")]
+    Startup {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bug in Basin.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn user(sqlstate: &'static str, message: impl Into<String>) -> Self {
+        Error::User {
+            sqlstate,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::user("0A000", message)
+    }
+
+    pub fn syntax(message: impl Into<String>) -> Self {
+        Self::user("42601", message)
+    }
+
+    /// The Postgres SQLSTATE for this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            Error::User { sqlstate, .. } => sqlstate,
+            Error::Cancelled(_) => "57014",
+            Error::Catalog(e) => catalog_sqlstate(e),
+            Error::DataFusion(e) => datafusion_sqlstate(e),
+            Error::Startup { .. } => "58000",
+            Error::Internal(_) => "XX000",
+        }
+    }
+
+    /// The primary message in Postgres style (lower-case, no trailing period).
+    pub fn message(&self) -> String {
+        match self {
+            Error::DataFusion(e) => datafusion_message(e),
+            Error::Catalog(basin_catalog::Error::DataFusion(e)) => datafusion_message(e),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::User { hint, .. } => hint.clone(),
+            Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => {
+                Some("reduce the data the query touches or raise the memory limit".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn catalog_sqlstate(error: &basin_catalog::Error) -> &'static str {
+    use basin_catalog::Error as E;
+    match error {
+        E::NotFound { kind: "schema", .. } => "3F000",
+        E::NotFound { kind: "database", .. } => "3D000",
+        E::NotFound { .. } => "42P01",
+        E::AlreadyExists { kind: "schema", .. } => "42P06",
+        E::AlreadyExists { .. } => "42P07",
+        E::WrongObjectType(_) => "42809",
+        E::Unsupported(_) => "0A000",
+        E::Io { .. } => "58030",
+        E::Corrupt { .. } => "XX001",
+        E::Delta { .. } => "58030",
+        E::DataFusion(e) => datafusion_sqlstate(e),
+    }
+}
+
+/// Maps a DataFusion error to a SQLSTATE by its kind and, where DataFusion only has a message,
+/// by the message's well-known shapes.
+fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
+    let root = error.find_root();
+    match root {
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::ResourcesExhausted(_) => "53200",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ArrowError(arrow_error, _) => arrow_sqlstate(arrow_error),
+        DataFusionError::External(inner) => {
+            if let Some(catalog) = inner.downcast_ref::<basin_catalog::Error>() {
+                catalog_sqlstate(catalog)
+            } else if let Some(arrow_error) = inner.downcast_ref::<arrow::error::ArrowError>() {
+                arrow_sqlstate(arrow_error)
+            } else if inner.downcast_ref::<std::io::Error>().is_some() {
+                "58030"
+            } else {
+                message_sqlstate(&root.to_string()).unwrap_or("XX000")
+            }
+        }
+        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => "58030",
+        DataFusionError::Internal(_) => "XX000",
+        DataFusionError::Execution(message) if message.contains("canceled") => "57014",
+        DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::Configuration(_)
+        | DataFusionError::Execution(_)
+        | DataFusionError::ParquetError(_)
+        | DataFusionError::Context(..)
+        | DataFusionError::Substrait(_)
+        | DataFusionError::Diagnostic(..)
+        | DataFusionError::Collection(_)
+        | DataFusionError::Shared(_)
+        | DataFusionError::Ffi(_) => message_sqlstate(&root.to_string()).unwrap_or(
+            match root {
+                DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => "42000",
+                DataFusionError::ParquetError(_) => "58030",
+                _ => "22000",
+            },
+        ),
+        #[expect(unreachable_patterns, reason = "DataFusionError is non-exhaustive across versions")]
+        _ => "XX000",
+    }
+}
+
+fn arrow_sqlstate(error: &arrow::error::ArrowError) -> &'static str {
+    use arrow::error::ArrowError as A;
+    match error {
+        A::DivideByZero => "22012",
+        A::CastError(_) | A::ParseError(_) => "22P02",
+        A::ArithmeticOverflow(_) | A::ComputeError(_) => {
+            message_sqlstate(&error.to_string()).unwrap_or("22003")
+        }
+        A::MemoryError(_) => "53200",
+        A::IoError(..) => "58030",
+        _ => message_sqlstate(&error.to_string()).unwrap_or("22000"),
+    }
+}
+
+/// DataFusion reports many user errors only as text; these shapes are stable across releases.
+fn message_sqlstate(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    let rules: &[(&str, &str)] = &[
+        ("divide by zero", "22012"),
+        ("division by zero", "22012"),
+        ("table '", "42P01"),
+        ("table \"", "42P01"),
+        ("no field named", "42703"),
+        ("schema error: no field", "42703"),
+        ("invalid function", "42883"),
+        ("function '", "42883"),
+        ("no function matches", "42883"),
+        ("cannot cast", "22P02"),
+        ("cast error", "22P02"),
+        ("can't parse", "22P02"),
+        ("cannot parse", "22P02"),
+        ("invalid input syntax", "22P02"),
+        ("overflow", "22003"),
+        ("out of range", "22003"),
+        ("resources exhausted", "53200"),
+        ("ambiguous", "42702"),
+        ("sql error", "42601"),
+        ("parsererror", "42601"),
+        ("expected", "42601"),
+    ];
+    for (needle, sqlstate) in rules {
+        if m.contains(needle) {
+            if *needle == "table '" || *needle == "table \"" {
+                if m.contains("not found") || m.contains("does not exist") {
+                    return Some(sqlstate);
+                }
+                continue;
+            }
+            return Some(sqlstate);
+        }
+    }
+    None
+}
+
+/// DataFusion messages carry prefixes like `Error during planning: `; Postgres clients show
+/// the message itself.
+fn datafusion_message(error: &DataFusionError) -> String {
+    let root = error.find_root();
+    let text = match root {
+        DataFusionError::ArrowError(e, _) => e.to_string(),
+        DataFusionError::External(e) => e.to_string(),
+        DataFusionError::SQL(e, _) => e.to_string(),
+        DataFusionError::Plan(m)
+        | DataFusionError::Execution(m)
+        | DataFusionError::NotImplemented(m)
+        | DataFusionError::Configuration(m)
+        | DataFusionError::ResourcesExhausted(m) => m.clone(),
+        DataFusionError::Internal(m) => format!("internal error: {m}"),
+        other => other.to_string(),
+    };
+    postgres_style(&rewrite_known(&text))
+}
+
+/// Rewrites DataFusion's phrasing of the most common errors into Postgres's.
+fn rewrite_known(text: &str) -> String {
+    // "table 'basin.public.x' not found" -> relation "x" does not exist
+    if let Some(rest) = text.strip_prefix("table '")
+        && let Some(name) = rest.strip_suffix("' not found")
+    {
+        let short = name.rsplit('.').next().unwrap_or(name);
+        return format!("relation \"{short}\" does not exist");
+    }
+    if text.starts_with("Divide by zero") || text.contains("Divide by zero error") {
+        return "division by zero".to_owned();
+    }
+    text.to_owned()
+}
+
+fn postgres_style(text: &str) -> String {
+    let trimmed = text.trim().trim_end_matches('.');
+    let mut chars = trimmed.chars();
+    match chars.next() {
+        Some(first) if first.is_uppercase() && chars.next().is_some_and(|c| c.is_lowercase()) => {
+            first.to_lowercase().collect::<String>() + &trimmed[first.len_utf8()..]
+        }
+        _ => trimmed.to_owned(),
+    }
+}

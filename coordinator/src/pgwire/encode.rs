@@ -1,0 +1,552 @@
+//! Arrow record batches to Postgres DataRows, in text or binary format per column, written
+//! straight into the row buffer (no per-value allocation for the common types).
+
+use std::fmt::Write as _;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, GenericListArray, Int8Array, Int16Array, Int32Array, Int64Array,
+    IntervalMonthDayNanoArray, OffsetSizeTrait, StructArray, UInt8Array, UInt16Array,
+    UInt32Array, UInt64Array,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use bytes::{BufMut, BytesMut};
+use pgwire::api::Type;
+use pgwire::api::results::FieldFormat;
+use pgwire::messages::data::DataRow;
+
+use super::types::pg_type;
+use crate::error::{Error, Result};
+
+/// Microseconds between 1970-01-01 (Arrow's epoch) and 2000-01-01 (Postgres's).
+const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+
+/// Encodes every row of `batch`; `formats[i]` is column i's wire format.
+pub(crate) fn encode_batch(batch: &RecordBatch, formats: &[FieldFormat]) -> Result<Vec<DataRow>> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(normalize)
+        .collect::<Result<Vec<_>>>()?;
+    let text_options = FormatOptions::default().with_null("");
+    let formatters = columns
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &text_options))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Internal(format!("format result column: {e}")))?;
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    let mut buffer = BytesMut::with_capacity(batch.num_rows() * columns.len() * 12);
+    for row in 0..batch.num_rows() {
+        for (index, column) in columns.iter().enumerate() {
+            let format = formats.get(index).copied().unwrap_or(FieldFormat::Text);
+            write_value(&mut buffer, column, row, format, &formatters[index])?;
+        }
+        rows.push(DataRow::new(buffer.split(), columns.len() as i16));
+    }
+    Ok(rows)
+}
+
+/// Dictionaries and view/large variants become their plain form so the writers below see few
+/// layouts.
+fn normalize(column: &ArrayRef) -> Result<ArrayRef> {
+    let target = match column.data_type() {
+        DataType::Dictionary(_, value) => Some(value.as_ref().clone()),
+        DataType::Utf8View | DataType::LargeUtf8 => Some(DataType::Utf8),
+        DataType::BinaryView | DataType::LargeBinary | DataType::FixedSizeBinary(_) => {
+            Some(DataType::Binary)
+        }
+        DataType::Date64 => Some(DataType::Date32),
+        DataType::Float16 => Some(DataType::Float32),
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => {
+            Some(DataType::Decimal128(*p, *s))
+        }
+        DataType::Time32(_) => Some(DataType::Time64(TimeUnit::Microsecond)),
+        DataType::Interval(IntervalUnit::YearMonth | IntervalUnit::DayTime) => {
+            Some(DataType::Interval(IntervalUnit::MonthDayNano))
+        }
+        _ => None,
+    };
+    match target {
+        Some(target) => {
+            let cast = cast(column, &target)
+                .map_err(|e| Error::Internal(format!("normalize result column: {e}")))?;
+            normalize(&cast)
+        }
+        None => Ok(std::sync::Arc::clone(column)),
+    }
+}
+
+/// Writes one field: a 4-byte length (-1 for NULL) and the value's bytes.
+fn write_value(
+    buffer: &mut BytesMut,
+    column: &ArrayRef,
+    row: usize,
+    format: FieldFormat,
+    formatter: &ArrayFormatter<'_>,
+) -> Result<()> {
+    if column.is_null(row) {
+        buffer.put_i32(-1);
+        return Ok(());
+    }
+    let length_at = buffer.len();
+    buffer.put_i32(0);
+    match format {
+        FieldFormat::Text => write_text(buffer, column, row, formatter)?,
+        FieldFormat::Binary => write_binary(buffer, column, row)?,
+    }
+    let length = (buffer.len() - length_at - 4) as i32;
+    buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+    Ok(())
+}
+
+fn write_text(
+    buffer: &mut BytesMut,
+    column: &ArrayRef,
+    row: usize,
+    formatter: &ArrayFormatter<'_>,
+) -> Result<()> {
+    let mut text = String::new();
+    text_value(&mut text, column, row, formatter);
+    buffer.put_slice(text.as_bytes());
+    Ok(())
+}
+
+/// Postgres text output for one non-null value.
+fn text_value(out: &mut String, column: &ArrayRef, row: usize, formatter: &ArrayFormatter<'_>) {
+    match column.data_type() {
+        DataType::Boolean => out.push(if column.as_boolean().value(row) { 't' } else { 'f' }),
+        DataType::Utf8 => out.push_str(column.as_string::<i32>().value(row)),
+        DataType::Float32 => {
+            let v = column.as_primitive::<arrow::datatypes::Float32Type>().value(row);
+            float_text(out, f64::from(v), v.to_string(), 6);
+        }
+        DataType::Float64 => {
+            let v = column.as_primitive::<arrow::datatypes::Float64Type>().value(row);
+            float_text(out, v, v.to_string(), 15);
+        }
+        DataType::Decimal128(_, scale) => {
+            let v = column.as_primitive::<arrow::datatypes::Decimal128Type>().value(row);
+            decimal_text(out, v, *scale);
+        }
+        DataType::Binary => {
+            out.push_str("\\x");
+            for byte in column.as_binary::<i32>().value(row) {
+                let _ = write!(out, "{byte:02x}");
+            }
+        }
+        DataType::Date32 => {
+            let days = column.as_primitive::<arrow::datatypes::Date32Type>().value(row);
+            match chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0) {
+                Some(date) => {
+                    let _ = write!(out, "{}", date.format("%Y-%m-%d"));
+                }
+                None => out.push_str(&formatter.value(row).to_string()),
+            }
+        }
+        DataType::Time64(unit) => {
+            let micros = match unit {
+                TimeUnit::Nanosecond => {
+                    column.as_primitive::<arrow::datatypes::Time64NanosecondType>().value(row) / 1000
+                }
+                _ => column.as_primitive::<arrow::datatypes::Time64MicrosecondType>().value(row),
+            };
+            time_text(out, micros);
+        }
+        DataType::Timestamp(unit, tz) => {
+            let micros = timestamp_micros(column, *unit, row);
+            timestamp_text(out, micros, tz.is_some());
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = column.as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>().value(row);
+            interval_text(out, v);
+        }
+        DataType::Duration(unit) => {
+            let nanos = duration_nanos(column, *unit, row);
+            interval_text(out, IntervalMonthDayNano::new(0, 0, nanos));
+        }
+        DataType::List(_) => list_text(out, column.as_list::<i32>(), row),
+        DataType::LargeList(_) => list_text(out, column.as_list::<i64>(), row),
+        DataType::Struct(_) => struct_text(out, column.as_struct(), row),
+        _ => {
+            let _ = write!(out, "{}", formatter.value(row));
+        }
+    }
+}
+
+/// Postgres 12+ prints the shortest text that round-trips, switching to exponent form for
+/// very large or small magnitudes.
+fn float_text(out: &mut String, value: f64, shortest: String, digits: i32) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value.is_infinite() {
+        out.push_str(if value > 0.0 { "Infinity" } else { "-Infinity" });
+    } else if value != 0.0 && (value.abs() >= 10f64.powi(digits) || value.abs() < 1e-4) {
+        let exponent = format!("{:e}", shortest.parse::<f64>().unwrap_or(value));
+        match exponent.split_once('e') {
+            Some((mantissa, exp)) => {
+                let (sign, digits) = match exp.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', exp),
+                };
+                let _ = write!(out, "{mantissa}e{sign}{digits:0>2}");
+            }
+            None => out.push_str(&exponent),
+        }
+    } else {
+        out.push_str(&shortest);
+    }
+}
+
+fn decimal_text(out: &mut String, value: i128, scale: i8) {
+    if scale <= 0 {
+        let _ = write!(out, "{}", value * 10i128.pow(u32::from(scale.unsigned_abs())));
+        return;
+    }
+    let scale = scale as usize;
+    let digits = value.unsigned_abs().to_string();
+    if value < 0 {
+        out.push('-');
+    }
+    if digits.len() <= scale {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - digits.len()));
+        out.push_str(&digits);
+    } else {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    }
+}
+
+fn time_text(out: &mut String, micros: i64) {
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    let _ = write!(
+        out,
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        (seconds / 60) % 60,
+        seconds % 60
+    );
+    fraction_text(out, fraction);
+}
+
+fn fraction_text(out: &mut String, micros: i64) {
+    if micros != 0 {
+        let text = format!("{micros:06}");
+        out.push('.');
+        out.push_str(text.trim_end_matches('0'));
+    }
+}
+
+fn timestamp_micros(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+    use arrow::datatypes::*;
+    match unit {
+        TimeUnit::Second => column.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
+        TimeUnit::Millisecond => column.as_primitive::<TimestampMillisecondType>().value(row) * 1_000,
+        TimeUnit::Microsecond => column.as_primitive::<TimestampMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => column
+            .as_primitive::<TimestampNanosecondType>()
+            .value(row)
+            .div_euclid(1_000),
+    }
+}
+
+fn duration_nanos(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+    use arrow::datatypes::*;
+    match unit {
+        TimeUnit::Second => column.as_primitive::<DurationSecondType>().value(row).saturating_mul(1_000_000_000),
+        TimeUnit::Millisecond => column.as_primitive::<DurationMillisecondType>().value(row).saturating_mul(1_000_000),
+        TimeUnit::Microsecond => column.as_primitive::<DurationMicrosecondType>().value(row).saturating_mul(1_000),
+        TimeUnit::Nanosecond => column.as_primitive::<DurationNanosecondType>().value(row),
+    }
+}
+
+/// Timestamps print in UTC (the session time zone Basin reports); `timestamptz` adds `+00`.
+fn timestamp_text(out: &mut String, micros: i64, with_zone: bool) {
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    match chrono::DateTime::from_timestamp(seconds, 0) {
+        Some(time) => {
+            let _ = write!(out, "{}", time.format("%Y-%m-%d %H:%M:%S"));
+            fraction_text(out, fraction);
+            if with_zone {
+                out.push_str("+00");
+            }
+        }
+        None => {
+            let _ = write!(out, "{micros}");
+        }
+    }
+}
+
+/// Postgres `IntervalStyle = postgres`: `1 year 2 mons 3 days 04:05:06.5`.
+fn interval_text(out: &mut String, value: IntervalMonthDayNano) {
+    let mut parts: Vec<String> = Vec::new();
+    let years = value.months / 12;
+    let months = value.months % 12;
+    let plural = |n: i32, one: &str, many: &str| format!("{n} {}", if n.abs() == 1 { one } else { many });
+    if years != 0 {
+        parts.push(plural(years, "year", "years"));
+    }
+    if months != 0 {
+        parts.push(plural(months, "mon", "mons"));
+    }
+    if value.days != 0 {
+        parts.push(plural(value.days, "day", "days"));
+    }
+    let micros = value.nanoseconds / 1_000;
+    if micros != 0 || parts.is_empty() {
+        let mut time = String::new();
+        if micros < 0 {
+            time.push('-');
+        }
+        time_text(&mut time, micros.abs());
+        parts.push(time);
+    }
+    out.push_str(&parts.join(" "));
+}
+
+fn list_text<O: OffsetSizeTrait>(out: &mut String, list: &GenericListArray<O>, row: usize) {
+    let values = list.value(row);
+    let options = FormatOptions::default();
+    let formatter = ArrayFormatter::try_new(values.as_ref(), &options).ok();
+    out.push('{');
+    for index in 0..values.len() {
+        if index > 0 {
+            out.push(',');
+        }
+        if values.is_null(index) {
+            out.push_str("NULL");
+            continue;
+        }
+        let mut element = String::new();
+        if let Some(formatter) = &formatter {
+            text_value(&mut element, &values, index, formatter);
+        }
+        let needs_quotes = element.is_empty()
+            || element.eq_ignore_ascii_case("null")
+            || element
+                .chars()
+                .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+        if needs_quotes {
+            out.push('"');
+            out.push_str(&element.replace('\\', "\\\\").replace('"', "\\\""));
+            out.push('"');
+        } else {
+            out.push_str(&element);
+        }
+    }
+    out.push('}');
+}
+
+fn struct_text(out: &mut String, array: &StructArray, row: usize) {
+    let options = FormatOptions::default();
+    out.push('(');
+    for (index, column) in array.columns().iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        if column.is_null(row) {
+            continue;
+        }
+        let Ok(formatter) = ArrayFormatter::try_new(column.as_ref(), &options) else {
+            continue;
+        };
+        let mut element = String::new();
+        text_value(&mut element, column, row, &formatter);
+        if element.is_empty() || element.chars().any(|c| matches!(c, '(' | ')' | ',' | '"' | '\\') || c.is_whitespace()) {
+            out.push('"');
+            out.push_str(&element.replace('\\', "\\\\").replace('"', "\\\""));
+            out.push('"');
+        } else {
+            out.push_str(&element);
+        }
+    }
+    out.push(')');
+}
+
+fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<()> {
+    let any = column.as_any();
+    match column.data_type() {
+        DataType::Boolean => buffer.put_u8(u8::from(downcast::<BooleanArray>(any)?.value(row))),
+        DataType::Int8 => buffer.put_i16(i16::from(downcast::<Int8Array>(any)?.value(row))),
+        DataType::UInt8 => buffer.put_i16(i16::from(downcast::<UInt8Array>(any)?.value(row))),
+        DataType::Int16 => buffer.put_i16(downcast::<Int16Array>(any)?.value(row)),
+        DataType::UInt16 => buffer.put_i32(i32::from(downcast::<UInt16Array>(any)?.value(row))),
+        DataType::Int32 => buffer.put_i32(downcast::<Int32Array>(any)?.value(row)),
+        DataType::UInt32 => buffer.put_i64(i64::from(downcast::<UInt32Array>(any)?.value(row))),
+        DataType::Int64 => buffer.put_i64(downcast::<Int64Array>(any)?.value(row)),
+        DataType::UInt64 => {
+            numeric_binary(buffer, i128::from(downcast::<UInt64Array>(any)?.value(row)), 0)
+        }
+        DataType::Float32 => buffer.put_f32(downcast::<Float32Array>(any)?.value(row)),
+        DataType::Float64 => buffer.put_f64(downcast::<Float64Array>(any)?.value(row)),
+        DataType::Decimal128(_, scale) => {
+            numeric_binary(buffer, downcast::<Decimal128Array>(any)?.value(row), *scale)
+        }
+        DataType::Utf8 => buffer.put_slice(column.as_string::<i32>().value(row).as_bytes()),
+        DataType::Binary => buffer.put_slice(column.as_binary::<i32>().value(row)),
+        DataType::Date32 => {
+            buffer.put_i32(downcast::<Date32Array>(any)?.value(row) - PG_EPOCH_OFFSET_DAYS)
+        }
+        DataType::Time64(unit) => {
+            let micros = match unit {
+                TimeUnit::Nanosecond => {
+                    column.as_primitive::<arrow::datatypes::Time64NanosecondType>().value(row) / 1000
+                }
+                _ => column.as_primitive::<arrow::datatypes::Time64MicrosecondType>().value(row),
+            };
+            buffer.put_i64(micros);
+        }
+        DataType::Timestamp(unit, _) => {
+            buffer.put_i64(timestamp_micros(column, *unit, row) - PG_EPOCH_OFFSET_MICROS)
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = downcast::<IntervalMonthDayNanoArray>(any)?.value(row);
+            buffer.put_i64(v.nanoseconds / 1_000);
+            buffer.put_i32(v.days);
+            buffer.put_i32(v.months);
+        }
+        DataType::Duration(unit) => {
+            buffer.put_i64(duration_nanos(column, *unit, row) / 1_000);
+            buffer.put_i32(0);
+            buffer.put_i32(0);
+        }
+        DataType::List(field) => {
+            let list = column.as_list::<i32>();
+            array_binary(buffer, &list.value(row), &pg_type(field.data_type()))?;
+        }
+        DataType::LargeList(field) => {
+            let list = column.as_list::<i64>();
+            array_binary(buffer, &list.value(row), &pg_type(field.data_type()))?;
+        }
+        other => {
+            // Types without a binary form of their own (structs, maps) go as their text, which
+            // is what Basin reports them as (record / json).
+            let options = FormatOptions::default();
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
+                .map_err(|e| Error::Internal(format!("format {other} value: {e}")))?;
+            let mut text = String::new();
+            text_value(&mut text, column, row, &formatter);
+            buffer.put_slice(text.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn downcast<T: 'static>(any: &dyn std::any::Any) -> Result<&T> {
+    any.downcast_ref::<T>()
+        .ok_or_else(|| Error::Internal("result column has an unexpected layout".to_owned()))
+}
+
+/// One-dimensional array in Postgres binary array format.
+fn array_binary(buffer: &mut BytesMut, values: &ArrayRef, element: &Type) -> Result<()> {
+    let values = normalize(values)?;
+    buffer.put_i32(1);
+    buffer.put_i32(i32::from(values.null_count() > 0));
+    buffer.put_u32(element.oid());
+    buffer.put_i32(values.len() as i32);
+    buffer.put_i32(1);
+    for index in 0..values.len() {
+        if values.is_null(index) {
+            buffer.put_i32(-1);
+            continue;
+        }
+        let length_at = buffer.len();
+        buffer.put_i32(0);
+        write_binary(buffer, &values, index)?;
+        let length = (buffer.len() - length_at - 4) as i32;
+        buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+    }
+    Ok(())
+}
+
+/// Postgres binary `numeric`: base-10000 digits with weight, sign and display scale.
+pub(crate) fn numeric_binary(buffer: &mut BytesMut, value: i128, scale: i8) {
+    let scale_digits = scale.max(0) as usize;
+    let mut text = value.unsigned_abs().to_string();
+    if scale < 0 {
+        text.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
+    }
+    if text.len() <= scale_digits {
+        text = "0".repeat(scale_digits - text.len() + 1) + &text;
+    }
+    let (int_part, frac_part) = text.split_at(text.len() - scale_digits);
+    let int_part = int_part.trim_start_matches('0');
+    // Pad so both parts split into whole groups of four decimal digits.
+    let int_padded = format!("{}{int_part}", "0".repeat((4 - int_part.len() % 4) % 4));
+    let frac_padded = format!("{frac_part}{}", "0".repeat((4 - frac_part.len() % 4) % 4));
+    let mut digits: Vec<i16> = int_padded
+        .as_bytes()
+        .chunks(4)
+        .chain(frac_padded.as_bytes().chunks(4))
+        .map(|chunk| {
+            chunk
+                .iter()
+                .fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0'))
+        })
+        .collect();
+    let mut weight = (int_padded.len() / 4) as i16 - 1;
+    while digits.first() == Some(&0) {
+        digits.remove(0);
+        weight -= 1;
+    }
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        weight = 0;
+    }
+    buffer.put_i16(digits.len() as i16);
+    buffer.put_i16(weight);
+    buffer.put_u16(if value < 0 { 0x4000 } else { 0 });
+    buffer.put_i16(scale_digits as i16);
+    for digit in digits {
+        buffer.put_i16(digit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_and_float_text() {
+        let mut out = String::new();
+        decimal_text(&mut out, -5, 2);
+        assert_eq!(out, "-0.05");
+        out.clear();
+        decimal_text(&mut out, 123450, 2);
+        assert_eq!(out, "1234.50");
+        out.clear();
+        float_text(&mut out, 1e20, 1e20f64.to_string(), 15);
+        assert_eq!(out, "1e+20");
+        out.clear();
+        float_text(&mut out, 0.1, 0.1f64.to_string(), 15);
+        assert_eq!(out, "0.1");
+    }
+
+    #[test]
+    fn numeric_binary_matches_postgres() {
+        // 1234.50 -> ndigits 2, weight 0, dscale 2, digits [1234, 5000]
+        let mut buffer = BytesMut::new();
+        numeric_binary(&mut buffer, 123450, 2);
+        assert_eq!(&buffer[..], &[0, 2, 0, 0, 0, 0, 0, 2, 0x04, 0xd2, 0x13, 0x88]);
+        let mut zero = BytesMut::new();
+        numeric_binary(&mut zero, 0, 2);
+        assert_eq!(&zero[..], &[0, 0, 0, 0, 0, 0, 0, 2]);
+    }
+
+    #[test]
+    fn interval_text_postgres_style() {
+        let mut out = String::new();
+        interval_text(&mut out, IntervalMonthDayNano::new(14, 3, 4 * 3_600_000_000_000 + 500_000_000));
+        assert_eq!(out, "1 year 2 mons 3 days 04:00:00.5");
+    }
+}

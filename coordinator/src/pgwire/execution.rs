@@ -1,0 +1,179 @@
+//! Running one statement for the wire: cancellation and `statement_timeout` around planning and
+//! around every batch of the result stream, and Arrow batches turned into DataRows lazily so a
+//! result is never held whole in memory.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::datatypes::Schema;
+use datafusion::common::ParamValues;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldFormat, FieldInfo, SendableRowStream};
+use pgwire::error::PgWireError;
+use tokio_util::sync::CancellationToken;
+
+use super::encode::encode_batch;
+use super::types::{pg_type, type_modifier, type_size};
+use crate::error::Error;
+use crate::session::Session;
+use crate::statements::{Output, ParsedStatement};
+
+/// What the wire layer sends for one statement.
+pub(crate) enum Reply {
+    Rows {
+        fields: Arc<Vec<FieldInfo>>,
+        rows: SendableRowStream,
+    },
+    Command(String),
+    TransactionStart(String),
+    TransactionEnd(String),
+}
+
+/// Cancellation for one statement: a client cancel request or the statement timeout.
+#[derive(Clone)]
+pub(crate) struct StatementGuard {
+    token: CancellationToken,
+    deadline: Option<Instant>,
+}
+
+impl StatementGuard {
+    pub(crate) fn begin(session: &Session) -> Self {
+        let token = session.begin_statement();
+        let timeout = session.statement_timeout();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if let Some(timeout) = timeout {
+            let timer = token.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(timeout) => timer.cancel(),
+                    () = timer.cancelled() => {}
+                }
+            });
+        }
+        Self { token, deadline }
+    }
+
+    pub(crate) fn error(&self) -> Error {
+        let timed_out = self.deadline.is_some_and(|d| Instant::now() >= d);
+        Error::Cancelled(if timed_out {
+            "canceling statement due to statement timeout".to_owned()
+        } else {
+            "canceling statement due to user request".to_owned()
+        })
+    }
+
+    /// Ends the statement: stops the timeout timer.
+    pub(crate) fn finish(&self) {
+        self.token.cancel();
+    }
+}
+
+/// RowDescription fields for a result schema.
+pub(crate) fn fields_for(schema: &Schema, formats: &Format) -> Arc<Vec<FieldInfo>> {
+    Arc::new(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(index, field)| {
+                let pg = pg_type(field.data_type());
+                let format = if formats_len(formats) > index || !matches!(formats, Format::Individual(_)) {
+                    formats.format_for(index)
+                } else {
+                    FieldFormat::Text
+                };
+                FieldInfo::new(field.name().clone(), None, None, pg.clone(), format)
+                    .with_type_size(type_size(&pg))
+                    .with_type_modifier(type_modifier(field.data_type()))
+            })
+            .collect(),
+    )
+}
+
+fn formats_len(formats: &Format) -> usize {
+    match formats {
+        Format::Individual(codes) => codes.len(),
+        _ => usize::MAX,
+    }
+}
+
+/// Executes `parsed` under `guard`, returning rows as a lazy stream.
+pub(crate) async fn run(
+    session: &Arc<Session>,
+    parsed: &ParsedStatement,
+    params: Option<ParamValues>,
+    formats: &Format,
+    guard: &StatementGuard,
+) -> Result<Reply, Error> {
+    let output = tokio::select! {
+        output = session.execute(parsed, params) => output?,
+        () = guard.token.cancelled() => return Err(guard.error()),
+    };
+    Ok(match output {
+        Output::Rows { schema, stream } => {
+            let fields = fields_for(&schema, formats);
+            let rows = row_stream(stream, Arc::clone(&fields), guard.clone());
+            Reply::Rows { fields, rows }
+        }
+        Output::Command(tag) => Reply::Command(tag),
+        Output::TransactionStart(tag) => Reply::TransactionStart(tag),
+        Output::TransactionEnd(tag) => Reply::TransactionEnd(tag),
+    })
+}
+
+struct RowState {
+    batches: SendableRecordBatchStream,
+    formats: Vec<FieldFormat>,
+    pending: VecDeque<pgwire::messages::data::DataRow>,
+    guard: StatementGuard,
+    done: bool,
+}
+
+fn row_stream(
+    batches: SendableRecordBatchStream,
+    fields: Arc<Vec<FieldInfo>>,
+    guard: StatementGuard,
+) -> SendableRowStream {
+    let state = RowState {
+        batches,
+        formats: fields.iter().map(FieldInfo::format).collect(),
+        pending: VecDeque::new(),
+        guard,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(row) = state.pending.pop_front() {
+                return Some((Ok(row), state));
+            }
+            if state.done {
+                state.guard.finish();
+                return None;
+            }
+            let next = tokio::select! {
+                next = state.batches.next() => next,
+                () = state.guard.token.cancelled() => {
+                    state.done = true;
+                    return Some((Err(PgWireError::from(state.guard.error())), state));
+                }
+            };
+            match next {
+                None => state.done = true,
+                Some(Err(e)) => {
+                    state.done = true;
+                    return Some((Err(PgWireError::from(Error::from(e))), state));
+                }
+                Some(Ok(batch)) => match encode_batch(&batch, &state.formats) {
+                    Ok(rows) => state.pending.extend(rows),
+                    Err(e) => {
+                        state.done = true;
+                        return Some((Err(PgWireError::from(e)), state));
+                    }
+                },
+            }
+        }
+    }))
+}

@@ -1,0 +1,426 @@
+//! Query handlers: the simple protocol (several statements per message, each streamed in turn)
+//! and the extended protocol (Parse/Bind/Describe/Execute with portal suspension), both on top
+//! of [`super::execution`].
+
+use std::fmt::Debug;
+use std::ops::DerefMut;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use async_trait::async_trait;
+use futures::{Sink, SinkExt, StreamExt};
+use pgwire::api::portal::{Format, Portal, PortalExecutionState};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_ready_for_query};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::NoData;
+use pgwire::messages::extendedquery::{Execute, PortalSuspended};
+use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, TransactionStatus};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::response::ErrorResponse;
+
+use super::errors::error_info;
+use super::execution::{Reply, StatementGuard, fields_for, run};
+use super::params;
+use super::startup::session_of;
+use super::types::pg_type;
+use crate::error::Error;
+use crate::statements::{ParsedStatement, parse};
+
+/// A prepared statement: the parsed SQL plus what Describe reports.
+#[derive(Debug, Clone)]
+pub(crate) struct BasinStatement {
+    parsed: ParsedStatement,
+    parameters: Vec<Option<DataType>>,
+    result: Option<SchemaRef>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct BasinQueryParser;
+
+#[async_trait]
+impl QueryParser for BasinQueryParser {
+    type Statement = BasinStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<BasinStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = session_of(client)?;
+        let mut statements = parse(sql)?;
+        if statements.len() > 1 {
+            return Err(Error::syntax("cannot insert multiple commands into a prepared statement").into());
+        }
+        let Some(parsed) = statements.pop() else {
+            return Ok(None);
+        };
+        let description = session.describe(&parsed).await?;
+        Ok(Some(BasinStatement {
+            parsed,
+            parameters: description.parameters,
+            result: description.result,
+        }))
+    }
+
+    fn get_parameter_types(&self, statement: &BasinStatement) -> PgWireResult<Vec<Type>> {
+        Ok(statement
+            .parameters
+            .iter()
+            .map(|t| t.as_ref().map(pg_type).unwrap_or(Type::TEXT))
+            .collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &BasinStatement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(match &statement.result {
+            Some(schema) => {
+                fields_for(schema, column_format.unwrap_or(&Format::UnifiedText)).as_ref().clone()
+            }
+            None => Vec::new(),
+        })
+    }
+}
+
+pub(crate) struct QueryHandler {
+    parser: Arc<BasinQueryParser>,
+}
+
+impl QueryHandler {
+    pub(crate) fn new() -> Self {
+        Self {
+            parser: Arc::new(BasinQueryParser),
+        }
+    }
+}
+
+fn is_transaction_exit(parsed: &ParsedStatement) -> bool {
+    use datafusion::sql::parser::Statement as DfStatement;
+    use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+    matches!(&parsed.statement, DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::Commit { .. } | SqlStatement::Rollback { .. }))
+}
+
+fn aborted_transaction_error() -> Error {
+    Error::user(
+        "25P02",
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+async fn feed_error<C>(client: &mut C, error: &Error) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    client
+        .feed(PgWireBackendMessage::ErrorResponse(ErrorResponse::from(error_info(error))))
+        .await?;
+    Ok(())
+}
+
+/// Streams rows to the client. Returns `Ok(Err(e))` when the query failed mid-stream (already
+/// reported by the caller), `Err` when the socket failed.
+async fn stream_rows<C>(
+    client: &mut C,
+    rows: &mut pgwire::api::results::SendableRowStream,
+    limit: usize,
+) -> PgWireResult<Result<(usize, bool), PgWireError>>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut sent = 0usize;
+    while limit == 0 || sent < limit {
+        match rows.next().await {
+            Some(Ok(row)) => {
+                client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                sent += 1;
+            }
+            Some(Err(e)) => return Ok(Err(e)),
+            None => return Ok(Ok((sent, false))),
+        }
+    }
+    Ok(Ok((sent, true)))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let session = session_of(client)?;
+        let mut status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        match parse(&query.query) {
+            Err(error) => {
+                feed_error(client, &error).await?;
+                status = status.to_error_state();
+            }
+            Ok(statements) if statements.is_empty() => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+                    .await?;
+            }
+            Ok(statements) => {
+                for parsed in &statements {
+                    if status == TransactionStatus::Error && !is_transaction_exit(parsed) {
+                        feed_error(client, &aborted_transaction_error()).await?;
+                        break;
+                    }
+                    let guard = StatementGuard::begin(&session);
+                    let reply = run(&session, parsed, None, &Format::UnifiedText, &guard).await;
+                    let failed = match reply {
+                        Err(error) => Some(error_info(&error)),
+                        Ok(Reply::Rows { fields, mut rows }) => {
+                            client
+                                .feed(PgWireBackendMessage::RowDescription(
+                                    row_description(&fields),
+                                ))
+                                .await?;
+                            match stream_rows(client, &mut rows, 0).await? {
+                                Ok((count, _)) => {
+                                    let tag = Tag::new("SELECT").with_rows(count);
+                                    client.feed(PgWireBackendMessage::CommandComplete(tag.into())).await?;
+                                    None
+                                }
+                                Err(e) => Some(e.into()),
+                            }
+                        }
+                        Ok(Reply::Command(tag)) => {
+                            client
+                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                                .await?;
+                            None
+                        }
+                        Ok(Reply::TransactionStart(tag)) => {
+                            status = status.to_in_transaction_state();
+                            client
+                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                                .await?;
+                            None
+                        }
+                        Ok(Reply::TransactionEnd(tag)) => {
+                            status = TransactionStatus::Idle;
+                            client
+                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                                .await?;
+                            None
+                        }
+                    };
+                    guard.finish();
+                    if let Some(info) = failed {
+                        client
+                            .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                            .await?;
+                        status = status.to_error_state();
+                        break;
+                    }
+                }
+            }
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Err(Error::Internal("simple queries are handled by on_query".to_owned()).into())
+    }
+}
+
+fn row_description(fields: &[FieldInfo]) -> pgwire::messages::data::RowDescription {
+    pgwire::messages::data::RowDescription::new(fields.iter().map(Into::into).collect())
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = BasinStatement;
+    type QueryParser = BasinQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let session = session_of(client)?;
+        let portal_name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let max_rows = usize::try_from(message.max_rows).unwrap_or(0);
+        let portal = match client.portal_store().get_portal(portal_name) {
+            Some(Entry::Value(portal)) => portal,
+            Some(Entry::Empty) => {
+                client
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+                    .await?;
+                return Ok(());
+            }
+            None => return Err(PgWireError::PortalNotFound(portal_name.to_owned())),
+        };
+        let mut status = client.transaction_status();
+        if status == TransactionStatus::Error && !is_transaction_exit(&portal.statement.statement.parsed) {
+            return Err(aborted_transaction_error().into());
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let outcome = self.execute_portal(client, &session, &portal, max_rows, &mut status).await;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        outcome
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        _portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Err(Error::Internal("portals are executed by on_execute".to_owned()).into())
+    }
+}
+
+impl QueryHandler {
+    async fn execute_portal<C>(
+        &self,
+        client: &mut C,
+        session: &Arc<crate::session::Session>,
+        portal: &Arc<Portal<BasinStatement>>,
+        max_rows: usize,
+        status: &mut TransactionStatus,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let state = portal.state();
+        let mut state = state.lock().await;
+        if matches!(state.deref_mut(), PortalExecutionState::Initial) {
+            let statement = &portal.statement;
+            let values = params::decode(
+                &portal.parameters,
+                &portal.parameter_format,
+                &statement.parameter_types,
+                &statement.statement.parameters,
+            )?;
+            let params = (!statement.statement.parameters.is_empty()).then_some(values);
+            let guard = StatementGuard::begin(session);
+            let reply = run(
+                session,
+                &statement.statement.parsed,
+                params,
+                &portal.result_column_format,
+                &guard,
+            )
+            .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(error) => {
+                    guard.finish();
+                    return Err(error.into());
+                }
+            };
+            match reply {
+                Reply::Rows { fields, rows } => {
+                    *state = PortalExecutionState::Suspended(QueryResponse::new(fields, rows));
+                }
+                Reply::Command(tag) => {
+                    guard.finish();
+                    *state = PortalExecutionState::Finished;
+                    client
+                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                        .await?;
+                    return Ok(());
+                }
+                Reply::TransactionStart(tag) => {
+                    guard.finish();
+                    *status = status.to_in_transaction_state();
+                    *state = PortalExecutionState::Finished;
+                    client
+                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                        .await?;
+                    return Ok(());
+                }
+                Reply::TransactionEnd(tag) => {
+                    guard.finish();
+                    *status = TransactionStatus::Idle;
+                    *state = PortalExecutionState::Finished;
+                    client
+                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
+        match state.deref_mut() {
+            PortalExecutionState::Suspended(response) => {
+                let rows = response.data_rows();
+                match stream_rows(client, rows, max_rows).await? {
+                    Ok((count, true)) => {
+                        let _ = count;
+                        client
+                            .send(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                            .await?;
+                    }
+                    Ok((count, false)) => {
+                        *state = PortalExecutionState::Finished;
+                        let tag = Tag::new("SELECT").with_rows(count);
+                        client
+                            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                            .await?;
+                    }
+                    Err(error) => {
+                        *state = PortalExecutionState::Finished;
+                        return Err(error);
+                    }
+                }
+            }
+            PortalExecutionState::Finished => {
+                let tag = Tag::new("SELECT").with_rows(0);
+                client
+                    .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                    .await?;
+            }
+            PortalExecutionState::Initial => {
+                client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
+            }
+        }
+        Ok(())
+    }
+}

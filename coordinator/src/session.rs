@@ -1,0 +1,143 @@
+//! One client connection's session: its own DataFusion `SessionContext` (so `SET` never leaks
+//! across connections), its settings, and the cancellation handle of the statement it runs.
+
+pub mod vars;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use basin_catalog::session::{new_session_state, session_config};
+use datafusion::prelude::SessionContext;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::server::ServerState;
+use vars::SessionVars;
+
+pub(crate) struct Session {
+    pub(crate) vars: Arc<SessionVars>,
+    pub(crate) ctx: SessionContext,
+    pub(crate) server: Arc<ServerState>,
+    secret: Vec<u8>,
+    running: Mutex<CancellationToken>,
+}
+
+impl Session {
+    pub(crate) fn try_new(
+        server: Arc<ServerState>,
+        user: String,
+        database: String,
+        backend_pid: i32,
+        secret: Vec<u8>,
+    ) -> Result<Arc<Self>> {
+        if server
+            .catalog
+            .snapshot()
+            .databases
+            .iter()
+            .all(|d| d.name != database)
+        {
+            return Err(Error::user(
+                "3D000",
+                format!("database \"{database}\" does not exist"),
+            ));
+        }
+        let state = new_session_state(
+            Arc::clone(&server.catalog),
+            &database,
+            session_config(&database, server.config.target_partitions),
+            Arc::clone(&server.runtime),
+        );
+        let ctx = SessionContext::new_with_state(state);
+        let vars = Arc::new(SessionVars::new(user, database, backend_pid));
+        let catalog = Arc::clone(&server.catalog);
+        crate::pg_catalog::install(
+            &ctx,
+            Arc::new(move || catalog.snapshot()),
+            Arc::clone(&vars),
+        )?;
+        let session = Arc::new(Self {
+            vars,
+            ctx,
+            server: Arc::clone(&server),
+            secret,
+            running: Mutex::new(CancellationToken::new()),
+        });
+        server.register_session(&session);
+        Ok(session)
+    }
+
+    pub(crate) fn secret_matches(&self, secret: &[u8]) -> bool {
+        self.secret == secret
+    }
+
+    /// A fresh token for the statement about to run; a cancel request fires it.
+    pub(crate) fn begin_statement(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = token.clone();
+        token
+    }
+
+    pub(crate) fn cancel_running(&self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cancel();
+    }
+
+    /// `statement_timeout` in effect (`None` = no limit). Accepts Postgres units: ms (default),
+    /// s, min, h.
+    pub(crate) fn statement_timeout(&self) -> Option<Duration> {
+        let text = self.vars.get("statement_timeout")?;
+        parse_duration_setting(&text).filter(|d| !d.is_zero())
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.vars.user)
+            .field("database", &self.vars.database)
+            .field("backend_pid", &self.vars.backend_pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.server.unregister_session(self.vars.backend_pid);
+    }
+}
+
+/// Parses a Postgres time setting such as `500`, `'2s'`, `1min`.
+pub(crate) fn parse_duration_setting(text: &str) -> Option<Duration> {
+    let text = text.trim().trim_matches('\'').trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let millis = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => value,
+        "s" => value * 1_000.0,
+        "min" => value * 60_000.0,
+        "h" => value * 3_600_000.0,
+        "d" => value * 86_400_000.0,
+        "us" => value / 1_000.0,
+        _ => return None,
+    };
+    (millis.is_finite() && millis >= 0.0).then(|| Duration::from_micros((millis * 1000.0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_timeout_units() {
+        assert_eq!(parse_duration_setting("250"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration_setting("'2s'"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration_setting("1min"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration_setting("soon"), None);
+    }
+}

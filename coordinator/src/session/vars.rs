@@ -1,0 +1,133 @@
+//! Per-connection settings (Postgres GUCs): what `SET`, `SHOW`, `RESET`, `current_setting()` and
+//! `set_config()` read and write. One `SessionVars` per connection, never shared, so a `SET` on one
+//! connection cannot leak into another.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+/// The Postgres version Basin reports. Clients parse `server_version` and `version()`.
+pub const SERVER_VERSION: &str = "16.6";
+/// `server_version_num` matching [`SERVER_VERSION`].
+pub const SERVER_VERSION_NUM: &str = "160006";
+
+/// Settings every session starts with, as PostgreSQL reports them.
+pub fn default_settings() -> BTreeMap<String, String> {
+    let pairs: &[(&str, &str)] = &[
+        ("application_name", ""),
+        ("client_encoding", "UTF8"),
+        ("client_min_messages", "notice"),
+        ("datestyle", "ISO, MDY"),
+        ("default_transaction_isolation", "read committed"),
+        ("default_transaction_read_only", "off"),
+        ("extra_float_digits", "1"),
+        ("in_hot_standby", "off"),
+        ("integer_datetimes", "on"),
+        ("intervalstyle", "postgres"),
+        ("is_superuser", "on"),
+        ("lc_collate", "C.UTF-8"),
+        ("lc_ctype", "C.UTF-8"),
+        ("max_identifier_length", "63"),
+        ("search_path", "\"$user\", public"),
+        ("server_encoding", "UTF8"),
+        ("server_version", SERVER_VERSION),
+        ("server_version_num", SERVER_VERSION_NUM),
+        ("standard_conforming_strings", "on"),
+        ("statement_timeout", "0"),
+        ("timezone", "UTC"),
+        ("transaction_isolation", "read committed"),
+        ("transaction_read_only", "off"),
+    ];
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Names reported to the client in ParameterStatus, with the capitalisation Postgres uses.
+pub const REPORTED_SETTINGS: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "default_transaction_read_only",
+    "in_hot_standby",
+    "integer_datetimes",
+    "IntervalStyle",
+    "is_superuser",
+    "server_encoding",
+    "server_version",
+    "session_authorization",
+    "standard_conforming_strings",
+    "TimeZone",
+];
+
+/// One connection's identity and settings.
+#[derive(Debug)]
+pub struct SessionVars {
+    pub user: String,
+    pub database: String,
+    pub backend_pid: i32,
+    settings: RwLock<BTreeMap<String, String>>,
+}
+
+impl SessionVars {
+    pub fn new(user: String, database: String, backend_pid: i32) -> Self {
+        let mut settings = default_settings();
+        settings.insert("session_authorization".to_owned(), user.clone());
+        Self {
+            user,
+            database,
+            backend_pid,
+            settings: RwLock::new(settings),
+        }
+    }
+
+    /// Current value of a setting; names are case-insensitive as in Postgres.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let settings = self.settings.read().unwrap_or_else(|e| e.into_inner());
+        settings.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    pub fn set(&self, name: &str, value: String) {
+        let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        settings.insert(name.to_ascii_lowercase(), value);
+    }
+
+    /// `RESET name`: back to the default (unknown custom settings are removed).
+    pub fn reset(&self, name: &str) {
+        let name = name.to_ascii_lowercase();
+        let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        match default_settings().remove(&name) {
+            Some(default) => {
+                settings.insert(name, default);
+            }
+            None => {
+                settings.remove(&name);
+            }
+        }
+    }
+
+    /// `RESET ALL` / `DISCARD ALL`.
+    pub fn reset_all(&self) {
+        let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        *settings = default_settings();
+        settings.insert("session_authorization".to_owned(), self.user.clone());
+    }
+
+    /// All settings, for `SHOW ALL` and `pg_settings`.
+    pub fn all(&self) -> BTreeMap<String, String> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The schemas in `search_path`, with `"$user"` dropped, as `current_schemas(false)` sees them.
+    pub fn search_path(&self) -> Vec<String> {
+        self.get("search_path")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_owned())
+            .filter(|s| !s.is_empty() && s != "$user")
+            .collect()
+    }
+}

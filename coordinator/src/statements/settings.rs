@@ -1,0 +1,189 @@
+//! `SET`, `SHOW` and `RESET`: Postgres settings live in the session's [`SessionVars`]; names
+//! under `datafusion.` also reach the session's DataFusion configuration, so
+//! `SET datafusion.execution.batch_size = 1024` tunes this connection only.
+//!
+//! [`SessionVars`]: crate::session::vars::SessionVars
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::sql::sqlparser::ast::{Expr, Reset, Set, Statement, Value};
+
+use super::Output;
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+const DATAFUSION_PREFIX: &str = "datafusion.";
+
+pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<Output> {
+    match statement {
+        Statement::Set(set) => {
+            apply_set(session, set)?;
+            Ok(Output::Command("SET".to_owned()))
+        }
+        Statement::Reset(reset) => {
+            match &reset.reset {
+                Reset::ALL => session.vars.reset_all(),
+                Reset::ConfigurationParameter(name) => {
+                    session.vars.reset(&name.to_string().to_ascii_lowercase());
+                }
+            }
+            Ok(Output::Command("RESET".to_owned()))
+        }
+        Statement::ShowVariable { variable } => {
+            let name = setting_name(variable);
+            show(session, &name)
+        }
+        Statement::ShowVariables { .. } => show(session, "all"),
+        other => Err(Error::Internal(format!("not a settings statement: {other}"))),
+    }
+}
+
+/// The columns a `SHOW` returns, for Describe; `None` for `SET`/`RESET`.
+pub(super) fn result_schema(statement: &Statement) -> Option<SchemaRef> {
+    match statement {
+        Statement::ShowVariable { variable } => Some(show_schema(&setting_name(variable))),
+        Statement::ShowVariables { .. } => Some(show_schema("all")),
+        Statement::ShowTables { .. } => Some(super::show_tables::schema()),
+        _ => None,
+    }
+}
+
+fn setting_name(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
+    let words: Vec<String> = variable.iter().map(|i| i.value.to_ascii_lowercase()).collect();
+    match words.join(" ").as_str() {
+        "transaction isolation level" => "transaction_isolation".to_owned(),
+        "time zone" => "timezone".to_owned(),
+        _ => words.join("."),
+    }
+}
+
+fn show_schema(name: &str) -> SchemaRef {
+    if name == "all" {
+        Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("setting", DataType::Utf8, false),
+            Field::new("description", DataType::Utf8, false),
+        ]))
+    } else {
+        Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]))
+    }
+}
+
+fn show(session: &Session, name: &str) -> Result<Output> {
+    let schema = show_schema(name);
+    let columns: Vec<ArrayRef> = if name == "all" {
+        let all = session.vars.all();
+        vec![
+            Arc::new(StringArray::from_iter_values(all.keys())),
+            Arc::new(StringArray::from_iter_values(all.values())),
+            Arc::new(StringArray::from_iter_values(all.keys().map(|_| ""))),
+        ]
+    } else {
+        let value = lookup(session, name)?;
+        vec![Arc::new(StringArray::from(vec![value]))]
+    };
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+        .map_err(|e| Error::Internal(format!("build SHOW result: {e}")))?;
+    let stream = MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
+    Ok(Output::Rows {
+        schema,
+        stream: Box::pin(stream),
+    })
+}
+
+fn lookup(session: &Session, name: &str) -> Result<String> {
+    if name.starts_with(DATAFUSION_PREFIX) {
+        let state = session.ctx.state();
+        return state
+            .config_options()
+            .entries()
+            .into_iter()
+            .find(|entry| entry.key == name)
+            .map(|entry| entry.value.unwrap_or_else(|| "NULL".to_owned()))
+            .ok_or_else(|| unrecognized(name));
+    }
+    session.vars.get(name).ok_or_else(|| unrecognized(name))
+}
+
+fn unrecognized(name: &str) -> Error {
+    Error::user(
+        "42704",
+        format!("unrecognized configuration parameter \"{name}\""),
+    )
+}
+
+fn apply_set(session: &Session, set: &Set) -> Result<()> {
+    match set {
+        Set::SingleAssignment {
+            variable, values, ..
+        } => {
+            let name = variable.to_string().to_ascii_lowercase();
+            let name = name.trim_matches('"');
+            let value = values.iter().map(value_text).collect::<Vec<_>>().join(", ");
+            if value.eq_ignore_ascii_case("default") {
+                session.vars.reset(name);
+                return Ok(());
+            }
+            set_one(session, name, value)
+        }
+        Set::SetTimeZone { value, .. } => set_one(session, "timezone", value_text(value)),
+        Set::MultipleAssignments { assignments } => {
+            for assignment in assignments {
+                let name = assignment.name.to_string().to_ascii_lowercase();
+                set_one(session, &name, value_text(&assignment.value))?;
+            }
+            Ok(())
+        }
+        // SET TRANSACTION / SESSION CHARACTERISTICS / ROLE / NAMES: accepted; Basin has one
+        // isolation level (snapshot reads) and no roles yet.
+        _ => Ok(()),
+    }
+}
+
+fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
+    if let Some(key) = name.strip_prefix(DATAFUSION_PREFIX).map(|_| name) {
+        let state_ref = session.ctx.state_ref();
+        let mut state = state_ref.write();
+        state
+            .config_mut()
+            .options_mut()
+            .set(key, &value)
+            .map_err(|e| Error::user("22023", format!("invalid value for \"{name}\": {e}")))?;
+        return Ok(());
+    }
+    if name == "statement_timeout" && crate::session::parse_duration_setting(&value).is_none() {
+        return Err(Error::user(
+            "22023",
+            format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
+        ));
+    }
+    if name == "timezone" {
+        let state_ref = session.ctx.state_ref();
+        let mut state = state_ref.write();
+        let zone = if value.eq_ignore_ascii_case("utc") || value.eq_ignore_ascii_case("local") {
+            "+00:00".to_owned()
+        } else {
+            value.clone()
+        };
+        state.config_mut().options_mut().execution.time_zone = Some(zone);
+    }
+    session.vars.set(name, value);
+    Ok(())
+}
+
+fn value_text(expr: &Expr) -> String {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            Value::Number(n, _) => n.to_string(),
+            Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(ident) => ident.value.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,33 @@
+//! Transaction-control statements. Basin reads are snapshot reads and writes commit per
+//! statement, so a transaction block is bookkeeping for clients: `BEGIN`/`COMMIT`/`ROLLBACK`
+//! move the connection's transaction status (which pgwire reports in ReadyForQuery), and
+//! savepoints, `DISCARD` and `DEALLOCATE` are accepted with the right tags.
+
+use std::sync::Arc;
+
+use datafusion::sql::sqlparser::ast::{DiscardObject, Statement};
+
+use super::Output;
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<Output> {
+    Ok(match statement {
+        Statement::StartTransaction { .. } => Output::TransactionStart("BEGIN".to_owned()),
+        Statement::Commit { .. } => Output::TransactionEnd("COMMIT".to_owned()),
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => Output::Command("ROLLBACK".to_owned()),
+        Statement::Rollback { .. } => Output::TransactionEnd("ROLLBACK".to_owned()),
+        Statement::Savepoint { .. } => Output::Command("SAVEPOINT".to_owned()),
+        Statement::ReleaseSavepoint { .. } => Output::Command("RELEASE".to_owned()),
+        Statement::Discard { object_type } => {
+            if matches!(object_type, DiscardObject::ALL) {
+                session.vars.reset_all();
+            }
+            Output::Command(format!("DISCARD {object_type}"))
+        }
+        Statement::Deallocate { .. } => Output::Command("DEALLOCATE".to_owned()),
+        other => return Err(Error::Internal(format!("not a transaction statement: {other}"))),
+    })
+}
