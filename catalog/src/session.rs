@@ -27,6 +27,8 @@ pub fn session_config(database: &str, target_partitions: usize) -> SessionConfig
     // Postgres semantics: `'1' + 1` style coercions and NULL ordering follow the planner defaults;
     // reading many small lake files in parallel matters more than file-order stability.
     options.execution.parquet.pushdown_filters = true;
+    // now() and timestamptz arithmetic in UTC, the TimeZone Basin reports to clients.
+    options.execution.time_zone = Some("+00:00".to_owned());
     options.execution.parquet.reorder_filters = true;
     config
 }

@@ -229,6 +229,42 @@ fn rewrite_known(text: &str) -> String {
     if text.starts_with("Divide by zero") || text.contains("Divide by zero error") {
         return "division by zero".to_owned();
     }
+    let first_line = text.lines().next().unwrap_or(text);
+    // "Schema error: No field named nope." -> column "nope" does not exist
+    if let Some(rest) = first_line
+        .strip_prefix("Schema error: No field named ")
+        .or_else(|| first_line.strip_prefix("No field named "))
+    {
+        let name = rest.trim_end_matches('.').trim_matches('"');
+        return format!("column \"{name}\" does not exist");
+    }
+    // "Invalid function 'nofunc'." -> function nofunc does not exist
+    if let Some(rest) = first_line.strip_prefix("Invalid function '") {
+        let name = rest.split('\'').next().unwrap_or(rest);
+        return format!("function {name} does not exist");
+    }
+    // "Cast error: Cannot cast string 'abc' to value of Int32 type"
+    if let Some(rest) = first_line
+        .strip_prefix("Cast error: Cannot cast string '")
+        .or_else(|| first_line.strip_prefix("Cannot cast string '"))
+        && let Some((value, target)) = rest.split_once("' to value of ")
+    {
+        let target = target.trim_end_matches(" type");
+        let pg = target
+            .parse::<arrow::datatypes::DataType>()
+            .map(|t| crate::pgwire::types::pg_type(&t).name().to_owned())
+            .unwrap_or_else(|_| target.to_lowercase());
+        let pg = match pg.as_str() {
+            "int2" => "smallint",
+            "int4" => "integer",
+            "int8" => "bigint",
+            "float4" => "real",
+            "float8" => "double precision",
+            "bool" => "boolean",
+            other => other,
+        };
+        return format!("invalid input syntax for type {pg}: \"{value}\"");
+    }
     text.to_owned()
 }
 

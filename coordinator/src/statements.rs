@@ -2,6 +2,7 @@
 //! result types), and execute it into an [`Output`]. One module per statement kind; this file
 //! only dispatches.
 
+mod column_names;
 mod ddl;
 mod query;
 mod settings;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -117,6 +119,7 @@ impl Session {
             .state()
             .statement_to_plan(parsed.statement.clone())
             .await?;
+        let plan = typed_placeholders(plan)?;
         let types = plan.get_parameter_types()?;
         let mut parameters: Vec<(usize, Option<DataType>)> = types
             .into_iter()
@@ -133,8 +136,12 @@ impl Session {
                 *slot = ty;
             }
         }
-        let result = query::returns_rows(&plan)
-            .then(|| Arc::new(plan.schema().as_arrow().clone()) as SchemaRef);
+        let result = query::returns_rows(&plan).then(|| {
+            rename_columns(
+                Arc::new(plan.schema().as_arrow().clone()),
+                column_names::output_names(&parsed.statement),
+            )
+        });
         Ok(Description {
             parameters: ordered,
             result,
@@ -161,7 +168,8 @@ impl Session {
             };
         }
         let state = self.ctx.state();
-        let mut plan = state.statement_to_plan(parsed.statement.clone()).await?;
+        tracing::debug!(sql = %parsed.sql, "execute");
+        let mut plan = typed_placeholders(state.statement_to_plan(parsed.statement.clone()).await?)?;
         if let Some(params) = params {
             plan = plan.with_param_values(params)?;
         } else if !plan.get_parameter_types()?.is_empty() {
@@ -173,6 +181,62 @@ impl Session {
         if let Some(output) = ddl::execute(self, &parsed.statement, &plan).await? {
             return Ok(output);
         }
-        query::execute(self, plan).await
+        match query::execute(self, plan).await? {
+            Output::Rows { schema, stream } => Ok(Output::Rows {
+                schema: rename_columns(schema, column_names::output_names(&parsed.statement)),
+                stream,
+            }),
+            other => Ok(other),
+        }
+    }
+}
+
+/// `$1::int` gives the parameter the cast's type, as Postgres infers it; DataFusion leaves a
+/// placeholder under a cast untyped.
+fn typed_placeholders(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{Cast, Expr, expr::Placeholder};
+    let typed = plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|e| match e {
+                Expr::Cast(Cast { expr, field }) => match *expr {
+                    Expr::Placeholder(Placeholder { id, field: None }) => {
+                        let typed = std::sync::Arc::new(arrow::datatypes::Field::new(
+                            &id,
+                            field.data_type().clone(),
+                            true,
+                        ));
+                        Ok(Transformed::yes(Expr::Cast(Cast {
+                            expr: Box::new(Expr::Placeholder(Placeholder {
+                                id,
+                                field: Some(typed),
+                            })),
+                            field,
+                        })))
+                    }
+                    inner => Ok(Transformed::no(Expr::Cast(Cast {
+                        expr: Box::new(inner),
+                        field,
+                    }))),
+                },
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })?;
+    Ok(typed.data)
+}
+
+/// The result schema with Postgres-style names, when they are known for every column.
+fn rename_columns(schema: SchemaRef, names: Option<Vec<String>>) -> SchemaRef {
+    match names {
+        Some(names) if names.len() == schema.fields().len() => Arc::new(arrow::datatypes::Schema::new(
+            schema
+                .fields()
+                .iter()
+                .zip(names)
+                .map(|(field, name)| field.as_ref().clone().with_name(name))
+                .collect::<Vec<_>>(),
+        )),
+        _ => schema,
     }
 }
