@@ -111,6 +111,46 @@ fn is_transaction_exit(parsed: &ParsedStatement) -> bool {
     matches!(&parsed.statement, DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::Commit { .. } | SqlStatement::Rollback { .. }))
 }
 
+/// Values of the settings clients track through ParameterStatus, for statements that may
+/// change them (`SET`, `RESET`, `DISCARD ALL`).
+fn reported_settings(session: &crate::session::Session, parsed: &ParsedStatement) -> Option<Vec<(String, String)>> {
+    use datafusion::sql::parser::Statement as DfStatement;
+    use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+    let changes_settings = matches!(&parsed.statement, DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::Set(_) | SqlStatement::Reset(_) | SqlStatement::Discard { .. }));
+    changes_settings.then(|| {
+        crate::session::vars::REPORTED_SETTINGS
+            .iter()
+            .map(|name| ((*name).to_owned(), session.vars.get(name).unwrap_or_default()))
+            .collect()
+    })
+}
+
+/// Sends ParameterStatus for every reported setting whose value changed.
+async fn report_changes<C>(
+    client: &mut C,
+    session: &crate::session::Session,
+    parsed: &ParsedStatement,
+    before: Option<Vec<(String, String)>>,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let (Some(before), Some(after)) = (before, reported_settings(session, parsed)) else {
+        return Ok(());
+    };
+    for ((name, old), (_, new)) in before.into_iter().zip(after) {
+        if old != new {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(
+                    pgwire::messages::startup::ParameterStatus::new(name, new),
+                ))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 fn aborted_transaction_error() -> Error {
     Error::user(
         "25P02",
@@ -186,6 +226,7 @@ impl SimpleQueryHandler for QueryHandler {
                         break;
                     }
                     let guard = StatementGuard::begin(&session);
+                    let settings_before = reported_settings(&session, parsed);
                     let reply = run(&session, parsed, None, &Format::UnifiedText, &guard).await;
                     let failed = match reply {
                         Err(error) => Some(error_info(&error)),
@@ -205,6 +246,7 @@ impl SimpleQueryHandler for QueryHandler {
                             }
                         }
                         Ok(Reply::Command(tag)) => {
+                            report_changes(client, &session, parsed, settings_before).await?;
                             client
                                 .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
                                 .await?;
@@ -341,6 +383,7 @@ impl QueryHandler {
             )?;
             let params = (!statement.statement.parameters.is_empty()).then_some(values);
             let guard = StatementGuard::begin(session);
+            let settings_before = reported_settings(session, &statement.statement.parsed);
             let reply = run(
                 session,
                 &statement.statement.parsed,
@@ -362,6 +405,7 @@ impl QueryHandler {
                 }
                 Reply::Command(tag) => {
                     guard.finish();
+                    report_changes(client, session, &statement.statement.parsed, settings_before).await?;
                     *state = PortalExecutionState::Finished;
                     client
                         .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))

@@ -84,7 +84,12 @@ impl SessionVars {
     /// Current value of a setting; names are case-insensitive as in Postgres.
     pub fn get(&self, name: &str) -> Option<String> {
         let settings = self.settings.read().unwrap_or_else(|e| e.into_inner());
-        settings.get(&name.to_ascii_lowercase()).cloned()
+        let name = name.to_ascii_lowercase();
+        let name = match name.as_str() {
+            "time zone" | "time_zone" => "timezone",
+            other => other,
+        };
+        settings.get(name).cloned()
     }
 
     pub fn set(&self, name: &str, value: String) {
