@@ -1,1 +1,233 @@
-fn main() {}
+//! Runs the `.slt` corpus in `sql-tests/slt/` over pgwire, one fresh Basin cluster per file.
+//!
+//! ```text
+//! cargo test -p basin-sql-tests --test sqllogictests                      # everything
+//! cargo test -p basin-sql-tests --test sqllogictests -- types/ errors     # files whose path contains a filter
+//! cargo test -p basin-sql-tests --test sqllogictests -- --complete tpch/q01   # rewrite expected output
+//! cargo test -p basin-sql-tests --test sqllogictests -- --postgres 'host=127.0.0.1 port=5432 user=postgres dbname=basin'
+//! ```
+//!
+//! Filters are substrings of the path under `slt/` (several may be given; a file runs if any
+//! matches). `--postgres <conninfo or URL>` runs the files marked `# pg_compat` against a real
+//! PostgreSQL server instead, which is how their expected output is checked independently (with
+//! `--complete`, it is written by PostgreSQL). That server's `public` schema is dropped and
+//! recreated before each file: use a scratch database whose user is `basin` and name `basin`. Other libtest flags (`--list`, `--exact`,
+//! `--test-threads`, `--nocapture`, ...) work as usual. The `basin` binary must be built first
+//! (`cargo build -p basin`; `BASIN_BIN` overrides its path).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use basin_sql_tests::{FileOptions, Target, paths, run_file, tpch};
+use sqllogictest::harness::{Arguments, Failed, Trial};
+
+/// Marks a file whose expected output also holds on PostgreSQL.
+const PG_COMPAT_MARKER: &str = "# pg_compat";
+
+struct Cli {
+    complete: bool,
+    postgres: Option<String>,
+    filters: Vec<String>,
+    libtest: Arguments,
+}
+
+fn parse_cli() -> Result<Cli> {
+    let mut complete = false;
+    let mut postgres = None;
+    let mut filters = Vec::new();
+    let mut passthrough = vec![std::env::args().next().unwrap_or_default()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--complete" => complete = true,
+            "--postgres" => postgres = Some(args.next().context("--postgres needs a value")?),
+            _ if arg.starts_with("--postgres=") => {
+                postgres = Some(arg["--postgres=".len()..].to_string());
+            }
+            // libtest options that take a value.
+            "--test-threads" | "--format" | "--logfile" | "--skip" | "--color" | "-Z" => {
+                passthrough.push(arg);
+                passthrough.extend(args.next());
+            }
+            _ if arg.starts_with('-') => passthrough.push(arg),
+            _ => filters.push(arg),
+        }
+    }
+    let mut libtest = Arguments::from_iter(passthrough);
+    if complete || postgres.is_some() {
+        // Rewriting files reads better one file at a time, and on PostgreSQL all files share one
+        // database whose `public` schema is reset before each file.
+        libtest.test_threads = Some(1);
+    }
+    Ok(Cli {
+        complete,
+        postgres,
+        filters,
+        libtest,
+    })
+}
+
+/// Every `*.slt` file under `dir`, as (path relative to `dir` with `/`, absolute path), sorted.
+fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&current).with_context(|| format!("read {}", current.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "slt") {
+                let name = path
+                    .strip_prefix(dir)
+                    .expect("discovered files lie under the corpus directory")
+                    .components()
+                    .map(|part| part.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                files.push((name, path));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn selected(name: &str, cli: &Cli) -> bool {
+    let filtered = cli.filters.is_empty()
+        || cli.filters.iter().any(|filter| {
+            if cli.libtest.exact {
+                name == filter
+            } else {
+                name.contains(filter.as_str())
+            }
+        });
+    filtered
+        && !cli
+            .libtest
+            .skip
+            .iter()
+            .any(|skip| name.contains(skip.as_str()))
+}
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sqllogictests: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<ExitCode> {
+    let cli = parse_cli()?;
+    let files: Vec<_> = discover(&paths::corpus_dir())?
+        .into_iter()
+        .filter(|(name, _)| selected(name, &cli))
+        .collect();
+    if files.is_empty() {
+        bail!(
+            "no .slt file under {} matches {:?}",
+            paths::corpus_dir().display(),
+            cli.filters
+        );
+    }
+
+    let target = match &cli.postgres {
+        Some(conninfo) => {
+            let mut config = tokio_postgres::Config::from_str(conninfo)
+                .with_context(|| format!("parse --postgres {conninfo:?}"))?;
+            if config.get_application_name().is_none() {
+                // What the harness sends to Basin too; session/ files expect it.
+                config.application_name("basin-sql-tests");
+            }
+            Target::Postgres {
+                config: Box::new(config),
+            }
+        }
+        None => Target::Basin {
+            binary: if cli.libtest.list {
+                PathBuf::new()
+            } else {
+                paths::basin_binary()?
+            },
+        },
+    };
+
+    let mut variables = BTreeMap::new();
+    variables.insert(
+        "TPCH_DIR".to_string(),
+        tpch::data_dir().display().to_string(),
+    );
+    variables.insert(
+        "TESTDATA".to_string(),
+        paths::testdata_dir().display().to_string(),
+    );
+
+    if let Target::Basin { binary } = &target {
+        // Parsing expands `include`s, so a file that only includes the TPC-H tables counts.
+        let needs_tpch = files.iter().any(|(_, path)| {
+            sqllogictest::parse_file::<sqllogictest::DefaultColumnType>(path).is_ok_and(|records| {
+                records.iter().any(|record| {
+                    !matches!(record, sqllogictest::Record::Injected(_))
+                        && record.to_string().contains("TPCH_DIR")
+                })
+            })
+        });
+        if needs_tpch && !cli.libtest.list {
+            tpch::ensure_data(binary, &tpch::data_dir()).context("generate TPC-H data")?;
+        }
+    }
+
+    let options = FileOptions {
+        complete: cli.complete,
+        variables,
+        ..FileOptions::default()
+    };
+    let trials = files
+        .into_iter()
+        .map(|(name, path)| {
+            let runs_here = match target {
+                Target::Basin { .. } => true,
+                Target::Postgres { .. } => std::fs::read_to_string(&path)
+                    .is_ok_and(|text| text.lines().any(|line| line.trim() == PG_COMPAT_MARKER)),
+            };
+            let target = target.clone();
+            let options = options.clone();
+            Trial::test(name, move || run_one(&path, &target, &options))
+                .with_ignored_flag(!runs_here)
+        })
+        .collect();
+
+    // Filtering is done above (several filters, path substrings); libtest-mimic must not redo it.
+    let mut libtest = cli.libtest;
+    libtest.filter = None;
+    libtest.skip.clear();
+    libtest.exact = false;
+    if matches!(target, Target::Postgres { .. }) {
+        // Files that do not hold on PostgreSQL are reported as ignored, never run.
+        libtest.ignored = false;
+        libtest.include_ignored = false;
+    }
+    Ok(
+        match sqllogictest::harness::run(&libtest, trials).has_failed() {
+            true => ExitCode::FAILURE,
+            false => ExitCode::SUCCESS,
+        },
+    )
+}
+
+fn run_one(path: &Path, target: &Target, options: &FileOptions) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failed::from(format!("build tokio runtime: {err}")))?;
+    runtime
+        .block_on(run_file(path, target, options))
+        .map_err(|err| Failed::from(err.to_string()))
+}
