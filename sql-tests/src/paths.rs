@@ -52,11 +52,12 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// The `basin` binary under test: `$BASIN_BIN`, else `<target>/debug/basin`. The test command
+/// The `basin` binary under test: `$BASIN_BIN` (relative to the workspace root if relative, as
+/// cargo runs tests from the crate directory), else `<target>/debug/basin`. The test command
 /// (`scripts/test.sh`) builds it before running the tests.
 pub fn basin_binary() -> Result<PathBuf> {
     let path = match env::var_os(BASIN_BIN_ENV) {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
+        Some(path) if !path.is_empty() => workspace_root().join(path),
         _ => target_dir().join("debug").join("basin"),
     };
     if path.is_file() {

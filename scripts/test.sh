@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The one test command for Basin (CI runs it through .ci/run):
+#   setup -> cargo fmt --check -> clippy -D warnings -> dependency-direction check ->
+#   cargo build -p basin -> cargo test --workspace (includes the .slt corpus over pgwire) ->
+#   TPC-H answers checked against DuckDB -> client tests (psycopg, asyncpg, pgjdbc, raw sockets).
+# Every step runs even if an earlier one failed (except those that need what failed), and a
+# summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
+# CARGO_TARGET_DIR.
+set -uo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+summary=()
+passed=0
+failed=0
+suite_start=$(date +%s)
+
+run_step() {
+    local name="$1"
+    shift
+    local start end
+    start=$(date +%s)
+    printf '\n=== %s: %s\n' "$name" "$*"
+    if "$@"; then
+        end=$(date +%s)
+        summary+=("PASS  $name ($((end - start))s)")
+        passed=$((passed + 1))
+        return 0
+    else
+        local status=$?
+        end=$(date +%s)
+        summary+=("FAIL  $name (exit $status, $((end - start))s)")
+        failed=$((failed + 1))
+        return 1
+    fi
+}
+
+not_run() {
+    summary+=("FAIL  $1 (not run: $2)")
+    failed=$((failed + 1))
+}
+
+finish() {
+    printf '\n=== summary (%ss)\n' "$(($(date +%s) - suite_start))"
+    printf '%s\n' "${summary[@]}"
+    printf 'steps: %d passed, %d failed\n' "$passed" "$failed"
+    [ "$failed" -eq 0 ]
+    exit $?
+}
+
+if ! run_step setup scripts/setup.sh; then
+    finish
+fi
+
+run_step fmt cargo fmt --all --check
+run_step clippy cargo clippy --workspace --all-targets -- -D warnings
+if [ -x scripts/check-deps.sh ]; then
+    run_step check-deps scripts/check-deps.sh
+elif [ -f scripts/check-deps.sh ]; then
+    run_step check-deps bash scripts/check-deps.sh
+fi
+
+if run_step build cargo build -p basin; then
+    built=1
+else
+    built=0
+fi
+
+# The .slt runner generates sql-tests/data/tpch-sf0.01 with `basin datagen` when it is missing.
+run_step cargo-test cargo test --workspace
+
+if [ -f sql-tests/data/tpch-sf0.01/lineitem.parquet ]; then
+    run_step tpch-answers .venv/bin/python sql-tests/tpch/verify_with_duckdb.py
+else
+    not_run tpch-answers "no TPC-H data: the slt runner did not generate it"
+fi
+
+if [ "$built" -eq 1 ]; then
+    run_step client-tests timeout 1800 .venv/bin/python -m pytest tests/clients -q
+else
+    not_run client-tests "basin did not build"
+fi
+
+finish
