@@ -26,6 +26,9 @@ const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts to start when a port picked as free was taken before the server bound it.
 const START_ATTEMPTS: usize = 3;
+/// Server log filter unless `RUST_LOG` is set: Basin's own crates at info, dependencies quieter.
+const DEFAULT_SERVER_LOG: &str =
+    "warn,basin=info,basin_coordinator=info,basin_catalog=info,basin_executor=info";
 /// Lines of the server log shown when something fails.
 const LOG_TAIL_LINES: usize = 60;
 
@@ -184,8 +187,10 @@ impl BasinCluster {
             // Its own process group, so kill -9 takes any helper processes with it.
             .process_group(0);
         if env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info");
+            command.env("RUST_LOG", DEFAULT_SERVER_LOG);
         }
+        // Plain text in the log file, which failures quote.
+        command.env("NO_COLOR", "1");
         let child = command.spawn().map_err(|err| {
             LaunchError::Fatal(Error::context(
                 format_args!("start {}", self.binary.display()),

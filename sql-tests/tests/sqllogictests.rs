@@ -1,19 +1,19 @@
 //! Runs the `.slt` corpus in `sql-tests/slt/` over pgwire, one fresh Basin cluster per file.
 //!
 //! ```text
-//! cargo test -p basin-sql-tests --test sqllogictests                      # everything
-//! cargo test -p basin-sql-tests --test sqllogictests -- types/ errors     # files whose path contains a filter
-//! cargo test -p basin-sql-tests --test sqllogictests -- --complete tpch/q01   # rewrite expected output
-//! cargo test -p basin-sql-tests --test sqllogictests -- --postgres 'host=127.0.0.1 port=5432 user=postgres dbname=basin'
+//! cargo test -p basin-sql-tests --test sqllogictests                         # everything
+//! cargo test -p basin-sql-tests --test sqllogictests -- types/ errors        # path filters
+//! cargo test -p basin-sql-tests --test sqllogictests -- --complete tpch/q01  # rewrite expected output
+//! cargo test -p basin-sql-tests --test sqllogictests -- --postgres 'host=127.0.0.1 user=basin dbname=basin'
 //! ```
 //!
 //! Filters are substrings of the path under `slt/` (several may be given; a file runs if any
 //! matches). `--postgres <conninfo or URL>` runs the files marked `# pg_compat` against a real
 //! PostgreSQL server instead, which is how their expected output is checked independently (with
-//! `--complete`, it is written by PostgreSQL). That server's `public` schema is dropped and
-//! recreated before each file: use a scratch database whose user is `basin` and name `basin`. Other libtest flags (`--list`, `--exact`,
-//! `--test-threads`, `--nocapture`, ...) work as usual. The `basin` binary must be built first
-//! (`cargo build -p basin`; `BASIN_BIN` overrides its path).
+//! `--complete`, PostgreSQL writes it). That server's `public` schema is dropped and recreated
+//! before each file: use a scratch database, user `basin`, database `basin`. Other libtest flags
+//! (`--list`, `--exact`, `--test-threads`, `--nocapture`, ...) work as usual. The `basin` binary
+//! must be built first (`cargo build -p basin`; `BASIN_BIN` overrides its path).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -96,7 +96,9 @@ class Basin:
             log_path = self.root / f"basin-{self.starts}.log"
             self.logs.append(log_path)
             env = dict(os.environ)
-            env.setdefault("RUST_LOG", "info")
+            # Basin's own crates at info, dependencies quieter; plain text for the quoted tail.
+            env.setdefault("RUST_LOG", "warn,basin=info,basin_coordinator=info,basin_catalog=info,basin_executor=info")
+            env["NO_COLOR"] = "1"
             with open(log_path, "wb") as log:
                 self.process = subprocess.Popen(
                     [
