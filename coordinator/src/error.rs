@@ -120,7 +120,7 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
             }
         }
         DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => "58030",
-        DataFusionError::Internal(_) => "XX000",
+        DataFusionError::Internal(_) | DataFusionError::ExecutionJoin(_) => "XX000",
         DataFusionError::Execution(message) if message.contains("canceled") => "57014",
         DataFusionError::Plan(_)
         | DataFusionError::SchemaError(..)
@@ -139,8 +139,6 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
                 _ => "22000",
             },
         ),
-        #[expect(unreachable_patterns, reason = "DataFusionError is non-exhaustive across versions")]
-        _ => "XX000",
     }
 }
 

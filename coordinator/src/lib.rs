@@ -1,1 +1,86 @@
-//! placeholder
+//! The Basin coordinator: the Postgres wire front end (`pgwire`), sessions and `SET`
+//! (`session`), statement handling (`statements`), Postgres catalog emulation (`pg_catalog`),
+//! cluster membership and the control plane executors register with, and the HTTP API.
+//!
+//! Entry point: [`run`]. Depends on `proto` and `catalog`; never on `executor`.
+
+mod config;
+mod control;
+mod error;
+mod http;
+mod membership;
+mod pg_catalog;
+mod pgwire;
+mod server;
+mod session;
+mod statements;
+
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{CoordinatorConfig, UserConfig};
+pub use error::{Error, Result};
+
+use server::ServerState;
+
+async fn bind(address: std::net::SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|source| Error::Startup {
+        context: format!("listen for {what} on {address}"),
+        source,
+    })
+}
+
+/// Runs the coordinator until `shutdown` is cancelled: binds every listener first (so a port
+/// conflict fails start-up with a clear error), then serves Postgres, HTTP and the control
+/// plane, and stops them all together.
+pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Result<()> {
+    let pg_listener = bind(config.pg_listen, "postgres connections").await?;
+    let http_listener = bind(config.http_listen, "the http api").await?;
+    let control_listener = bind(config.control_listen, "the executor control plane").await?;
+    let local = |listener: &TcpListener, fallback| listener.local_addr().unwrap_or(fallback);
+    let info = http::CoordinatorInfo::new(
+        local(&pg_listener, config.pg_listen),
+        local(&http_listener, config.http_listen),
+        local(&control_listener, config.control_listen),
+    );
+
+    let catalog = basin_catalog::Catalog::open(&config.data_dir)?;
+    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    let server = Arc::new(ServerState::new(catalog, config, runtime));
+    let membership = Arc::new(membership::Membership::new());
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(Arc::clone(&membership).run_reaper(shutdown.clone()));
+    {
+        let (membership, shutdown) = (Arc::clone(&membership), shutdown.clone());
+        tasks.spawn(async move {
+            if let Err(error) = control::serve(control_listener, membership, shutdown).await {
+                tracing::error!(%error, "control plane stopped");
+            }
+        });
+    }
+    {
+        let state = http::HttpState::new(Arc::clone(&membership), info.clone());
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(error) = http::serve(http_listener, state, shutdown).await {
+                tracing::error!(%error, "http api stopped");
+            }
+        });
+    }
+    tracing::info!(
+        pg = %info.pg_listen,
+        http = %info.http_listen,
+        control = %info.control_listen,
+        data_dir = %server.catalog.data_dir().display(),
+        "basin coordinator ready"
+    );
+    pgwire::serve(pg_listener, Arc::clone(&server), shutdown.clone()).await;
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    tracing::info!(sessions = server.session_count(), "basin coordinator stopped");
+    Ok(())
+}

@@ -16,7 +16,6 @@ pub(crate) struct ServerState {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) config: CoordinatorConfig,
     pub(crate) runtime: Arc<RuntimeEnv>,
-    pub(crate) started_at: chrono::DateTime<chrono::Utc>,
     sessions: Mutex<HashMap<i32, Weak<Session>>>,
     next_pid: AtomicI32,
 }
@@ -27,7 +26,6 @@ impl ServerState {
             catalog,
             config,
             runtime,
-            started_at: chrono::Utc::now(),
             sessions: Mutex::new(HashMap::new()),
             next_pid: AtomicI32::new(1000),
         }

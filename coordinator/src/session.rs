@@ -1,7 +1,7 @@
 //! One client connection's session: its own DataFusion `SessionContext` (so `SET` never leaks
 //! across connections), its settings, and the cancellation handle of the statement it runs.
 
-pub mod vars;
+pub(crate) mod vars;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

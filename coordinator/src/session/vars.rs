@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 /// The Postgres version Basin reports. Clients parse `server_version` and `version()`.
-pub const SERVER_VERSION: &str = "16.6";
+pub(crate) const SERVER_VERSION: &str = "16.6";
 /// `server_version_num` matching [`SERVER_VERSION`].
-pub const SERVER_VERSION_NUM: &str = "160006";
+pub(crate) const SERVER_VERSION_NUM: &str = "160006";
 
 /// Settings every session starts with, as PostgreSQL reports them.
-pub fn default_settings() -> BTreeMap<String, String> {
+pub(crate) fn default_settings() -> BTreeMap<String, String> {
     let pairs: &[(&str, &str)] = &[
         ("application_name", ""),
         ("client_encoding", "UTF8"),
@@ -44,7 +44,7 @@ pub fn default_settings() -> BTreeMap<String, String> {
 }
 
 /// Names reported to the client in ParameterStatus, with the capitalisation Postgres uses.
-pub const REPORTED_SETTINGS: &[&str] = &[
+pub(crate) const REPORTED_SETTINGS: &[&str] = &[
     "application_name",
     "client_encoding",
     "DateStyle",
@@ -62,15 +62,15 @@ pub const REPORTED_SETTINGS: &[&str] = &[
 
 /// One connection's identity and settings.
 #[derive(Debug)]
-pub struct SessionVars {
-    pub user: String,
-    pub database: String,
-    pub backend_pid: i32,
+pub(crate) struct SessionVars {
+    pub(crate) user: String,
+    pub(crate) database: String,
+    pub(crate) backend_pid: i32,
     settings: RwLock<BTreeMap<String, String>>,
 }
 
 impl SessionVars {
-    pub fn new(user: String, database: String, backend_pid: i32) -> Self {
+    pub(crate) fn new(user: String, database: String, backend_pid: i32) -> Self {
         let mut settings = default_settings();
         settings.insert("session_authorization".to_owned(), user.clone());
         Self {
@@ -82,7 +82,7 @@ impl SessionVars {
     }
 
     /// Current value of a setting; names are case-insensitive as in Postgres.
-    pub fn get(&self, name: &str) -> Option<String> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
         let settings = self.settings.read().unwrap_or_else(|e| e.into_inner());
         let name = name.to_ascii_lowercase();
         let name = match name.as_str() {
@@ -92,13 +92,13 @@ impl SessionVars {
         settings.get(name).cloned()
     }
 
-    pub fn set(&self, name: &str, value: String) {
+    pub(crate) fn set(&self, name: &str, value: String) {
         let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
         settings.insert(name.to_ascii_lowercase(), value);
     }
 
     /// `RESET name`: back to the default (unknown custom settings are removed).
-    pub fn reset(&self, name: &str) {
+    pub(crate) fn reset(&self, name: &str) {
         let name = name.to_ascii_lowercase();
         let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
         match default_settings().remove(&name) {
@@ -112,14 +112,14 @@ impl SessionVars {
     }
 
     /// `RESET ALL` / `DISCARD ALL`.
-    pub fn reset_all(&self) {
+    pub(crate) fn reset_all(&self) {
         let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
         *settings = default_settings();
         settings.insert("session_authorization".to_owned(), self.user.clone());
     }
 
     /// All settings, for `SHOW ALL` and `pg_settings`.
-    pub fn all(&self) -> BTreeMap<String, String> {
+    pub(crate) fn all(&self) -> BTreeMap<String, String> {
         self.settings
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -127,7 +127,7 @@ impl SessionVars {
     }
 
     /// The schemas in `search_path`, with `"$user"` dropped, as `current_schemas(false)` sees them.
-    pub fn search_path(&self) -> Vec<String> {
+    pub(crate) fn search_path(&self) -> Vec<String> {
         self.get("search_path")
             .unwrap_or_default()
             .split(',')

@@ -1,0 +1,264 @@
+//! The control-plane gRPC server executors register with (`basin.control.v1.ControlPlane`),
+//! backed by [`Membership`]. The protocol contract is documented in
+//! `proto/proto/basin/control/v1/control.proto`.
+
+use std::sync::Arc;
+
+use basin_proto::control::v1::control_plane_server::{ControlPlane, ControlPlaneServer};
+use basin_proto::control::v1::{
+    DeregisterRequest, DeregisterResponse, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
+    RegisterResponse,
+};
+use basin_proto::{ExecutorId, PROTOCOL_VERSION};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Server, Uri};
+use tonic::{Request, Response, Status};
+use tracing::{info, instrument, warn};
+
+use crate::membership::{HEARTBEAT_INTERVAL, Membership, Registration};
+
+/// Serves the control plane on `listener` until `shutdown` is cancelled. Taking a bound
+/// listener lets the caller report a port conflict before anything starts, and lets tests use
+/// port 0.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    membership: Arc<Membership>,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "control plane listening");
+    }
+    Server::builder()
+        .add_service(ControlPlaneServer::new(ControlPlaneService { membership }))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown.cancelled_owned(),
+        )
+        .await
+}
+
+struct ControlPlaneService {
+    membership: Arc<Membership>,
+}
+
+#[tonic::async_trait]
+impl ControlPlane for ControlPlaneService {
+    #[instrument(name = "control.register", skip_all, fields(executor_id = %request.get_ref().executor_id))]
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        let request = request.into_inner();
+        if request.protocol_version != PROTOCOL_VERSION {
+            let message = protocol_mismatch_message(request.protocol_version);
+            warn!(
+                executor_version = request.protocol_version,
+                coordinator_version = PROTOCOL_VERSION,
+                advertise_url = request.advertise_url,
+                "refused executor: {message}"
+            );
+            return Ok(Response::new(RegisterResponse {
+                accepted: false,
+                message,
+                heartbeat_interval_ms: 0,
+                protocol_version: PROTOCOL_VERSION,
+            }));
+        }
+        let id = executor_id(request.executor_id)?;
+        validate_advertise_url(&request.advertise_url)?;
+        self.membership.register(Registration {
+            id,
+            url: request.advertise_url,
+            cores: request.cores,
+            memory_bytes: request.memory_bytes,
+            build_version: request.build_version,
+        });
+        Ok(Response::new(RegisterResponse {
+            accepted: true,
+            message: String::new(),
+            heartbeat_interval_ms: u64::try_from(HEARTBEAT_INTERVAL.as_millis())
+                .unwrap_or(u64::MAX),
+            protocol_version: PROTOCOL_VERSION,
+        }))
+    }
+
+    #[instrument(name = "control.heartbeat", skip_all, fields(executor_id = %request.get_ref().executor_id))]
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        let id = executor_id(request.executor_id)?;
+        let known = self
+            .membership
+            .heartbeat(&id, request.running_tasks, request.draining);
+        Ok(Response::new(HeartbeatResponse { known }))
+    }
+
+    #[instrument(name = "control.deregister", skip_all, fields(executor_id = %request.get_ref().executor_id))]
+    async fn deregister(
+        &self,
+        request: Request<DeregisterRequest>,
+    ) -> Result<Response<DeregisterResponse>, Status> {
+        let id = executor_id(request.into_inner().executor_id)?;
+        let known = self.membership.deregister(&id);
+        Ok(Response::new(DeregisterResponse { known }))
+    }
+}
+
+fn protocol_mismatch_message(executor_version: u32) -> String {
+    format!(
+        "control protocol version mismatch: executor speaks version {executor_version}, \
+         coordinator speaks version {PROTOCOL_VERSION}; run the same Basin release on both"
+    )
+}
+
+fn executor_id(id: String) -> Result<ExecutorId, Status> {
+    if id.trim().is_empty() {
+        return Err(Status::invalid_argument("executor_id must not be empty"));
+    }
+    Ok(ExecutorId::new(id))
+}
+
+fn validate_advertise_url(url: &str) -> Result<(), Status> {
+    let invalid = |why: &str| Status::invalid_argument(format!("advertise_url \"{url}\" {why}"));
+    let uri: Uri = url.parse().map_err(|_| invalid("is not a URL"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(invalid("must start with http://"));
+    }
+    if uri.host().is_none_or(str::is_empty) || uri.port_u16().is_none() {
+        return Err(invalid("must name a host and a port"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use basin_proto::control::v1::control_plane_client::ControlPlaneClient;
+    use tonic::Code;
+    use tonic::transport::Channel;
+
+    use super::*;
+    use crate::membership::ExecutorState;
+
+    async fn start() -> (ControlPlaneClient<Channel>, Arc<Membership>, CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr: SocketAddr = listener.local_addr().expect("local address");
+        let membership = Arc::new(Membership::new());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve(listener, Arc::clone(&membership), shutdown.clone()));
+        let client = ControlPlaneClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect to the control plane");
+        (client, membership, shutdown)
+    }
+
+    fn register_request(version: u32) -> RegisterRequest {
+        RegisterRequest {
+            protocol_version: version,
+            executor_id: "exec-1".to_owned(),
+            advertise_url: "http://127.0.0.1:50051".to_owned(),
+            cores: 8,
+            memory_bytes: 1 << 30,
+            build_version: "0.1.0".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn executor_lifecycle() {
+        let (mut client, membership, shutdown) = start().await;
+        let response = client
+            .register(register_request(PROTOCOL_VERSION))
+            .await
+            .expect("register")
+            .into_inner();
+        assert!(response.accepted, "{}", response.message);
+        assert_eq!(response.heartbeat_interval_ms, 2_000);
+        assert_eq!(response.protocol_version, PROTOCOL_VERSION);
+
+        let executors = membership.snapshot();
+        assert_eq!(executors.len(), 1);
+        assert_eq!(executors[0].registration.url, "http://127.0.0.1:50051");
+        assert_eq!(executors[0].registration.cores, 8);
+
+        let heartbeat = |draining| HeartbeatRequest {
+            executor_id: "exec-1".to_owned(),
+            running_tasks: 2,
+            draining,
+        };
+        let known = client
+            .heartbeat(heartbeat(true))
+            .await
+            .expect("heartbeat")
+            .into_inner()
+            .known;
+        assert!(known);
+        assert_eq!(membership.snapshot()[0].state, ExecutorState::Draining);
+
+        let left = client
+            .deregister(DeregisterRequest {
+                executor_id: "exec-1".to_owned(),
+            })
+            .await
+            .expect("deregister")
+            .into_inner();
+        assert!(left.known);
+        assert!(membership.snapshot().is_empty());
+
+        let known = client
+            .heartbeat(heartbeat(false))
+            .await
+            .expect("heartbeat")
+            .into_inner()
+            .known;
+        assert!(!known, "a deregistered executor must register again");
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn refuses_a_mismatched_protocol_version_naming_both() {
+        let (mut client, membership, shutdown) = start().await;
+        let response = client
+            .register(register_request(PROTOCOL_VERSION + 1))
+            .await
+            .expect("register")
+            .into_inner();
+        assert!(!response.accepted);
+        assert_eq!(response.protocol_version, PROTOCOL_VERSION);
+        assert!(
+            response
+                .message
+                .contains(&format!("executor speaks version {}", PROTOCOL_VERSION + 1))
+                && response
+                    .message
+                    .contains(&format!("coordinator speaks version {PROTOCOL_VERSION}")),
+            "{}",
+            response.message
+        );
+        assert!(membership.snapshot().is_empty());
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn rejects_malformed_registrations() {
+        let (mut client, _membership, shutdown) = start().await;
+        let mut no_id = register_request(PROTOCOL_VERSION);
+        no_id.executor_id = " ".to_owned();
+        let mut bad_url = register_request(PROTOCOL_VERSION);
+        bad_url.advertise_url = "127.0.0.1:50051".to_owned();
+        for request in [no_id, bad_url] {
+            let status = client
+                .register(request)
+                .await
+                .expect_err("malformed registration");
+            assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        }
+        shutdown.cancel();
+    }
+}

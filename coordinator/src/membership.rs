@@ -1,0 +1,302 @@
+//! Cluster membership: the executors that registered with the control plane, their resources
+//! and their liveness. Written by the control-plane service, read by the HTTP API and (later) the
+//! scheduler through [`Membership::snapshot`].
+//!
+//! Liveness is heartbeat-based: an executor silent for [`HEARTBEAT_TIMEOUT`] is marked dead by
+//! the reaper ([`Membership::run_reaper`]) and gets no more work. A dead executor that heartbeats
+//! again is told it is unknown and re-registers, so it comes back with fresh information. Dead
+//! entries stay visible for [`FORGET_DEAD_AFTER`] so operators can see what went away.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use basin_proto::ExecutorId;
+use serde::Serialize;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// How often executors are asked to heartbeat.
+pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+/// Silence after which an executor is considered dead: five missed heartbeats.
+pub(crate) const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a dead executor stays listed before it is forgotten.
+pub(crate) const FORGET_DEAD_AFTER: Duration = Duration::from_secs(300);
+/// How often the reaper looks for silent executors; bounds how late a death is noticed.
+const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// Where an executor is in its life, as far as the coordinator knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ExecutorState {
+    /// Heartbeating and accepting work.
+    Live,
+    /// Heartbeating but shutting down: finishing its tasks, taking no new ones.
+    Draining,
+    /// Missed heartbeats for [`HEARTBEAT_TIMEOUT`]; gets no work.
+    Dead,
+}
+
+/// What an executor tells the coordinator when it registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Registration {
+    pub(crate) id: ExecutorId,
+    /// gRPC URL the coordinator reaches the executor at.
+    pub(crate) url: String,
+    pub(crate) cores: u32,
+    pub(crate) memory_bytes: u64,
+    pub(crate) build_version: String,
+}
+
+/// One executor as seen at the moment [`Membership::snapshot`] was called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExecutorSnapshot {
+    pub(crate) registration: Registration,
+    pub(crate) state: ExecutorState,
+    pub(crate) running_tasks: u32,
+    pub(crate) last_heartbeat: Instant,
+}
+
+#[derive(Debug)]
+struct Entry {
+    registration: Registration,
+    state: ExecutorState,
+    running_tasks: u32,
+    last_heartbeat: Instant,
+}
+
+/// The registry of executors. Shared as `Arc<Membership>`; every method takes `&self`.
+#[derive(Debug, Default)]
+pub(crate) struct Membership {
+    // A std mutex: critical sections are short and never cross an await.
+    executors: Mutex<BTreeMap<ExecutorId, Entry>>,
+}
+
+impl Membership {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an executor, or refreshes one that registers again (after a coordinator restart or
+    /// after being declared dead). Returns true when the executor was already listed.
+    pub(crate) fn register(&self, registration: Registration) -> bool {
+        let id = registration.id.clone();
+        info!(
+            executor_id = %id,
+            url = registration.url,
+            cores = registration.cores,
+            memory_bytes = registration.memory_bytes,
+            build_version = registration.build_version,
+            "executor registered"
+        );
+        let entry = Entry {
+            registration,
+            state: ExecutorState::Live,
+            running_tasks: 0,
+            last_heartbeat: Instant::now(),
+        };
+        self.lock().insert(id, entry).is_some()
+    }
+
+    /// Records a heartbeat. Returns false when the executor is unknown or was declared dead: it
+    /// must register again.
+    pub(crate) fn heartbeat(&self, id: &ExecutorId, running_tasks: u32, draining: bool) -> bool {
+        let mut executors = self.lock();
+        let Some(entry) = executors.get_mut(id) else {
+            return false;
+        };
+        if entry.state == ExecutorState::Dead {
+            return false;
+        }
+        if draining && entry.state != ExecutorState::Draining {
+            info!(executor_id = %id, running_tasks, "executor draining");
+        }
+        entry.state = if draining {
+            ExecutorState::Draining
+        } else {
+            ExecutorState::Live
+        };
+        entry.running_tasks = running_tasks;
+        entry.last_heartbeat = Instant::now();
+        true
+    }
+
+    /// Removes an executor that is leaving. Returns false when it was not listed.
+    pub(crate) fn deregister(&self, id: &ExecutorId) -> bool {
+        let known = self.lock().remove(id).is_some();
+        if known {
+            info!(executor_id = %id, "executor deregistered");
+        }
+        known
+    }
+
+    /// All listed executors, ordered by ID.
+    pub(crate) fn snapshot(&self) -> Vec<ExecutorSnapshot> {
+        self.lock()
+            .values()
+            .map(|entry| ExecutorSnapshot {
+                registration: entry.registration.clone(),
+                state: entry.state,
+                running_tasks: entry.running_tasks,
+                last_heartbeat: entry.last_heartbeat,
+            })
+            .collect()
+    }
+
+    /// Marks executors dead that have been silent for [`HEARTBEAT_TIMEOUT`] at `now`, and forgets
+    /// dead ones silent for [`FORGET_DEAD_AFTER`]. Returns how many died in this pass.
+    pub(crate) fn reap(&self, now: Instant) -> usize {
+        let mut died = 0;
+        let mut executors = self.lock();
+        executors.retain(|id, entry| {
+            let silent_for = now.saturating_duration_since(entry.last_heartbeat);
+            match entry.state {
+                ExecutorState::Dead => silent_for < FORGET_DEAD_AFTER,
+                ExecutorState::Live | ExecutorState::Draining => {
+                    if silent_for >= HEARTBEAT_TIMEOUT {
+                        warn!(
+                            executor_id = %id,
+                            silent_ms = silent_for.as_millis(),
+                            running_tasks = entry.running_tasks,
+                            "executor missed its heartbeats; marking it dead"
+                        );
+                        entry.state = ExecutorState::Dead;
+                        died += 1;
+                    }
+                    true
+                }
+            }
+        });
+        died
+    }
+
+    /// Runs [`Self::reap`] every second until `shutdown` is cancelled. Spawn it once.
+    pub(crate) async fn run_reaper(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(REAP_EVERY);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                now = ticker.tick() => {
+                    self.reap(now);
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<ExecutorId, Entry>> {
+        // Every critical section leaves the map consistent, so a panic elsewhere cannot have
+        // left it half-updated.
+        self.executors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(id: &str) -> Registration {
+        Registration {
+            id: ExecutorId::new(id),
+            url: format!("http://127.0.0.1:0/{id}"),
+            cores: 4,
+            memory_bytes: 1 << 30,
+            build_version: "0.1.0".to_owned(),
+        }
+    }
+
+    fn state_of(membership: &Membership, id: &str) -> Option<ExecutorState> {
+        membership
+            .snapshot()
+            .into_iter()
+            .find(|executor| executor.registration.id.as_str() == id)
+            .map(|executor| executor.state)
+    }
+
+    #[test]
+    fn register_heartbeat_deregister() {
+        let membership = Membership::new();
+        assert!(!membership.register(registration("a")));
+        assert!(membership.register(registration("a")), "second registration refreshes");
+        assert_eq!(membership.snapshot().len(), 1);
+
+        assert!(membership.heartbeat(&ExecutorId::new("a"), 3, false));
+        let snapshot = membership.snapshot();
+        assert_eq!(snapshot[0].running_tasks, 3);
+        assert_eq!(snapshot[0].state, ExecutorState::Live);
+
+        assert!(membership.heartbeat(&ExecutorId::new("a"), 1, true));
+        assert_eq!(state_of(&membership, "a"), Some(ExecutorState::Draining));
+
+        assert!(!membership.heartbeat(&ExecutorId::new("b"), 0, false), "unknown executor");
+        assert!(membership.deregister(&ExecutorId::new("a")));
+        assert!(!membership.deregister(&ExecutorId::new("a")));
+        assert!(membership.snapshot().is_empty());
+    }
+
+    #[test]
+    fn snapshot_is_ordered_by_id() {
+        let membership = Membership::new();
+        for id in ["c", "a", "b"] {
+            membership.register(registration(id));
+        }
+        let ids: Vec<_> = membership
+            .snapshot()
+            .into_iter()
+            .map(|executor| executor.registration.id.into_string())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reaper_marks_silent_executors_dead_then_forgets_them() {
+        let membership = Arc::new(Membership::new());
+        let shutdown = CancellationToken::new();
+        let reaper = tokio::spawn(Arc::clone(&membership).run_reaper(shutdown.clone()));
+        membership.register(registration("quiet"));
+        membership.register(registration("chatty"));
+
+        // Heartbeats from "chatty" every interval keep it alive; "quiet" never sends one.
+        let mut elapsed = Duration::ZERO;
+        while elapsed < HEARTBEAT_TIMEOUT - REAP_EVERY {
+            tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+            elapsed += HEARTBEAT_INTERVAL;
+            assert!(membership.heartbeat(&ExecutorId::new("chatty"), 0, false));
+        }
+        assert_eq!(state_of(&membership, "quiet"), Some(ExecutorState::Live), "not yet");
+
+        tokio::time::sleep(2 * REAP_EVERY).await;
+        assert!(membership.heartbeat(&ExecutorId::new("chatty"), 0, false));
+        assert_eq!(state_of(&membership, "quiet"), Some(ExecutorState::Dead));
+        assert_eq!(state_of(&membership, "chatty"), Some(ExecutorState::Live));
+
+        // A dead executor is told to register again rather than silently revived.
+        assert!(!membership.heartbeat(&ExecutorId::new("quiet"), 0, false));
+
+        tokio::time::sleep(FORGET_DEAD_AFTER).await;
+        assert_eq!(state_of(&membership, "quiet"), None, "forgotten");
+        assert_eq!(
+            state_of(&membership, "chatty"),
+            Some(ExecutorState::Dead),
+            "chatty stopped heartbeating too"
+        );
+
+        shutdown.cancel();
+        reaper.await.expect("reaper stops on shutdown");
+    }
+
+    #[test]
+    fn reap_uses_the_given_clock() {
+        let membership = Membership::new();
+        membership.register(registration("a"));
+        let registered = membership.snapshot()[0].last_heartbeat;
+        assert_eq!(membership.reap(registered + HEARTBEAT_TIMEOUT - Duration::from_millis(1)), 0);
+        assert_eq!(membership.reap(registered + HEARTBEAT_TIMEOUT), 1);
+        assert_eq!(membership.reap(registered + HEARTBEAT_TIMEOUT), 0, "dies once");
+        membership.reap(registered + FORGET_DEAD_AFTER);
+        assert!(membership.snapshot().is_empty());
+    }
+}

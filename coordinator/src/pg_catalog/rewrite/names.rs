@@ -1,0 +1,151 @@
+//! Output column names as Postgres gives them (`FigureColname` in its parser): `version()` is
+//! `version`, `x::text` is `x`, `'a'::text` is `text`, a CASE is `case`, a constant is
+//! `?column?`. DataFusion would call them `version()`, `CAST(x AS Utf8)` and so on, and clients
+//! read columns by name. Only the statement's own output is renamed, and never two columns to
+//! the same name, which DataFusion rejects.
+
+use std::collections::HashSet;
+
+use datafusion::sql::sqlparser::ast::{
+    DataType, Expr, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Value,
+};
+
+use super::is_keyword_function;
+use crate::pg_catalog::types::builtin_type_by_name;
+
+/// How sure a name is: a column or function name beats a type name beats `?column?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strength {
+    Fallback,
+    TypeName,
+    Name,
+}
+
+fn ident_name(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_ascii_lowercase()
+    }
+}
+
+fn type_name(data_type: &DataType) -> String {
+    let written = match data_type {
+        DataType::Custom(name, _) => match name.0.last() {
+            Some(ObjectNamePart::Identifier(ident)) => ident_name(ident),
+            _ => data_type.to_string().to_ascii_lowercase(),
+        },
+        DataType::Array(_) => return "array".to_owned(),
+        other => other.to_string().to_ascii_lowercase(),
+    };
+    builtin_type_by_name(&written).map_or(written, |t| t.name.to_owned())
+}
+
+fn figure(expr: &Expr) -> (String, Strength) {
+    match expr {
+        Expr::Identifier(ident) => (ident_name(ident), Strength::Name),
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(ident) => (ident_name(ident), Strength::Name),
+            None => fallback(),
+        },
+        Expr::Function(function) => match function.name.0.last() {
+            Some(ObjectNamePart::Identifier(ident)) => (ident_name(ident), Strength::Name),
+            _ => fallback(),
+        },
+        Expr::Cast {
+            expr, data_type, ..
+        } => {
+            let inner = figure(expr);
+            if inner.1 == Strength::Name {
+                inner
+            } else {
+                (type_name(data_type), Strength::TypeName)
+            }
+        }
+        Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => figure(inner),
+        Expr::CompoundFieldAccess { root, .. } => figure(root),
+        Expr::Case { .. } => ("case".to_owned(), Strength::TypeName),
+        Expr::Array(_) => ("array".to_owned(), Strength::TypeName),
+        Expr::Exists { .. } => ("exists".to_owned(), Strength::TypeName),
+        Expr::TypedString(typed) => (type_name(&typed.data_type), Strength::TypeName),
+        Expr::Interval(_) => ("interval".to_owned(), Strength::TypeName),
+        Expr::Extract { .. } => ("extract".to_owned(), Strength::Name),
+        Expr::Substring { .. } => ("substring".to_owned(), Strength::Name),
+        Expr::Position { .. } => ("position".to_owned(), Strength::Name),
+        Expr::Value(value) if matches!(value.value, Value::Boolean(_)) => {
+            ("bool".to_owned(), Strength::TypeName)
+        }
+        Expr::Subquery(query) => match first_item(query) {
+            Some(SelectItem::ExprWithAlias { alias, .. }) => (ident_name(alias), Strength::Name),
+            Some(SelectItem::UnnamedExpr(inner)) => figure(inner),
+            _ => fallback(),
+        },
+        _ => fallback(),
+    }
+}
+
+fn fallback() -> (String, Strength) {
+    ("?column?".to_owned(), Strength::Fallback)
+}
+
+fn first_item(query: &Query) -> Option<&SelectItem> {
+    let mut body = query.body.as_ref();
+    loop {
+        match body {
+            SetExpr::Select(select) => return select.projection.first(),
+            SetExpr::Query(query) => body = query.body.as_ref(),
+            SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+            _ => return None,
+        }
+    }
+}
+
+fn first_select_projection(body: &mut SetExpr) -> Option<&mut Vec<SelectItem>> {
+    match body {
+        SetExpr::Select(select) => Some(&mut select.projection),
+        SetExpr::Query(query) => first_select_projection(&mut query.body),
+        SetExpr::SetOperation { left, .. } => first_select_projection(left),
+        _ => None,
+    }
+}
+
+/// A column reference, which DataFusion already names as Postgres does.
+fn is_plain_column(expr: &Expr) -> bool {
+    match expr {
+        Expr::Identifier(ident) => !is_keyword_function(ident),
+        Expr::CompoundIdentifier(_) => true,
+        _ => false,
+    }
+}
+
+/// Aliases the statement's unnamed output expressions with their Postgres names.
+pub(super) fn name_output_columns(query: &mut Query) {
+    let Some(projection) = first_select_projection(&mut query.body) else {
+        return;
+    };
+    let mut used: HashSet<String> = projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(ident_name(alias)),
+            SelectItem::UnnamedExpr(expr) if is_plain_column(expr) => Some(figure(expr).0),
+            _ => None,
+        })
+        .collect();
+    for item in projection.iter_mut() {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        if is_plain_column(expr) {
+            continue;
+        }
+        let (name, _) = figure(expr);
+        if !used.insert(name.clone()) {
+            continue;
+        }
+        let expr = std::mem::replace(expr, Expr::value(Value::Null));
+        *item = SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::with_quote('"', name),
+        };
+    }
+}

@@ -1,0 +1,231 @@
+//! Turns the command line, `BASIN_*` environment and the TOML file into the validated configs the
+//! roles take. Flags and environment arrive already merged by clap (flags win); this module lays
+//! them over the file, and the file over the roles' defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use basin_coordinator::{CoordinatorConfig, UserConfig};
+use basin_executor::ExecutorConfig;
+use serde::Deserialize;
+
+use crate::byte_size::ByteSize;
+use crate::cli::{CoordinatorArgs, ExecutorArgs, StandaloneArgs};
+
+/// Most executors `standalone` will start on one machine.
+const MAX_STANDALONE_EXECUTORS: usize = 64;
+
+/// The TOML file. Every key is optional; unknown keys are errors so typos do not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    #[serde(default)]
+    coordinator: CoordinatorFile,
+    #[serde(default)]
+    standalone: StandaloneFile,
+    #[serde(default)]
+    executor: ExecutorFile,
+    users: Option<Vec<UserFile>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CoordinatorFile {
+    pg_listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    control_listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    insecure_no_auth: Option<bool>,
+    max_message_bytes: Option<ByteSize>,
+    target_partitions: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StandaloneFile {
+    executors: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecutorFile {
+    coordinator: Option<String>,
+    listen: Option<SocketAddr>,
+    advertise_url: Option<String>,
+    memory_limit: Option<ByteSize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserFile {
+    name: String,
+    password: String,
+}
+
+impl FileConfig {
+    /// Reads `path`, or returns the empty config when no file was given.
+    pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("parse config file {}", path.display()))
+    }
+
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+}
+
+/// What `standalone` runs: a coordinator and this many executor processes.
+#[derive(Debug, Clone)]
+pub(crate) struct StandaloneConfig {
+    pub(crate) coordinator: CoordinatorConfig,
+    pub(crate) executors: usize,
+    /// Memory pool of each executor in bytes; 0 = split the default share between them.
+    pub(crate) executor_memory_limit_bytes: u64,
+}
+
+/// The coordinator's config. `env_users` is `BASIN_USERS` (`user:password,...`), which replaces
+/// the file's `[[users]]` when set.
+pub(crate) fn coordinator_config(
+    args: &CoordinatorArgs,
+    file: &FileConfig,
+    env_users: Option<&str>,
+) -> anyhow::Result<CoordinatorConfig> {
+    let defaults = CoordinatorConfig::local_default();
+    let from_file = &file.coordinator;
+    let users = match env_users {
+        Some(text) => parse_users(text).context("parse BASIN_USERS")?,
+        None => file
+            .users
+            .iter()
+            .flatten()
+            .map(|user| UserConfig {
+                name: user.name.clone(),
+                password: user.password.clone(),
+            })
+            .collect(),
+    };
+    let max_message_bytes = args
+        .max_message_bytes
+        .or(from_file.max_message_bytes)
+        .map(|size| usize::try_from(size.bytes()))
+        .transpose()
+        .context("max_message_bytes does not fit in memory on this machine")?
+        .unwrap_or(defaults.max_message_bytes);
+    let config = CoordinatorConfig {
+        pg_listen: args
+            .pg_listen
+            .or(from_file.pg_listen)
+            .unwrap_or(defaults.pg_listen),
+        http_listen: args
+            .http_listen
+            .or(from_file.http_listen)
+            .unwrap_or(defaults.http_listen),
+        control_listen: args
+            .control_listen
+            .or(from_file.control_listen)
+            .unwrap_or(defaults.control_listen),
+        data_dir: args
+            .data_dir
+            .clone()
+            .or_else(|| from_file.data_dir.clone())
+            .unwrap_or(defaults.data_dir),
+        users,
+        insecure_no_auth: args
+            .insecure_no_auth
+            .or(from_file.insecure_no_auth)
+            .unwrap_or(defaults.insecure_no_auth),
+        max_message_bytes,
+        target_partitions: args
+            .target_partitions
+            .or(from_file.target_partitions)
+            .unwrap_or(defaults.target_partitions),
+    };
+    config
+        .validate()
+        .map_err(|message| anyhow::anyhow!("invalid coordinator configuration: {message}"))?;
+    Ok(config)
+}
+
+pub(crate) fn standalone_config(
+    args: &StandaloneArgs,
+    file: &FileConfig,
+    env_users: Option<&str>,
+) -> anyhow::Result<StandaloneConfig> {
+    let coordinator = coordinator_config(&args.coordinator, file, env_users)?;
+    let executors = args.executors.or(file.standalone.executors).unwrap_or(0);
+    if executors > MAX_STANDALONE_EXECUTORS {
+        bail!("executors must be at most {MAX_STANDALONE_EXECUTORS}, got {executors}");
+    }
+    if executors > 0 && coordinator.control_listen.port() == 0 {
+        bail!(
+            "standalone executors need a fixed control-plane port: set control_listen to a port \
+             other than 0"
+        );
+    }
+    let executor_memory_limit_bytes = args
+        .memory_limit
+        .or(file.executor.memory_limit)
+        .map_or(0, ByteSize::bytes);
+    Ok(StandaloneConfig {
+        coordinator,
+        executors,
+        executor_memory_limit_bytes,
+    })
+}
+
+pub(crate) fn executor_config(
+    args: &ExecutorArgs,
+    file: &FileConfig,
+) -> anyhow::Result<ExecutorConfig> {
+    let defaults = ExecutorConfig::local_default();
+    let from_file = &file.executor;
+    let config = ExecutorConfig {
+        coordinator_url: args
+            .coordinator_url
+            .clone()
+            .or_else(|| from_file.coordinator.clone())
+            .unwrap_or(defaults.coordinator_url),
+        listen: args.listen.or(from_file.listen).unwrap_or(defaults.listen),
+        advertise_url: args
+            .advertise_url
+            .clone()
+            .or_else(|| from_file.advertise_url.clone())
+            .or(defaults.advertise_url),
+        memory_limit_bytes: args
+            .memory_limit
+            .or(from_file.memory_limit)
+            .map_or(defaults.memory_limit_bytes, ByteSize::bytes),
+    };
+    config
+        .validate()
+        .map_err(|message| anyhow::anyhow!("invalid executor configuration: {message}"))?;
+    Ok(config)
+}
+
+/// `user:password,user2:password2`. Passwords may contain `:` (only the first one splits) but
+/// not `,`.
+fn parse_users(text: &str) -> anyhow::Result<Vec<UserConfig>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once(':') {
+            Some((name, password)) if !name.is_empty() && !password.is_empty() => Ok(UserConfig {
+                name: name.to_owned(),
+                password: password.to_owned(),
+            }),
+            _ => {
+                let name = entry.split(':').next().unwrap_or_default();
+                bail!("expected user:password, got an entry for user \"{name}\" without a password")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;
