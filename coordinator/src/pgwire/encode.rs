@@ -380,7 +380,7 @@ fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<
         DataType::Int16 => buffer.put_i16(downcast::<Int16Array>(any)?.value(row)),
         DataType::UInt16 => buffer.put_i32(i32::from(downcast::<UInt16Array>(any)?.value(row))),
         DataType::Int32 => buffer.put_i32(downcast::<Int32Array>(any)?.value(row)),
-        DataType::UInt32 => buffer.put_i64(i64::from(downcast::<UInt32Array>(any)?.value(row))),
+        DataType::UInt32 => buffer.put_u32(downcast::<UInt32Array>(any)?.value(row)),
         DataType::Int64 => buffer.put_i64(downcast::<Int64Array>(any)?.value(row)),
         DataType::UInt64 => {
             numeric_binary(buffer, i128::from(downcast::<UInt64Array>(any)?.value(row)), 0)

@@ -86,7 +86,7 @@ pub(crate) fn fields_for(schema: &Schema, formats: &Format) -> Arc<Vec<FieldInfo
                     FieldFormat::Text
                 };
                 FieldInfo::new(field.name().clone(), None, None, pg.clone(), format)
-                    .with_type_size(type_size(&pg))
+                    .with_type_size(type_size(field.data_type()))
                     .with_type_modifier(type_modifier(field.data_type()))
             })
             .collect(),
