@@ -145,7 +145,11 @@ mod tests {
     use super::*;
     use crate::membership::ExecutorState;
 
-    async fn start() -> (ControlPlaneClient<Channel>, Arc<Membership>, CancellationToken) {
+    async fn start() -> (
+        ControlPlaneClient<Channel>,
+        Arc<Membership>,
+        CancellationToken,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");

@@ -237,7 +237,9 @@ mod tests {
         assert_eq!(coordinator["pg_listen"], "127.0.0.1:5433");
         assert_eq!(coordinator["http_listen"], addr.to_string());
         assert_eq!(coordinator["version"], env!("CARGO_PKG_VERSION"));
-        let started_at = coordinator["started_at"].as_str().expect("started_at string");
+        let started_at = coordinator["started_at"]
+            .as_str()
+            .expect("started_at string");
         DateTime::parse_from_rfc3339(started_at).expect("started_at is RFC 3339");
 
         let executors = body["executors"].as_array().expect("executors array");

@@ -81,6 +81,10 @@ impl Membership {
     /// Adds an executor, or refreshes one that registers again (after a coordinator restart or
     /// after being declared dead). Returns true when the executor was already listed.
     pub(crate) fn register(&self, registration: Registration) -> bool {
+        self.register_at(registration, Instant::now())
+    }
+
+    fn register_at(&self, registration: Registration, now: Instant) -> bool {
         let id = registration.id.clone();
         info!(
             executor_id = %id,
@@ -94,7 +98,7 @@ impl Membership {
             registration,
             state: ExecutorState::Live,
             running_tasks: 0,
-            last_heartbeat: Instant::now(),
+            last_heartbeat: now,
         };
         self.lock().insert(id, entry).is_some()
     }
@@ -102,6 +106,16 @@ impl Membership {
     /// Records a heartbeat. Returns false when the executor is unknown or was declared dead: it
     /// must register again.
     pub(crate) fn heartbeat(&self, id: &ExecutorId, running_tasks: u32, draining: bool) -> bool {
+        self.heartbeat_at(id, running_tasks, draining, Instant::now())
+    }
+
+    fn heartbeat_at(
+        &self,
+        id: &ExecutorId,
+        running_tasks: u32,
+        draining: bool,
+        now: Instant,
+    ) -> bool {
         let mut executors = self.lock();
         let Some(entry) = executors.get_mut(id) else {
             return false;
@@ -118,7 +132,7 @@ impl Membership {
             ExecutorState::Live
         };
         entry.running_tasks = running_tasks;
-        entry.last_heartbeat = Instant::now();
+        entry.last_heartbeat = now;
         true
     }
 
@@ -220,7 +234,10 @@ mod tests {
     fn register_heartbeat_deregister() {
         let membership = Membership::new();
         assert!(!membership.register(registration("a")));
-        assert!(membership.register(registration("a")), "second registration refreshes");
+        assert!(
+            membership.register(registration("a")),
+            "second registration refreshes"
+        );
         assert_eq!(membership.snapshot().len(), 1);
 
         assert!(membership.heartbeat(&ExecutorId::new("a"), 3, false));
@@ -231,7 +248,10 @@ mod tests {
         assert!(membership.heartbeat(&ExecutorId::new("a"), 1, true));
         assert_eq!(state_of(&membership, "a"), Some(ExecutorState::Draining));
 
-        assert!(!membership.heartbeat(&ExecutorId::new("b"), 0, false), "unknown executor");
+        assert!(
+            !membership.heartbeat(&ExecutorId::new("b"), 0, false),
+            "unknown executor"
+        );
         assert!(membership.deregister(&ExecutorId::new("a")));
         assert!(!membership.deregister(&ExecutorId::new("a")));
         assert!(membership.snapshot().is_empty());
@@ -251,41 +271,76 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"]);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn reaper_marks_silent_executors_dead_then_forgets_them() {
-        let membership = Arc::new(Membership::new());
-        let shutdown = CancellationToken::new();
-        let reaper = tokio::spawn(Arc::clone(&membership).run_reaper(shutdown.clone()));
-        membership.register(registration("quiet"));
-        membership.register(registration("chatty"));
+    /// Plays a timeline on a synthetic clock: what the reaper does when it runs every
+    /// [`REAP_EVERY`] while one executor heartbeats every [`HEARTBEAT_INTERVAL`] and one is silent.
+    #[test]
+    fn silent_executors_die_after_the_timeout_then_are_forgotten() {
+        let membership = Membership::new();
+        let start = Instant::now();
+        let at = |offset: Duration| start + offset;
+        membership.register_at(registration("quiet"), start);
+        membership.register_at(registration("chatty"), start);
+        let (quiet, chatty) = (ExecutorId::new("quiet"), ExecutorId::new("chatty"));
 
-        // Heartbeats from "chatty" every interval keep it alive; "quiet" never sends one.
-        let mut elapsed = Duration::ZERO;
-        while elapsed < HEARTBEAT_TIMEOUT - REAP_EVERY {
-            tokio::time::sleep(HEARTBEAT_INTERVAL).await;
-            elapsed += HEARTBEAT_INTERVAL;
-            assert!(membership.heartbeat(&ExecutorId::new("chatty"), 0, false));
+        let mut now = Duration::ZERO;
+        while now + REAP_EVERY < HEARTBEAT_TIMEOUT {
+            now += REAP_EVERY;
+            if now
+                .as_millis()
+                .is_multiple_of(HEARTBEAT_INTERVAL.as_millis())
+            {
+                assert!(membership.heartbeat_at(&chatty, 0, false, at(now)));
+            }
+            assert_eq!(
+                membership.reap(at(now)),
+                0,
+                "nobody dies before the timeout"
+            );
         }
-        assert_eq!(state_of(&membership, "quiet"), Some(ExecutorState::Live), "not yet");
+        assert_eq!(state_of(&membership, "quiet"), Some(ExecutorState::Live));
 
-        tokio::time::sleep(2 * REAP_EVERY).await;
-        assert!(membership.heartbeat(&ExecutorId::new("chatty"), 0, false));
+        now = HEARTBEAT_TIMEOUT;
+        assert!(membership.heartbeat_at(&chatty, 0, false, at(now)));
+        assert_eq!(membership.reap(at(now)), 1);
         assert_eq!(state_of(&membership, "quiet"), Some(ExecutorState::Dead));
         assert_eq!(state_of(&membership, "chatty"), Some(ExecutorState::Live));
 
         // A dead executor is told to register again rather than silently revived.
-        assert!(!membership.heartbeat(&ExecutorId::new("quiet"), 0, false));
+        assert!(!membership.heartbeat_at(&quiet, 0, false, at(now + REAP_EVERY)));
+        assert_eq!(state_of(&membership, "quiet"), Some(ExecutorState::Dead));
 
-        tokio::time::sleep(FORGET_DEAD_AFTER).await;
+        // Draining executors are reaped like live ones: draining is no excuse to go silent.
+        assert!(membership.heartbeat_at(&chatty, 1, true, at(now)));
+        assert_eq!(membership.reap(at(now + HEARTBEAT_TIMEOUT)), 1);
+        assert_eq!(state_of(&membership, "chatty"), Some(ExecutorState::Dead));
+
+        // Dead entries stay listed for a while, then go.
+        assert_eq!(membership.reap(at(FORGET_DEAD_AFTER)), 0);
         assert_eq!(state_of(&membership, "quiet"), None, "forgotten");
         assert_eq!(
             state_of(&membership, "chatty"),
             Some(ExecutorState::Dead),
-            "chatty stopped heartbeating too"
+            "chatty died later, still listed"
         );
+        membership.reap(at(HEARTBEAT_TIMEOUT + FORGET_DEAD_AFTER));
+        assert!(membership.snapshot().is_empty());
 
+        // Registering again brings an executor back.
+        assert!(!membership.register_at(registration("quiet"), at(FORGET_DEAD_AFTER * 2)));
+        assert_eq!(state_of(&membership, "quiet"), Some(ExecutorState::Live));
+    }
+
+    #[tokio::test]
+    async fn reaper_stops_on_shutdown() {
+        let membership = Arc::new(Membership::new());
+        let shutdown = CancellationToken::new();
+        let reaper = tokio::spawn(Arc::clone(&membership).run_reaper(shutdown.clone()));
+        tokio::task::yield_now().await;
         shutdown.cancel();
-        reaper.await.expect("reaper stops on shutdown");
+        tokio::time::timeout(Duration::from_secs(5), reaper)
+            .await
+            .expect("reaper stops promptly")
+            .expect("reaper does not panic");
     }
 
     #[test]
@@ -293,9 +348,16 @@ mod tests {
         let membership = Membership::new();
         membership.register(registration("a"));
         let registered = membership.snapshot()[0].last_heartbeat;
-        assert_eq!(membership.reap(registered + HEARTBEAT_TIMEOUT - Duration::from_millis(1)), 0);
+        assert_eq!(
+            membership.reap(registered + HEARTBEAT_TIMEOUT - Duration::from_millis(1)),
+            0
+        );
         assert_eq!(membership.reap(registered + HEARTBEAT_TIMEOUT), 1);
-        assert_eq!(membership.reap(registered + HEARTBEAT_TIMEOUT), 0, "dies once");
+        assert_eq!(
+            membership.reap(registered + HEARTBEAT_TIMEOUT),
+            0,
+            "dies once"
+        );
         membership.reap(registered + FORGET_DEAD_AFTER);
         assert!(membership.snapshot().is_empty());
     }
