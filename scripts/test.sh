@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command for Basin (CI runs it through .ci/run):
 #   setup -> cargo fmt --check -> clippy -D warnings -> dependency-direction check ->
-#   cargo build -p basin -> cargo test --workspace (includes the .slt corpus over pgwire) ->
-#   TPC-H answers checked against DuckDB -> client tests (psycopg, asyncpg, pgjdbc, raw sockets).
+#   cargo build -p basin -> cargo test --workspace --no-fail-fast (includes the .slt corpus over
+#   pgwire) -> TPC-H answers checked against DuckDB -> client tests (psycopg, asyncpg, pgjdbc,
+#   raw sockets, kill -9).
 # Every step runs even if an earlier one failed (except those that need what failed), and a
 # summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
 # CARGO_TARGET_DIR.
@@ -68,7 +69,7 @@ else
 fi
 
 # The .slt runner generates sql-tests/data/tpch-sf0.01 with `basin datagen` when it is missing.
-run_step cargo-test cargo test --workspace
+run_step cargo-test cargo test --workspace --no-fail-fast
 
 if [ -f sql-tests/data/tpch-sf0.01/lineitem.parquet ]; then
     run_step tpch-answers .venv/bin/python sql-tests/tpch/verify_with_duckdb.py

@@ -207,3 +207,26 @@ impl fmt::Display for DbError {
 }
 
 impl std::error::Error for DbError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_render_like_sqllogictest_expects() {
+        assert_eq!(render(None), "NULL");
+        assert_eq!(render(Some("")), "(empty)");
+        assert_eq!(render(Some("NULL")), "NULL");
+        assert_eq!(render(Some(" a b ")), " a b ");
+    }
+
+    #[test]
+    fn timeouts_have_no_sqlstate() {
+        let timeout = DbError::Timeout(Duration::from_secs(3));
+        assert_eq!(timeout.sqlstate(), None);
+        assert_eq!(
+            timeout.to_string(),
+            "client error: no answer within 3s (statement timeout)"
+        );
+    }
+}

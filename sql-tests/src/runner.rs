@@ -326,3 +326,57 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn system_record(script: &str) -> Record<DefaultColumnType> {
+        sqllogictest::parse::<DefaultColumnType>(script)
+            .expect("the test script parses")
+            .into_iter()
+            .find(|record| matches!(record, Record::System { .. }))
+            .expect("the test script has a system record")
+    }
+
+    #[test]
+    fn harness_records_become_hooks() {
+        let restart = system_record("system ok\nharness restart\n");
+        let kill9 = system_record("system ok\nharness  kill9_restart \n");
+        assert_eq!(
+            harness_hook(&restart, "basin").expect("known command"),
+            Some(Hook::Restart(Stop::Graceful))
+        );
+        assert_eq!(
+            harness_hook(&kill9, "basin").expect("known command"),
+            Some(Hook::Restart(Stop::Kill9))
+        );
+    }
+
+    #[test]
+    fn conditions_skip_harness_records() {
+        let only_postgres = system_record("onlyif postgres\nsystem ok\nharness restart\n");
+        let skip_basin = system_record("skipif basin\nsystem ok\nharness restart\n");
+        assert_eq!(
+            harness_hook(&only_postgres, "basin").expect("known command"),
+            Some(Hook::Skip)
+        );
+        assert_eq!(
+            harness_hook(&skip_basin, "basin").expect("known command"),
+            Some(Hook::Skip)
+        );
+        assert_eq!(
+            harness_hook(&only_postgres, "postgres").expect("known command"),
+            Some(Hook::Restart(Stop::Graceful))
+        );
+    }
+
+    #[test]
+    fn other_system_records_are_left_to_the_shell_and_typos_fail() {
+        let shell = system_record("system ok\necho harness restart\n");
+        assert_eq!(harness_hook(&shell, "basin").expect("not ours"), None);
+        let typo = system_record("system ok\nharness reboot\n");
+        let err = harness_hook(&typo, "basin").expect_err("unknown harness command");
+        assert!(err.to_string().contains("harness reboot"), "{err}");
+    }
+}

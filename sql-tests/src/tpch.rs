@@ -89,3 +89,36 @@ pub fn ensure_data(basin: &Path, dir: &Path) -> Result<()> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_complete_only_with_every_table() {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        for table in &TABLES[..7] {
+            fs::write(dir.path().join(format!("{table}.parquet")), b"x").expect("write a file");
+        }
+        assert!(!is_complete(dir.path()), "lineitem is missing");
+        fs::write(dir.path().join("lineitem.parquet"), b"x").expect("write a file");
+        assert!(is_complete(dir.path()));
+    }
+
+    #[test]
+    fn failed_generation_leaves_nothing_behind() {
+        let root = tempfile::tempdir().expect("create a temporary directory");
+        let dir = root.path().join("tpch");
+        let err =
+            ensure_data(Path::new("/bin/false"), &dir).expect_err("/bin/false generates nothing");
+        assert!(err.to_string().contains("datagen tpch"), "{err}");
+        assert!(!dir.exists());
+        let leftovers: Vec<_> = fs::read_dir(root.path())
+            .expect("list the directory")
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "staging directory left behind: {leftovers:?}"
+        );
+    }
+}
