@@ -128,7 +128,6 @@ impl ControlClient {
                     }
                     let interval = heartbeat_interval(response.heartbeat_interval_ms);
                     info!(
-                        executor_id = %self.state.id(),
                         attempts = attempt,
                         heartbeat_interval_ms = interval.as_millis(),
                         "registered with coordinator"

@@ -23,7 +23,7 @@ use basin_proto::{BUILD_VERSION, ExecutorId, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{Instrument, error, info, info_span};
 
 pub use crate::config::ExecutorConfig;
 pub use crate::error::{Error, ErrorClass, Result};
@@ -37,6 +37,13 @@ use crate::state::ExecutorState;
 /// errors, when the listen address cannot be bound, and when the coordinator refuses the
 /// executor, e.g. because their protocol versions differ.
 pub async fn run(config: ExecutorConfig, shutdown: CancellationToken) -> Result<()> {
+    let id = new_executor_id();
+    // Every log line of this executor names it, which matters when several share one terminal.
+    let span = info_span!("executor", executor_id = %id);
+    run_as(id, config, shutdown).instrument(span).await
+}
+
+async fn run_as(id: ExecutorId, config: ExecutorConfig, shutdown: CancellationToken) -> Result<()> {
     config.validate().map_err(Error::Config)?;
     let memory_limit_bytes = match config.memory_limit_bytes {
         0 => memory::default_memory_limit_bytes()?,
@@ -57,9 +64,7 @@ pub async fn run(config: ExecutorConfig, shutdown: CancellationToken) -> Result<
         .clone()
         .unwrap_or_else(|| format!("http://{local_addr}"));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let id = new_executor_id();
     info!(
-        executor_id = %id,
         listen = %local_addr,
         advertise_url,
         coordinator = config.coordinator_url,
