@@ -260,3 +260,21 @@ fn environment_child() {
     assert_eq!(config.users.len(), 1);
     assert_eq!(config.users[0].name, "erin");
 }
+
+/// The sample file in docs/configuration.md stays in step with what Basin accepts.
+#[test]
+fn documented_example_file_parses() {
+    let doc = include_str!("../docs/configuration.md");
+    let start = doc
+        .find("```toml\n# basin.toml")
+        .expect("docs/configuration.md has the complete example")
+        + "```toml\n".len();
+    let length = doc[start..].find("```").expect("example block is closed");
+    let file = FileConfig::parse(&doc[start..start + length]).expect("documented example parses");
+    let standalone = standalone_config(&StandaloneArgs::default(), &file, None)
+        .expect("documented example is valid");
+    assert_eq!(standalone.executors, 2);
+    assert_eq!(standalone.coordinator.users.len(), 1);
+    let executor = executor_config(&ExecutorArgs::default(), &file).expect("valid executor part");
+    assert_eq!(executor.memory_limit_bytes, 8 << 30);
+}
