@@ -1,5 +1,5 @@
-//! A Basin cluster started as a child process (`basin standalone`) on free loopback ports with a
-//! temporary data directory, restartable on the same data directory gracefully (SIGTERM) or with
+//! A Basin cluster started as a child process (`basin standalone`, with 0..N executor processes)
+//! on free loopback ports with a temporary data directory, restartable on the same data directory gracefully (SIGTERM) or with
 //! `kill -9`, and killed when dropped.
 //!
 //! Clients do not hold the port: they hold a [`watch::Receiver`] of the connection settings, which
@@ -35,6 +35,8 @@ const LOG_TAIL_LINES: usize = 60;
 /// One running Basin cluster. See the module docs.
 pub struct BasinCluster {
     binary: PathBuf,
+    /// Executor processes next to the coordinator (`--executors`); 0 runs queries in-process.
+    executors: u32,
     /// Holds `data/` (kept across restarts) and one log file per start.
     root: TempDir,
     process: Option<ServerProcess>,
@@ -59,9 +61,9 @@ pub enum Stop {
 }
 
 impl BasinCluster {
-    /// Starts `binary standalone` on a fresh temporary data directory and waits until it answers
-    /// `SELECT 1` over pgwire.
-    pub async fn start(binary: PathBuf) -> Result<Self> {
+    /// Starts `binary standalone --executors <executors>` on a fresh temporary data directory and
+    /// waits until it answers `SELECT 1` over pgwire.
+    pub async fn start(binary: PathBuf, executors: u32) -> Result<Self> {
         let root = tempfile::Builder::new()
             .prefix("basin-test-")
             .tempdir()
@@ -71,6 +73,7 @@ impl BasinCluster {
         let (endpoint, _) = watch::channel(Config::new());
         let mut cluster = Self {
             binary,
+            executors,
             root,
             process: None,
             last_log: None,
@@ -181,6 +184,8 @@ impl BasinCluster {
             .arg(format!("127.0.0.1:{control_port}"))
             .arg("--data-dir")
             .arg(self.data_dir())
+            .arg("--executors")
+            .arg(self.executors.to_string())
             .stdin(Stdio::null())
             .stdout(log.0)
             .stderr(log.1)

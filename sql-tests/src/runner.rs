@@ -40,8 +40,9 @@ use crate::{Error, Result};
 /// What a file runs against.
 #[derive(Clone, Debug)]
 pub enum Target {
-    /// A fresh Basin cluster per file, started from this binary.
-    Basin { binary: PathBuf },
+    /// A fresh Basin cluster per file, started from this binary with this many executor
+    /// processes (0: the coordinator runs queries itself).
+    Basin { binary: PathBuf, executors: u32 },
     /// An existing PostgreSQL server, to check that expected output is what PostgreSQL says.
     /// Its `public` schema is emptied before each file (so use a scratch database), and `harness
     /// restart` only reconnects there.
@@ -293,7 +294,9 @@ enum Server {
 impl Server {
     async fn start(target: &Target) -> Result<Self> {
         match target {
-            Target::Basin { binary } => Ok(Self::Basin(BasinCluster::start(binary.clone()).await?)),
+            Target::Basin { binary, executors } => Ok(Self::Basin(
+                BasinCluster::start(binary.clone(), *executors).await?,
+            )),
             Target::Postgres { config } => {
                 reset_public_schema(config).await?;
                 Ok(Self::External(watch::channel(Config::clone(config)).0))

@@ -1,4 +1,7 @@
-//! Runs the `.slt` corpus in `sql-tests/slt/` over pgwire, one fresh Basin cluster per file.
+//! Runs the `.slt` corpus in `sql-tests/slt/` over pgwire, one fresh Basin cluster per file and
+//! cluster shape: by default every file runs on `basin standalone --executors 0` (queries run in
+//! the coordinator) and `--executors 2` (coordinator plus two executor processes); choose with
+//! `--executors 0,2` or `BASIN_TEST_EXECUTORS`.
 //!
 //! ```text
 //! cargo test -p basin-sql-tests --test sqllogictests                         # everything
@@ -27,9 +30,14 @@ use sqllogictest::harness::{Arguments, Failed, Trial};
 /// Marks a file whose expected output also holds on PostgreSQL.
 const PG_COMPAT_MARKER: &str = "# pg_compat";
 
+/// Cluster shapes every file runs on unless `--executors` or `BASIN_TEST_EXECUTORS` says
+/// otherwise: executor processes next to the coordinator (0: queries run in the coordinator).
+const DEFAULT_EXECUTORS: &str = "0,2";
+
 struct Cli {
     complete: bool,
     postgres: Option<String>,
+    executors: Vec<u32>,
     filters: Vec<String>,
     libtest: Arguments,
 }
@@ -37,6 +45,8 @@ struct Cli {
 fn parse_cli() -> Result<Cli> {
     let mut complete = false;
     let mut postgres = None;
+    let mut executors =
+        std::env::var("BASIN_TEST_EXECUTORS").unwrap_or_else(|_| DEFAULT_EXECUTORS.to_string());
     let mut filters = Vec::new();
     let mut passthrough = vec![std::env::args().next().unwrap_or_default()];
     let mut args = std::env::args().skip(1);
@@ -46,6 +56,10 @@ fn parse_cli() -> Result<Cli> {
             "--postgres" => postgres = Some(args.next().context("--postgres needs a value")?),
             _ if arg.starts_with("--postgres=") => {
                 postgres = Some(arg["--postgres=".len()..].to_string());
+            }
+            "--executors" => executors = args.next().context("--executors needs a value")?,
+            _ if arg.starts_with("--executors=") => {
+                executors = arg["--executors=".len()..].to_string();
             }
             // libtest options that take a value.
             "--test-threads" | "--format" | "--logfile" | "--skip" | "--color" | "-Z" => {
@@ -62,9 +76,22 @@ fn parse_cli() -> Result<Cli> {
         // database whose `public` schema is reset before each file.
         libtest.test_threads = Some(1);
     }
+    let mut executors = executors
+        .split(',')
+        .map(|count| count.trim().parse::<u32>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("--executors wants counts like 0,2, got {executors:?}"))?;
+    if executors.is_empty() || complete {
+        // One shape is enough to rewrite a file.
+        executors.truncate(1);
+        if executors.is_empty() {
+            executors.push(0);
+        }
+    }
     Ok(Cli {
         complete,
         postgres,
+        executors,
         filters,
         libtest,
     })
@@ -138,7 +165,12 @@ fn try_main() -> Result<ExitCode> {
         );
     }
 
-    let target = match &cli.postgres {
+    let binary = if cli.postgres.is_some() || cli.libtest.list {
+        PathBuf::new()
+    } else {
+        paths::basin_binary()?
+    };
+    let targets: Vec<Target> = match &cli.postgres {
         Some(conninfo) => {
             let mut config = tokio_postgres::Config::from_str(conninfo)
                 .with_context(|| format!("parse --postgres {conninfo:?}"))?;
@@ -146,17 +178,18 @@ fn try_main() -> Result<ExitCode> {
                 // What the harness sends to Basin too; session/ files expect it.
                 config.application_name("basin-sql-tests");
             }
-            Target::Postgres {
+            vec![Target::Postgres {
                 config: Box::new(config),
-            }
+            }]
         }
-        None => Target::Basin {
-            binary: if cli.libtest.list {
-                PathBuf::new()
-            } else {
-                paths::basin_binary()?
-            },
-        },
+        None => cli
+            .executors
+            .iter()
+            .map(|&executors| Target::Basin {
+                binary: binary.clone(),
+                executors,
+            })
+            .collect(),
     };
 
     let mut variables = BTreeMap::new();
@@ -169,7 +202,7 @@ fn try_main() -> Result<ExitCode> {
         paths::testdata_dir().display().to_string(),
     );
 
-    if let Target::Basin { binary } = &target {
+    if cli.postgres.is_none() && !cli.libtest.list {
         // Parsing expands `include`s, so a file that only includes the TPC-H tables counts.
         let needs_tpch = files.iter().any(|(_, path)| {
             sqllogictest::parse_file::<sqllogictest::DefaultColumnType>(path).is_ok_and(|records| {
@@ -179,8 +212,8 @@ fn try_main() -> Result<ExitCode> {
                 })
             })
         });
-        if needs_tpch && !cli.libtest.list {
-            tpch::ensure_data(binary, &tpch::data_dir()).context("generate TPC-H data")?;
+        if needs_tpch {
+            tpch::ensure_data(&binary, &tpch::data_dir()).context("generate TPC-H data")?;
         }
     }
 
@@ -189,27 +222,34 @@ fn try_main() -> Result<ExitCode> {
         variables,
         ..FileOptions::default()
     };
-    let trials = files
-        .into_iter()
-        .map(|(name, path)| {
-            let runs_here = match target {
-                Target::Basin { .. } => true,
-                Target::Postgres { .. } => std::fs::read_to_string(&path)
-                    .is_ok_and(|text| text.lines().any(|line| line.trim() == PG_COMPAT_MARKER)),
+    let mut trials = Vec::new();
+    for target in &targets {
+        for (name, path) in &files {
+            let (name, runs_here) = match target {
+                Target::Basin { executors: 0, .. } => (name.clone(), true),
+                Target::Basin { executors, .. } => {
+                    (format!("{name} [{executors} executors]"), true)
+                }
+                Target::Postgres { .. } => (
+                    name.clone(),
+                    std::fs::read_to_string(path)
+                        .is_ok_and(|text| text.lines().any(|line| line.trim() == PG_COMPAT_MARKER)),
+                ),
             };
-            let target = target.clone();
-            let options = options.clone();
-            Trial::test(name, move || run_one(&path, &target, &options))
-                .with_ignored_flag(!runs_here)
-        })
-        .collect();
+            let (path, target, options) = (path.clone(), target.clone(), options.clone());
+            trials.push(
+                Trial::test(name, move || run_one(&path, &target, &options))
+                    .with_ignored_flag(!runs_here),
+            );
+        }
+    }
 
     // Filtering is done above (several filters, path substrings); libtest-mimic must not redo it.
     let mut libtest = cli.libtest;
     libtest.filter = None;
     libtest.skip.clear();
     libtest.exact = false;
-    if matches!(target, Target::Postgres { .. }) {
+    if cli.postgres.is_some() {
         // Files that do not hold on PostgreSQL are reported as ignored, never run.
         libtest.ignored = false;
         libtest.include_ignored = false;
