@@ -51,7 +51,12 @@ impl std::fmt::Display for RelationName {
 }
 
 impl Catalog {
-    pub async fn create_schema(&self, database: &str, name: &str, if_not_exists: bool) -> Result<()> {
+    pub async fn create_schema(
+        &self,
+        database: &str,
+        name: &str,
+        if_not_exists: bool,
+    ) -> Result<()> {
         self.update(|state| {
             if state.schema(database, name).is_some() {
                 return if if_not_exists {
@@ -145,7 +150,9 @@ impl Catalog {
         let mut normalized = cmd.clone();
         normalized.locations = vec![location.clone()];
         normalized.file_type = format.as_str().to_uppercase();
-        let provider = ListingTableFactory::new().create(state, &normalized).await?;
+        let provider = ListingTableFactory::new()
+            .create(state, &normalized)
+            .await?;
         let columns = columns_of(provider.as_ref());
         // Replaying the stored definition must give the same table; check it now rather than
         // at the first query after a restart.
@@ -188,9 +195,7 @@ impl Catalog {
             target.database, target.schema, target.name
         );
         let url = managed_table_url(self.data_dir(), &path)?;
-        let result = self
-            .write_new_delta_table(state, target, &url, input)
-            .await;
+        let result = self.write_new_delta_table(state, target, &url, input).await;
         let rows = match result {
             Ok(rows) => rows,
             Err(error) => {
@@ -202,7 +207,9 @@ impl Catalog {
         let columns = columns_of(provider.as_ref());
         let recorded = self
             .update(|s| {
-                if s.relation(&target.database, &target.schema, &target.name).is_some() {
+                if s.relation(&target.database, &target.schema, &target.name)
+                    .is_some()
+                {
                     return Err(Error::AlreadyExists {
                         kind: "relation",
                         name: target.to_string(),
@@ -254,13 +261,14 @@ impl Catalog {
             .iter()
             .zip(input_schema.fields())
             .map(|(to, from)| {
-                cast(col(datafusion::common::Column::new_unqualified(from.name())), to.data_type().clone())
-                    .alias(to.name())
+                cast(
+                    col(datafusion::common::Column::new_unqualified(from.name())),
+                    to.data_type().clone(),
+                )
+                .alias(to.name())
             })
             .collect::<Vec<_>>();
-        let plan = LogicalPlanBuilder::from(input)
-            .project(casts)?
-            .build()?;
+        let plan = LogicalPlanBuilder::from(input).project(casts)?.build()?;
         let insert = LogicalPlanBuilder::insert_into(
             plan,
             target.name.clone(),
@@ -336,7 +344,11 @@ impl Catalog {
                     return Err(Error::WrongObjectType(format!(
                         "\"{}\" is not a {}",
                         target,
-                        if kind == DropKind::View { "view" } else { "table" }
+                        if kind == DropKind::View {
+                            "view"
+                        } else {
+                            "table"
+                        }
                     )));
                 }
                 let entry = entry.clone();
@@ -506,6 +518,8 @@ fn remove_dir_logged(path: &std::path::Path) {
     match std::fs::remove_dir_all(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove table files"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove table files")
+        }
     }
 }

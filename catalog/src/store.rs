@@ -35,12 +35,12 @@ impl Catalog {
             .map_err(|e| Error::io(format!("resolve data directory {}", data_dir.display()), e))?;
         let path = data_dir.join(CATALOG_FILE);
         let state = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<CatalogState>(&bytes).map_err(|e| {
-                Error::Corrupt {
+            Ok(bytes) => {
+                serde_json::from_slice::<CatalogState>(&bytes).map_err(|e| Error::Corrupt {
                     path: path.display().to_string(),
                     message: e.to_string(),
-                }
-            })?,
+                })?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let state = CatalogState::bootstrap();
                 persist(&data_dir, &state)?;
@@ -105,10 +105,10 @@ fn persist(data_dir: &Path, state: &CatalogState) -> Result<()> {
         .map_err(|e| Error::io(context("create"), e))?;
     file.write_all(&bytes)
         .map_err(|e| Error::io(context("write"), e))?;
-    file.sync_all().map_err(|e| Error::io(context("fsync"), e))?;
+    file.sync_all()
+        .map_err(|e| Error::io(context("fsync"), e))?;
     drop(file);
-    fs::rename(&tmp, data_dir.join(CATALOG_FILE))
-        .map_err(|e| Error::io(context("rename"), e))?;
+    fs::rename(&tmp, data_dir.join(CATALOG_FILE)).map_err(|e| Error::io(context("rename"), e))?;
     sync_dir(data_dir)
 }
 

@@ -35,14 +35,19 @@ pub(crate) async fn open_relation(
                 location,
                 *format,
                 partition_columns,
-                options.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                options
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 Some(&entry.columns),
             )?;
             ListingTableFactory::new().create(state, &cmd).await
         }
         RelationKind::Managed { path } => {
             let url = managed_table_url(data_dir, path)?;
-            open_delta(&url, &entry.name).await.map_err(DataFusionError::from)
+            open_delta(&url, &entry.name)
+                .await
+                .map_err(DataFusionError::from)
         }
         RelationKind::View { sql } => {
             let plan = state.create_logical_plan(sql).await?;

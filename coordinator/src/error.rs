@@ -74,7 +74,9 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::User { hint, .. } => hint.clone(),
-            Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => {
+            Error::DataFusion(e)
+                if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) =>
+            {
                 Some("reduce the data the query touches or raise the memory limit".to_owned())
             }
             _ => None,
@@ -86,7 +88,9 @@ fn catalog_sqlstate(error: &basin_catalog::Error) -> &'static str {
     use basin_catalog::Error as E;
     match error {
         E::NotFound { kind: "schema", .. } => "3F000",
-        E::NotFound { kind: "database", .. } => "3D000",
+        E::NotFound {
+            kind: "database", ..
+        } => "3D000",
         E::NotFound { .. } => "42P01",
         E::AlreadyExists { kind: "schema", .. } => "42P06",
         E::AlreadyExists { .. } => "42P07",
@@ -132,13 +136,11 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
         | DataFusionError::Diagnostic(..)
         | DataFusionError::Collection(_)
         | DataFusionError::Shared(_)
-        | DataFusionError::Ffi(_) => message_sqlstate(&root.to_string()).unwrap_or(
-            match root {
-                DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => "42000",
-                DataFusionError::ParquetError(_) => "58030",
-                _ => "22000",
-            },
-        ),
+        | DataFusionError::Ffi(_) => message_sqlstate(&root.to_string()).unwrap_or(match root {
+            DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => "42000",
+            DataFusionError::ParquetError(_) => "58030",
+            _ => "22000",
+        }),
     }
 }
 

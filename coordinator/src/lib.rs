@@ -27,10 +27,12 @@ pub use error::{Error, Result};
 use server::ServerState;
 
 async fn bind(address: std::net::SocketAddr, what: &str) -> Result<TcpListener> {
-    TcpListener::bind(address).await.map_err(|source| Error::Startup {
-        context: format!("listen for {what} on {address}"),
-        source,
-    })
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| Error::Startup {
+            context: format!("listen for {what} on {address}"),
+            source,
+        })
 }
 
 /// Runs the coordinator until `shutdown` is cancelled: binds every listener first (so a port
@@ -81,6 +83,9 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     pgwire::serve(pg_listener, Arc::clone(&server), shutdown.clone()).await;
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
-    tracing::info!(sessions = server.session_count(), "basin coordinator stopped");
+    tracing::info!(
+        sessions = server.session_count(),
+        "basin coordinator stopped"
+    );
     Ok(())
 }

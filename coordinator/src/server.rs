@@ -21,7 +21,11 @@ pub(crate) struct ServerState {
 }
 
 impl ServerState {
-    pub(crate) fn new(catalog: Arc<Catalog>, config: CoordinatorConfig, runtime: Arc<RuntimeEnv>) -> Self {
+    pub(crate) fn new(
+        catalog: Arc<Catalog>,
+        config: CoordinatorConfig,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Self {
         Self {
             catalog,
             config,

@@ -135,9 +135,15 @@ mod tests {
 
     #[test]
     fn statement_timeout_units() {
-        assert_eq!(parse_duration_setting("250"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_duration_setting("250"),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(parse_duration_setting("'2s'"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration_setting("1min"), Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse_duration_setting("1min"),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(parse_duration_setting("soon"), None);
     }
 }

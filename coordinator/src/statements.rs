@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ParamValues;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -62,6 +62,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .map_err(|e| Error::syntax(strip_parser_prefix(&e.to_string())))?;
     Ok(statements
         .into_iter()
+        .map(normalize_reset)
         .map(|mut statement| {
             if let DfStatement::Statement(inner) = &mut statement {
                 crate::pg_catalog::rewrite(inner);
@@ -72,6 +73,23 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             }
         })
         .collect())
+}
+
+/// DataFusion's parser has its own `RESET` node; Basin handles sqlparser's, with `RESET ALL`.
+fn normalize_reset(statement: DfStatement) -> DfStatement {
+    use datafusion::sql::parser::ResetStatement as DfReset;
+    use datafusion::sql::sqlparser::ast::{Reset, ResetStatement};
+    match statement {
+        DfStatement::Reset(DfReset::Variable(name)) => {
+            let reset = if name.to_string().eq_ignore_ascii_case("all") {
+                Reset::ALL
+            } else {
+                Reset::ConfigurationParameter(name)
+            };
+            DfStatement::Statement(Box::new(SqlStatement::Reset(ResetStatement { reset })))
+        }
+        other => other,
+    }
 }
 
 fn strip_parser_prefix(message: &str) -> String {
@@ -169,7 +187,8 @@ impl Session {
         }
         let state = self.ctx.state();
         tracing::debug!(sql = %parsed.sql, "execute");
-        let mut plan = typed_placeholders(state.statement_to_plan(parsed.statement.clone()).await?)?;
+        let mut plan =
+            typed_placeholders(state.statement_to_plan(parsed.statement.clone()).await?)?;
         if let Some(params) = params {
             plan = plan.with_param_values(params)?;
         } else if !plan.get_parameter_types()?.is_empty() {
@@ -229,14 +248,16 @@ fn typed_placeholders(plan: LogicalPlan) -> Result<LogicalPlan> {
 /// The result schema with Postgres-style names, when they are known for every column.
 fn rename_columns(schema: SchemaRef, names: Option<Vec<String>>) -> SchemaRef {
     match names {
-        Some(names) if names.len() == schema.fields().len() => Arc::new(arrow::datatypes::Schema::new(
-            schema
-                .fields()
-                .iter()
-                .zip(names)
-                .map(|(field, name)| field.as_ref().clone().with_name(name))
-                .collect::<Vec<_>>(),
-        )),
+        Some(names) if names.len() == schema.fields().len() => {
+            Arc::new(arrow::datatypes::Schema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .zip(names)
+                    .map(|(field, name)| field.as_ref().clone().with_name(name))
+                    .collect::<Vec<_>>(),
+            ))
+        }
         _ => schema,
     }
 }

@@ -35,7 +35,9 @@ pub(crate) struct Handlers {
 
 /// Runs one connection to completion; never panics outward.
 pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, handlers: Arc<Handlers>) {
-    let outcome = AssertUnwindSafe(run(stream, peer, &handlers)).catch_unwind().await;
+    let outcome = AssertUnwindSafe(run(stream, peer, &handlers))
+        .catch_unwind()
+        .await;
     match outcome {
         Ok(Ok(())) => tracing::debug!(%peer, "connection closed"),
         Ok(Err(error)) => tracing::debug!(%peer, %error, "connection ended with an i/o error"),
@@ -53,7 +55,10 @@ pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, handle
 async fn run(stream: TcpStream, peer: SocketAddr, handlers: &Handlers) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let io = GuardedStream::new(stream, handlers.max_message_bytes);
-    let mut socket = Framed::new(io, PgWireMessageServerCodec::new(DefaultClient::new(peer, false)));
+    let mut socket = Framed::new(
+        io,
+        PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),
+    );
     let deadline = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(deadline);
     loop {
@@ -78,8 +83,14 @@ async fn run(stream: TcpStream, peer: SocketAddr, handlers: &Handlers) -> std::i
             None => return Ok(()),
             Some(Err(error)) => {
                 // A malformed frame: say why, as PostgreSQL does, and close this connection.
-                let info = ErrorInfo::new("FATAL".to_owned(), "08P01".to_owned(), format!("invalid frontend message: {error}"));
-                let _ = socket.send(PgWireBackendMessage::ErrorResponse(info.into())).await;
+                let info = ErrorInfo::new(
+                    "FATAL".to_owned(),
+                    "08P01".to_owned(),
+                    format!("invalid frontend message: {error}"),
+                );
+                let _ = socket
+                    .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                    .await;
                 tracing::info!(%peer, %error, "closed connection after a malformed message");
                 return Ok(());
             }
@@ -88,10 +99,14 @@ async fn run(stream: TcpStream, peer: SocketAddr, handlers: &Handlers) -> std::i
         match message {
             PgWireFrontendMessage::SslNegotiation(request) => match request {
                 SslNegotiationMetaMessage::PostgresSsl(_) => {
-                    socket.send(PgWireBackendMessage::SslResponse(SslResponse::Refuse)).await?;
+                    socket
+                        .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
+                        .await?;
                 }
                 SslNegotiationMetaMessage::PostgresGss(_) => {
-                    socket.send(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse)).await?;
+                    socket
+                        .send(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse))
+                        .await?;
                 }
                 SslNegotiationMetaMessage::None => {
                     socket.set_state(PgWireConnectionState::AwaitingStartup);

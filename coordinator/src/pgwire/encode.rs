@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
     Float64Array, GenericListArray, Int8Array, Int16Array, Int32Array, Int64Array,
-    IntervalMonthDayNanoArray, OffsetSizeTrait, StructArray, UInt8Array, UInt16Array,
-    UInt32Array, UInt64Array,
+    IntervalMonthDayNanoArray, OffsetSizeTrait, StructArray, UInt8Array, UInt16Array, UInt32Array,
+    UInt64Array,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
@@ -61,9 +61,7 @@ fn normalize(column: &ArrayRef) -> Result<ArrayRef> {
         }
         DataType::Date64 => Some(DataType::Date32),
         DataType::Float16 => Some(DataType::Float32),
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => {
-            Some(DataType::Decimal128(*p, *s))
-        }
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => Some(DataType::Decimal128(*p, *s)),
         DataType::Time32(_) => Some(DataType::Time64(TimeUnit::Microsecond)),
         DataType::Interval(IntervalUnit::YearMonth | IntervalUnit::DayTime) => {
             Some(DataType::Interval(IntervalUnit::MonthDayNano))
@@ -118,18 +116,28 @@ fn write_text(
 /// Postgres text output for one non-null value.
 fn text_value(out: &mut String, column: &ArrayRef, row: usize, formatter: &ArrayFormatter<'_>) {
     match column.data_type() {
-        DataType::Boolean => out.push(if column.as_boolean().value(row) { 't' } else { 'f' }),
+        DataType::Boolean => out.push(if column.as_boolean().value(row) {
+            't'
+        } else {
+            'f'
+        }),
         DataType::Utf8 => out.push_str(column.as_string::<i32>().value(row)),
         DataType::Float32 => {
-            let v = column.as_primitive::<arrow::datatypes::Float32Type>().value(row);
+            let v = column
+                .as_primitive::<arrow::datatypes::Float32Type>()
+                .value(row);
             float_text(out, f64::from(v), v.to_string(), 6);
         }
         DataType::Float64 => {
-            let v = column.as_primitive::<arrow::datatypes::Float64Type>().value(row);
+            let v = column
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(row);
             float_text(out, v, v.to_string(), 15);
         }
         DataType::Decimal128(_, scale) => {
-            let v = column.as_primitive::<arrow::datatypes::Decimal128Type>().value(row);
+            let v = column
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(row);
             decimal_text(out, v, *scale);
         }
         DataType::Binary => {
@@ -139,7 +147,9 @@ fn text_value(out: &mut String, column: &ArrayRef, row: usize, formatter: &Array
             }
         }
         DataType::Date32 => {
-            let days = column.as_primitive::<arrow::datatypes::Date32Type>().value(row);
+            let days = column
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .value(row);
             match chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0) {
                 Some(date) => {
                     let _ = write!(out, "{}", date.format("%Y-%m-%d"));
@@ -150,9 +160,14 @@ fn text_value(out: &mut String, column: &ArrayRef, row: usize, formatter: &Array
         DataType::Time64(unit) => {
             let micros = match unit {
                 TimeUnit::Nanosecond => {
-                    column.as_primitive::<arrow::datatypes::Time64NanosecondType>().value(row) / 1000
+                    column
+                        .as_primitive::<arrow::datatypes::Time64NanosecondType>()
+                        .value(row)
+                        / 1000
                 }
-                _ => column.as_primitive::<arrow::datatypes::Time64MicrosecondType>().value(row),
+                _ => column
+                    .as_primitive::<arrow::datatypes::Time64MicrosecondType>()
+                    .value(row),
             };
             time_text(out, micros);
         }
@@ -161,7 +176,9 @@ fn text_value(out: &mut String, column: &ArrayRef, row: usize, formatter: &Array
             timestamp_text(out, micros, tz.is_some());
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
-            let v = column.as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>().value(row);
+            let v = column
+                .as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>()
+                .value(row);
             interval_text(out, v);
         }
         DataType::Duration(unit) => {
@@ -203,7 +220,11 @@ fn float_text(out: &mut String, value: f64, shortest: String, digits: i32) {
 
 fn decimal_text(out: &mut String, value: i128, scale: i8) {
     if scale <= 0 {
-        let _ = write!(out, "{}", value * 10i128.pow(u32::from(scale.unsigned_abs())));
+        let _ = write!(
+            out,
+            "{}",
+            value * 10i128.pow(u32::from(scale.unsigned_abs()))
+        );
         return;
     }
     let scale = scale as usize;
@@ -248,7 +269,9 @@ fn timestamp_micros(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
     use arrow::datatypes::*;
     match unit {
         TimeUnit::Second => column.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
-        TimeUnit::Millisecond => column.as_primitive::<TimestampMillisecondType>().value(row) * 1_000,
+        TimeUnit::Millisecond => {
+            column.as_primitive::<TimestampMillisecondType>().value(row) * 1_000
+        }
         TimeUnit::Microsecond => column.as_primitive::<TimestampMicrosecondType>().value(row),
         TimeUnit::Nanosecond => column
             .as_primitive::<TimestampNanosecondType>()
@@ -260,9 +283,18 @@ fn timestamp_micros(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
 fn duration_nanos(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
     use arrow::datatypes::*;
     match unit {
-        TimeUnit::Second => column.as_primitive::<DurationSecondType>().value(row).saturating_mul(1_000_000_000),
-        TimeUnit::Millisecond => column.as_primitive::<DurationMillisecondType>().value(row).saturating_mul(1_000_000),
-        TimeUnit::Microsecond => column.as_primitive::<DurationMicrosecondType>().value(row).saturating_mul(1_000),
+        TimeUnit::Second => column
+            .as_primitive::<DurationSecondType>()
+            .value(row)
+            .saturating_mul(1_000_000_000),
+        TimeUnit::Millisecond => column
+            .as_primitive::<DurationMillisecondType>()
+            .value(row)
+            .saturating_mul(1_000_000),
+        TimeUnit::Microsecond => column
+            .as_primitive::<DurationMicrosecondType>()
+            .value(row)
+            .saturating_mul(1_000),
         TimeUnit::Nanosecond => column.as_primitive::<DurationNanosecondType>().value(row),
     }
 }
@@ -290,7 +322,8 @@ fn interval_text(out: &mut String, value: IntervalMonthDayNano) {
     let mut parts: Vec<String> = Vec::new();
     let years = value.months / 12;
     let months = value.months % 12;
-    let plural = |n: i32, one: &str, many: &str| format!("{n} {}", if n.abs() == 1 { one } else { many });
+    // Postgres says "1 day" but "-1 days": only exactly one is singular.
+    let plural = |n: i32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     if years != 0 {
         parts.push(plural(years, "year", "years"));
     }
@@ -360,7 +393,11 @@ fn struct_text(out: &mut String, array: &StructArray, row: usize) {
         };
         let mut element = String::new();
         text_value(&mut element, column, row, &formatter);
-        if element.is_empty() || element.chars().any(|c| matches!(c, '(' | ')' | ',' | '"' | '\\') || c.is_whitespace()) {
+        if element.is_empty()
+            || element
+                .chars()
+                .any(|c| matches!(c, '(' | ')' | ',' | '"' | '\\') || c.is_whitespace())
+        {
             out.push('"');
             out.push_str(&element.replace('\\', "\\\\").replace('"', "\\\""));
             out.push('"');
@@ -382,9 +419,11 @@ fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<
         DataType::Int32 => buffer.put_i32(downcast::<Int32Array>(any)?.value(row)),
         DataType::UInt32 => buffer.put_u32(downcast::<UInt32Array>(any)?.value(row)),
         DataType::Int64 => buffer.put_i64(downcast::<Int64Array>(any)?.value(row)),
-        DataType::UInt64 => {
-            numeric_binary(buffer, i128::from(downcast::<UInt64Array>(any)?.value(row)), 0)
-        }
+        DataType::UInt64 => numeric_binary(
+            buffer,
+            i128::from(downcast::<UInt64Array>(any)?.value(row)),
+            0,
+        ),
         DataType::Float32 => buffer.put_f32(downcast::<Float32Array>(any)?.value(row)),
         DataType::Float64 => buffer.put_f64(downcast::<Float64Array>(any)?.value(row)),
         DataType::Decimal128(_, scale) => {
@@ -398,9 +437,14 @@ fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<
         DataType::Time64(unit) => {
             let micros = match unit {
                 TimeUnit::Nanosecond => {
-                    column.as_primitive::<arrow::datatypes::Time64NanosecondType>().value(row) / 1000
+                    column
+                        .as_primitive::<arrow::datatypes::Time64NanosecondType>()
+                        .value(row)
+                        / 1000
                 }
-                _ => column.as_primitive::<arrow::datatypes::Time64MicrosecondType>().value(row),
+                _ => column
+                    .as_primitive::<arrow::datatypes::Time64MicrosecondType>()
+                    .value(row),
             };
             buffer.put_i64(micros);
         }
@@ -537,7 +581,10 @@ mod tests {
         // 1234.50 -> ndigits 2, weight 0, dscale 2, digits [1234, 5000]
         let mut buffer = BytesMut::new();
         numeric_binary(&mut buffer, 123450, 2);
-        assert_eq!(&buffer[..], &[0, 2, 0, 0, 0, 0, 0, 2, 0x04, 0xd2, 0x13, 0x88]);
+        assert_eq!(
+            &buffer[..],
+            &[0, 2, 0, 0, 0, 0, 0, 2, 0x04, 0xd2, 0x13, 0x88]
+        );
         let mut zero = BytesMut::new();
         numeric_binary(&mut zero, 0, 2);
         assert_eq!(&zero[..], &[0, 0, 0, 0, 0, 0, 0, 2]);
@@ -546,7 +593,10 @@ mod tests {
     #[test]
     fn interval_text_postgres_style() {
         let mut out = String::new();
-        interval_text(&mut out, IntervalMonthDayNano::new(14, 3, 4 * 3_600_000_000_000 + 500_000_000));
+        interval_text(
+            &mut out,
+            IntervalMonthDayNano::new(14, 3, 4 * 3_600_000_000_000 + 500_000_000),
+        );
         assert_eq!(out, "1 year 2 mons 3 days 04:00:00.5");
     }
 }

@@ -80,11 +80,12 @@ pub(crate) fn fields_for(schema: &Schema, formats: &Format) -> Arc<Vec<FieldInfo
             .enumerate()
             .map(|(index, field)| {
                 let pg = pg_type(field.data_type());
-                let format = if formats_len(formats) > index || !matches!(formats, Format::Individual(_)) {
-                    formats.format_for(index)
-                } else {
-                    FieldFormat::Text
-                };
+                let format =
+                    if formats_len(formats) > index || !matches!(formats, Format::Individual(_)) {
+                        formats.format_for(index)
+                    } else {
+                        FieldFormat::Text
+                    };
                 FieldInfo::new(field.name().clone(), None, None, pg.clone(), format)
                     .with_type_size(type_size(field.data_type()))
                     .with_type_modifier(type_modifier(field.data_type()))

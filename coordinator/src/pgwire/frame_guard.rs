@@ -53,6 +53,7 @@ impl Tracker {
             let take = need.min(bytes.len());
             self.header.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
+            self.check_length_early()?;
             if self.header.len() == self.header_len() {
                 self.finish_header()?;
             }
@@ -60,19 +61,42 @@ impl Tracker {
         Ok(())
     }
 
+    /// A startup packet's length is known after four bytes; reject a bad one at once rather
+    /// than wait for bytes a broken client may never send.
+    fn check_length_early(&self) -> io::Result<()> {
+        if matches!(self.phase, Phase::Startup) && self.header.len() >= 4 {
+            let length = u32::from_be_bytes([
+                self.header[0],
+                self.header[1],
+                self.header[2],
+                self.header[3],
+            ]);
+            if !(8..=MAX_STARTUP_PACKET).contains(&length) {
+                return Err(invalid(format!(
+                    "invalid length of startup packet: {length}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn finish_header(&mut self) -> io::Result<()> {
-        let word = |at: usize| u32::from_be_bytes([
-            self.header[at],
-            self.header[at + 1],
-            self.header[at + 2],
-            self.header[at + 3],
-        ]);
+        let word = |at: usize| {
+            u32::from_be_bytes([
+                self.header[at],
+                self.header[at + 1],
+                self.header[at + 2],
+                self.header[at + 3],
+            ])
+        };
         match self.phase {
             Phase::Startup => {
                 let length = word(0);
                 let code = word(4);
                 if !(8..=MAX_STARTUP_PACKET).contains(&length) {
-                    return Err(invalid(format!("invalid length of startup packet: {length}")));
+                    return Err(invalid(format!(
+                        "invalid length of startup packet: {length}"
+                    )));
                 }
                 self.remaining_body = u64::from(length - 8);
                 if code != SSL_REQUEST_CODE && code != GSS_REQUEST_CODE {
@@ -133,7 +157,9 @@ impl AsyncRead for GuardedStream {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.failed {
-            return Poll::Ready(Err(invalid("connection closed after a malformed message".to_owned())));
+            return Poll::Ready(Err(invalid(
+                "connection closed after a malformed message".to_owned(),
+            )));
         }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -153,7 +179,11 @@ impl AsyncRead for GuardedStream {
 }
 
 impl AsyncWrite for GuardedStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
     }
 
@@ -209,5 +239,10 @@ mod tests {
         assert!(t.observe(&big).is_err());
         let mut t = tracker();
         assert!(t.observe(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).is_err());
+        let mut t = tracker();
+        assert!(
+            t.observe(&[0, 0, 0, 2]).is_err(),
+            "a short startup length fails before more bytes"
+        );
     }
 }

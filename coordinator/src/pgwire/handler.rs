@@ -19,9 +19,9 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::NoData;
 use pgwire::messages::extendedquery::{Execute, PortalSuspended};
+use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
-use pgwire::messages::response::ErrorResponse;
 
 use super::errors::error_info;
 use super::execution::{Reply, StatementGuard, fields_for, run};
@@ -58,7 +58,9 @@ impl QueryParser for BasinQueryParser {
         let session = session_of(client)?;
         let mut statements = parse(sql)?;
         if statements.len() > 1 {
-            return Err(Error::syntax("cannot insert multiple commands into a prepared statement").into());
+            return Err(
+                Error::syntax("cannot insert multiple commands into a prepared statement").into(),
+            );
         }
         let Some(parsed) = statements.pop() else {
             return Ok(None);
@@ -85,9 +87,9 @@ impl QueryParser for BasinQueryParser {
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         Ok(match &statement.result {
-            Some(schema) => {
-                fields_for(schema, column_format.unwrap_or(&Format::UnifiedText)).as_ref().clone()
-            }
+            Some(schema) => fields_for(schema, column_format.unwrap_or(&Format::UnifiedText))
+                .as_ref()
+                .clone(),
             None => Vec::new(),
         })
     }
@@ -113,14 +115,22 @@ fn is_transaction_exit(parsed: &ParsedStatement) -> bool {
 
 /// Values of the settings clients track through ParameterStatus, for statements that may
 /// change them (`SET`, `RESET`, `DISCARD ALL`).
-fn reported_settings(session: &crate::session::Session, parsed: &ParsedStatement) -> Option<Vec<(String, String)>> {
+fn reported_settings(
+    session: &crate::session::Session,
+    parsed: &ParsedStatement,
+) -> Option<Vec<(String, String)>> {
     use datafusion::sql::parser::Statement as DfStatement;
     use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
     let changes_settings = matches!(&parsed.statement, DfStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::Set(_) | SqlStatement::Reset(_) | SqlStatement::Discard { .. }));
     changes_settings.then(|| {
         crate::session::vars::REPORTED_SETTINGS
             .iter()
-            .map(|name| ((*name).to_owned(), session.vars.get(name).unwrap_or_default()))
+            .map(|name| {
+                (
+                    (*name).to_owned(),
+                    session.vars.get(name).unwrap_or_default(),
+                )
+            })
             .collect()
     })
 }
@@ -164,7 +174,9 @@ where
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     client
-        .feed(PgWireBackendMessage::ErrorResponse(ErrorResponse::from(error_info(error))))
+        .feed(PgWireBackendMessage::ErrorResponse(ErrorResponse::from(
+            error_info(error),
+        )))
         .await?;
     Ok(())
 }
@@ -216,7 +228,9 @@ impl SimpleQueryHandler for QueryHandler {
             }
             Ok(statements) if statements.is_empty() => {
                 client
-                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
                     .await?;
             }
             Ok(statements) => {
@@ -232,14 +246,16 @@ impl SimpleQueryHandler for QueryHandler {
                         Err(error) => Some(error_info(&error)),
                         Ok(Reply::Rows { fields, mut rows }) => {
                             client
-                                .feed(PgWireBackendMessage::RowDescription(
-                                    row_description(&fields),
-                                ))
+                                .feed(PgWireBackendMessage::RowDescription(row_description(
+                                    &fields,
+                                )))
                                 .await?;
                             match stream_rows(client, &mut rows, 0).await? {
                                 Ok((count, _)) => {
                                     let tag = Tag::new("SELECT").with_rows(count);
-                                    client.feed(PgWireBackendMessage::CommandComplete(tag.into())).await?;
+                                    client
+                                        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+                                        .await?;
                                     None
                                 }
                                 Err(e) => Some(e.into()),
@@ -248,21 +264,27 @@ impl SimpleQueryHandler for QueryHandler {
                         Ok(Reply::Command(tag)) => {
                             report_changes(client, &session, parsed, settings_before).await?;
                             client
-                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                                    tag,
+                                )))
                                 .await?;
                             None
                         }
                         Ok(Reply::TransactionStart(tag)) => {
                             status = status.to_in_transaction_state();
                             client
-                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                                    tag,
+                                )))
                                 .await?;
                             None
                         }
                         Ok(Reply::TransactionEnd(tag)) => {
                             status = TransactionStatus::Idle;
                             client
-                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                                .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                                    tag,
+                                )))
                                 .await?;
                             None
                         }
@@ -324,18 +346,24 @@ impl ExtendedQueryHandler for QueryHandler {
             Some(Entry::Value(portal)) => portal,
             Some(Entry::Empty) => {
                 client
-                    .feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new()))
+                    .feed(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
                     .await?;
                 return Ok(());
             }
             None => return Err(PgWireError::PortalNotFound(portal_name.to_owned())),
         };
         let mut status = client.transaction_status();
-        if status == TransactionStatus::Error && !is_transaction_exit(&portal.statement.statement.parsed) {
+        if status == TransactionStatus::Error
+            && !is_transaction_exit(&portal.statement.statement.parsed)
+        {
             return Err(aborted_transaction_error().into());
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let outcome = self.execute_portal(client, &session, &portal, max_rows, &mut status).await;
+        let outcome = self
+            .execute_portal(client, &session, &portal, max_rows, &mut status)
+            .await;
         client.set_state(PgWireConnectionState::ReadyForQuery);
         client.set_transaction_status(status);
         outcome
@@ -405,10 +433,18 @@ impl QueryHandler {
                 }
                 Reply::Command(tag) => {
                     guard.finish();
-                    report_changes(client, session, &statement.statement.parsed, settings_before).await?;
+                    report_changes(
+                        client,
+                        session,
+                        &statement.statement.parsed,
+                        settings_before,
+                    )
+                    .await?;
                     *state = PortalExecutionState::Finished;
                     client
-                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                            tag,
+                        )))
                         .await?;
                     return Ok(());
                 }
@@ -417,7 +453,9 @@ impl QueryHandler {
                     *status = status.to_in_transaction_state();
                     *state = PortalExecutionState::Finished;
                     client
-                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                            tag,
+                        )))
                         .await?;
                     return Ok(());
                 }
@@ -426,7 +464,9 @@ impl QueryHandler {
                     *status = TransactionStatus::Idle;
                     *state = PortalExecutionState::Finished;
                     client
-                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag)))
+                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                            tag,
+                        )))
                         .await?;
                     return Ok(());
                 }
@@ -462,7 +502,9 @@ impl QueryHandler {
                     .await?;
             }
             PortalExecutionState::Initial => {
-                client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
+                client
+                    .send(PgWireBackendMessage::NoData(NoData::new()))
+                    .await?;
             }
         }
         Ok(())

@@ -42,18 +42,25 @@ pub(crate) fn decode(
             .or_else(|| target.as_ref().map(pg_type))
             .unwrap_or(Type::TEXT);
         let binary = formats.is_binary(index);
-        let scalar = decode_one(value.as_deref(), binary, &wire_type, target.as_ref())
-            .map_err(|e| match e {
-                Error::User { sqlstate, message, hint } => Error::User {
+        let scalar = decode_one(value.as_deref(), binary, &wire_type, target.as_ref()).map_err(
+            |e| match e {
+                Error::User {
+                    sqlstate,
+                    message,
+                    hint,
+                } => Error::User {
                     sqlstate,
                     message: format!("parameter ${}: {message}", index + 1),
                     hint,
                 },
                 other => other,
-            })?;
+            },
+        )?;
         scalars.push(scalar);
     }
-    Ok(ParamValues::List(scalars.into_iter().map(Into::into).collect()))
+    Ok(ParamValues::List(
+        scalars.into_iter().map(Into::into).collect(),
+    ))
 }
 
 fn decode_one(
@@ -74,6 +81,13 @@ fn decode_one(
             .map_err(|_| Error::user("22021", "invalid byte sequence for encoding \"UTF8\""))?;
         if *wire_type == Type::BYTEA || matches!(target, Some(DataType::Binary)) {
             ScalarValue::Binary(Some(decode_bytea_text(text)?))
+        } else if let Some(element_type) = list_element(target).or_else(|| match wire_type.kind() {
+            postgres_types::Kind::Array(element) => {
+                Some(arrow_type(element).unwrap_or(DataType::Utf8))
+            }
+            _ => None,
+        }) {
+            decode_text_array(text, &element_type)?
         } else if *wire_type == Type::BOOL || matches!(target, Some(DataType::Boolean)) {
             ScalarValue::Boolean(Some(parse_bool(text)?))
         } else {
@@ -92,17 +106,52 @@ fn decode_one(
     }
 }
 
+fn list_element(target: Option<&DataType>) -> Option<DataType> {
+    match target? {
+        DataType::List(field) | DataType::LargeList(field) | DataType::FixedSizeList(field, _) => {
+            Some(field.data_type().clone())
+        }
+        _ => None,
+    }
+}
+
 fn cast_text(text: &str, target: &DataType) -> Result<ScalarValue> {
-    let value = ScalarValue::Utf8(Some(text.to_owned()));
+    let normalized = match target {
+        // pgjdbc sends dates as `2024-12-31 +00`: the zone means nothing for a date.
+        DataType::Date32 | DataType::Date64 => {
+            text.split_whitespace().next().unwrap_or(text).to_owned()
+        }
+        DataType::Timestamp(..) => normalize_zone(text),
+        _ => text.to_owned(),
+    };
+    let value = ScalarValue::Utf8(Some(normalized));
     if *target == DataType::Utf8 {
         return Ok(value);
     }
     value.cast_to(target).map_err(|_| {
         Error::user(
             "22P02",
-            format!("invalid input syntax for type {}: \"{text}\"", pg_type(target).name()),
+            format!(
+                "invalid input syntax for type {}: \"{text}\"",
+                pg_type(target).name()
+            ),
         )
     })
+}
+
+/// Postgres writes zones as `+00` or `+05:30`; Arrow's parser wants `+00:00`, no space before.
+fn normalize_zone(text: &str) -> String {
+    let trimmed = text.trim();
+    let Some(position) = trimmed.rfind(['+', '-']).filter(|&p| p > 10) else {
+        return trimmed.to_owned();
+    };
+    let (stamp, zone) = trimmed.split_at(position);
+    let zone = if zone.len() == 3 {
+        format!("{zone}:00")
+    } else {
+        zone.to_owned()
+    };
+    format!("{}{zone}", stamp.trim_end())
 }
 
 fn parse_bool(text: &str) -> Result<bool> {
@@ -126,7 +175,11 @@ fn decode_bytea_text(text: &str) -> Result<Vec<u8>> {
     }
     (0..hex.len())
         .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()).ok_or_else(invalid))
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(invalid)
+        })
         .collect()
 }
 
@@ -134,12 +187,18 @@ fn fixed<const N: usize>(bytes: &[u8], type_name: &str) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| {
         Error::user(
             "22P03",
-            format!("incorrect binary data format for type {type_name}: expected {N} bytes, got {}", bytes.len()),
+            format!(
+                "incorrect binary data format for type {type_name}: expected {N} bytes, got {}",
+                bytes.len()
+            ),
         )
     })
 }
 
 fn decode_binary(bytes: &[u8], wire_type: &Type) -> Result<ScalarValue> {
+    if let postgres_types::Kind::Array(element) = wire_type.kind() {
+        return decode_binary_array(bytes, element);
+    }
     Ok(match *wire_type {
         Type::BOOL => ScalarValue::Boolean(Some(fixed::<1>(bytes, "boolean")?[0] != 0)),
         Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(fixed(bytes, "smallint")?))),
@@ -158,7 +217,10 @@ fn decode_binary(bytes: &[u8], wire_type: &Type) -> Result<ScalarValue> {
             ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(fixed(bytes, "time")?)))
         }
         Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
-            Some(i64::from_be_bytes(fixed(bytes, "timestamp")?).saturating_add(PG_EPOCH_OFFSET_MICROS)),
+            Some(
+                i64::from_be_bytes(fixed(bytes, "timestamp")?)
+                    .saturating_add(PG_EPOCH_OFFSET_MICROS),
+            ),
             None,
         ),
         Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
@@ -187,6 +249,109 @@ fn decode_binary(bytes: &[u8], wire_type: &Type) -> Result<ScalarValue> {
         Type::JSONB => ScalarValue::Utf8(Some(utf8(bytes.get(1..).unwrap_or_default())?)),
         _ => ScalarValue::Utf8(Some(utf8(bytes)?)),
     })
+}
+
+/// Postgres binary array: dimensions, null flag, element type, then length-prefixed elements.
+/// Only one-dimensional arrays map to Arrow lists.
+fn decode_binary_array(bytes: &[u8], element: &Type) -> Result<ScalarValue> {
+    let invalid = || Error::user("22P03", "invalid binary data for an array parameter");
+    let mut reader = bytes;
+    let mut read_i32 = |reader: &mut &[u8]| -> Result<i32> {
+        let (head, rest) = reader.split_first_chunk::<4>().ok_or_else(invalid)?;
+        *reader = rest;
+        Ok(i32::from_be_bytes(*head))
+    };
+    let dimensions = read_i32(&mut reader)?;
+    let _has_nulls = read_i32(&mut reader)?;
+    let _element_oid = read_i32(&mut reader)?;
+    let element_type = arrow_type(element).unwrap_or(DataType::Utf8);
+    if dimensions == 0 {
+        return Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &[],
+            &element_type,
+        )));
+    }
+    if dimensions != 1 {
+        return Err(Error::unsupported(
+            "multi-dimensional array parameters are not supported",
+        ));
+    }
+    let length = usize::try_from(read_i32(&mut reader)?).map_err(|_| invalid())?;
+    let _lower_bound = read_i32(&mut reader)?;
+    let mut values = Vec::with_capacity(length.min(1 << 16));
+    for _ in 0..length {
+        let size = read_i32(&mut reader)?;
+        if size < 0 {
+            values.push(ScalarValue::try_from(&element_type)?);
+            continue;
+        }
+        let size = size as usize;
+        if reader.len() < size {
+            return Err(invalid());
+        }
+        let (item, rest) = reader.split_at(size);
+        reader = rest;
+        values.push(decode_binary(item, element)?);
+    }
+    list_of(values, &element_type)
+}
+
+/// Postgres text array `{1,2,"a b",NULL}` (one dimension).
+fn decode_text_array(text: &str, element_type: &DataType) -> Result<ScalarValue> {
+    let invalid = || Error::user("22P02", format!("malformed array literal: \"{text}\""));
+    let inner = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .ok_or_else(invalid)?;
+    let mut values = Vec::new();
+    let mut chars = inner.chars().peekable();
+    while chars.peek().is_some() {
+        let mut item = String::new();
+        let mut quoted = false;
+        if chars.peek() == Some(&'"') {
+            quoted = true;
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('\\') => item.extend(chars.next()),
+                    Some('"') => break,
+                    Some(c) => item.push(c),
+                    None => return Err(invalid()),
+                }
+            }
+        }
+        for c in chars.by_ref() {
+            if c == ',' {
+                break;
+            }
+            item.push(c);
+        }
+        let item = if quoted { item } else { item.trim().to_owned() };
+        if !quoted && item.eq_ignore_ascii_case("null") {
+            values.push(ScalarValue::try_from(element_type)?);
+        } else {
+            values.push(cast_text(&item, element_type)?);
+        }
+    }
+    list_of(values, element_type)
+}
+
+fn list_of(values: Vec<ScalarValue>, element_type: &DataType) -> Result<ScalarValue> {
+    let values = values
+        .into_iter()
+        .map(|v| {
+            if v.data_type() == *element_type {
+                Ok(v)
+            } else {
+                v.cast_to(element_type)
+            }
+        })
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &values,
+        element_type,
+    )))
 }
 
 fn utf8(bytes: &[u8]) -> Result<String> {
@@ -224,7 +389,11 @@ fn decode_numeric(bytes: &[u8]) -> Result<ScalarValue> {
     } else {
         format!("{}.{}", &text[..point as usize], &text[point as usize..])
     };
-    let signed = if sign == 0x4000 { format!("-{digits_text}") } else { digits_text };
+    let signed = if sign == 0x4000 {
+        format!("-{digits_text}")
+    } else {
+        digits_text
+    };
     let scale = dscale.clamp(0, 38) as i8;
     let precision = 38u8;
     ScalarValue::Utf8(Some(signed.clone()))
@@ -242,6 +411,36 @@ mod tests {
         super::super::encode::numeric_binary(&mut buffer, -123450, 2);
         let value = decode_numeric(&buffer).expect("decode numeric");
         assert_eq!(value.to_string(), "-1234.50");
+    }
+
+    #[test]
+    fn jdbc_style_dates_and_timestamps() {
+        let date = cast_text("2024-12-31 +00", &DataType::Date32).expect("date with zone");
+        assert_eq!(date.to_string(), "2024-12-31");
+        assert_eq!(
+            normalize_zone("2024-12-31 10:11:12.5+00"),
+            "2024-12-31 10:11:12.5+00:00"
+        );
+        assert_eq!(normalize_zone("2024-12-31 10:11:12"), "2024-12-31 10:11:12");
+    }
+
+    #[test]
+    fn arrays_in_text_and_binary() {
+        let list = decode_text_array("{1,NULL,3}", &DataType::Int32).expect("text array");
+        assert_eq!(
+            list.to_string(),
+            "[1, , 3]",
+            "ScalarValue prints a null element as empty"
+        );
+        let mut bytes = Vec::new();
+        for word in [1i32, 0, 26, 2, 1, 4] {
+            bytes.extend_from_slice(&word.to_be_bytes());
+        }
+        bytes.extend_from_slice(&16u32.to_be_bytes());
+        bytes.extend_from_slice(&4i32.to_be_bytes());
+        bytes.extend_from_slice(&25u32.to_be_bytes());
+        let list = decode_binary(&bytes, &Type::OID_ARRAY).expect("binary oid array");
+        assert_eq!(list.to_string(), "[16, 25]");
     }
 
     #[test]

@@ -11,12 +11,12 @@ use futures::{Sink, SinkExt};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use pgwire::api::auth::sasl::scram::{ScramAuth, gen_salted_password};
 use pgwire::api::auth::{
-    AuthSource, LoginInfo, Password, ServerParameterProvider, StartupHandler,
-    protocol_negotiation, save_startup_parameters_to_metadata,
+    AuthSource, LoginInfo, Password, ServerParameterProvider, StartupHandler, protocol_negotiation,
+    save_startup_parameters_to_metadata,
 };
 use pgwire::api::{
-    ClientInfo, METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER,
-    PgWireConnectionState, PidSecretKeyGenerator,
+    ClientInfo, METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER, PgWireConnectionState,
+    PidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
@@ -46,7 +46,10 @@ impl ServerParameterProvider for BasinParameters {
             .cloned()
             .unwrap_or_default();
         let pairs = [
-            ("server_version", format!("{SERVER_VERSION} (Basin {})", env!("CARGO_PKG_VERSION"))),
+            (
+                "server_version",
+                format!("{SERVER_VERSION} (Basin {})", env!("CARGO_PKG_VERSION")),
+            ),
             ("server_encoding", "UTF8".to_owned()),
             ("client_encoding", "UTF8".to_owned()),
             ("DateStyle", "ISO, MDY".to_owned()),
@@ -73,7 +76,10 @@ struct ConfiguredUsers {
 
 #[async_trait]
 impl AuthSource for ConfiguredUsers {
-    #[expect(elided_lifetimes_in_paths, reason = "must match pgwire's trait signature")]
+    #[expect(
+        elided_lifetimes_in_paths,
+        reason = "must match pgwire's trait signature"
+    )]
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
         let salted = self.salted.get(user).cloned().ok_or_else(|| {
@@ -112,7 +118,12 @@ impl BasinStartup {
                 .config
                 .users
                 .iter()
-                .map(|u| (u.name.clone(), gen_salted_password(&u.password, &salt, SCRAM_ITERATIONS)))
+                .map(|u| {
+                    (
+                        u.name.clone(),
+                        gen_salted_password(&u.password, &salt, SCRAM_ITERATIONS),
+                    )
+                })
                 .collect();
             let mut auth = ScramAuth::new(Arc::new(ConfiguredUsers { salt, salted }));
             auth.set_iterations(SCRAM_ITERATIONS);
@@ -148,8 +159,20 @@ impl BasinStartup {
             secret.to_bytes().to_vec(),
         )
         .map_err(|e| fatal(e.sqlstate(), e.message()))?;
-        if let Some(application) = metadata.get(METADATA_APPLICATION_NAME) {
-            session.vars.set("application_name", application.clone());
+        // Settings a client sends in its startup packet (application_name, DateStyle, options
+        // like `-c search_path=x`) become this session's defaults.
+        for (name, value) in metadata {
+            if !matches!(
+                name.as_str(),
+                METADATA_USER | METADATA_DATABASE | "options" | "replication"
+            ) {
+                session.vars.set_session_default(name, value.clone());
+            }
+        }
+        if let Some(options) = metadata.get("options") {
+            for (name, value) in parse_startup_options(options) {
+                session.vars.set_session_default(&name, value);
+            }
         }
         Ok(session)
     }
@@ -157,7 +180,11 @@ impl BasinStartup {
 
 #[async_trait]
 impl StartupHandler for BasinStartup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -189,13 +216,17 @@ impl StartupHandler for BasinStartup {
         if let Some(parameters) = BasinParameters.server_parameters(client) {
             for (name, value) in parameters {
                 client
-                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value)))
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        name, value,
+                    )))
                     .await?;
             }
         }
         let (pid, secret) = client.pid_and_secret_key();
         client
-            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(pid, secret)))
+            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+                pid, secret,
+            )))
             .await?;
         client
             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
@@ -205,6 +236,24 @@ impl StartupHandler for BasinStartup {
         client.set_state(PgWireConnectionState::ReadyForQuery);
         Ok(())
     }
+}
+
+/// `-c name=value` pairs of the startup `options` parameter (`PGOPTIONS`).
+fn parse_startup_options(options: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut words = options.split_whitespace();
+    while let Some(word) = words.next() {
+        let assignment = match word {
+            "-c" => words.next(),
+            other => other
+                .strip_prefix("-c")
+                .or_else(|| other.strip_prefix("--")),
+        };
+        if let Some((name, value)) = assignment.and_then(|a| a.split_once('=')) {
+            pairs.push((name.replace('-', "_"), value.to_owned()));
+        }
+    }
+    pairs
 }
 
 /// The connection's session, stored in pgwire's per-connection extensions.
@@ -217,5 +266,10 @@ pub(crate) fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>
         .session_extensions()
         .get::<SessionHandle>()
         .map(|handle| Arc::clone(&handle.0))
-        .ok_or_else(|| fatal("08P01", "no session: the connection has not completed start-up"))
+        .ok_or_else(|| {
+            fatal(
+                "08P01",
+                "no session: the connection has not completed start-up",
+            )
+        })
 }

@@ -24,6 +24,19 @@ pub(crate) fn default_settings() -> BTreeMap<String, String> {
         ("integer_datetimes", "on"),
         ("intervalstyle", "postgres"),
         ("is_superuser", "on"),
+        ("jit", "off"),
+        ("lc_messages", "C.UTF-8"),
+        ("lc_monetary", "C.UTF-8"),
+        ("lc_numeric", "C.UTF-8"),
+        ("lc_time", "C.UTF-8"),
+        ("lock_timeout", "0"),
+        ("idle_in_transaction_session_timeout", "0"),
+        ("max_connections", "100"),
+        ("work_mem", "4MB"),
+        ("maintenance_work_mem", "64MB"),
+        ("shared_buffers", "128MB"),
+        ("default_text_search_config", "pg_catalog.english"),
+        ("block_size", "8192"),
         ("lc_collate", "C.UTF-8"),
         ("lc_ctype", "C.UTF-8"),
         ("max_identifier_length", "63"),
@@ -67,6 +80,8 @@ pub(crate) struct SessionVars {
     pub(crate) database: String,
     pub(crate) backend_pid: i32,
     settings: RwLock<BTreeMap<String, String>>,
+    /// What `RESET` returns to: the built-in defaults plus settings the client sent at start-up.
+    defaults: RwLock<BTreeMap<String, String>>,
 }
 
 impl SessionVars {
@@ -77,6 +92,7 @@ impl SessionVars {
             user,
             database,
             backend_pid,
+            defaults: RwLock::new(settings.clone()),
             settings: RwLock::new(settings),
         }
     }
@@ -97,11 +113,30 @@ impl SessionVars {
         settings.insert(name.to_ascii_lowercase(), value);
     }
 
-    /// `RESET name`: back to the default (unknown custom settings are removed).
+    /// A setting the client chose at connection start-up: current value and `RESET` target.
+    pub(crate) fn set_session_default(&self, name: &str, value: String) {
+        let name = name.to_ascii_lowercase();
+        self.defaults
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone(), value.clone());
+        self.settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, value);
+    }
+
+    /// `RESET name`: back to the session default (unknown custom settings are removed).
     pub(crate) fn reset(&self, name: &str) {
         let name = name.to_ascii_lowercase();
+        let default = self
+            .defaults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name)
+            .cloned();
         let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
-        match default_settings().remove(&name) {
+        match default {
             Some(default) => {
                 settings.insert(name, default);
             }
@@ -113,9 +148,12 @@ impl SessionVars {
 
     /// `RESET ALL` / `DISCARD ALL`.
     pub(crate) fn reset_all(&self) {
-        let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
-        *settings = default_settings();
-        settings.insert("session_authorization".to_owned(), self.user.clone());
+        let defaults = self
+            .defaults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = defaults;
     }
 
     /// All settings, for `SHOW ALL` and `pg_settings`.

@@ -111,7 +111,12 @@ mod tests {
     fn postgres_column_names() {
         assert_eq!(
             names("select 1, count(*), a, t.b, 'x'::int, c as d, version()"),
-            Some(vec!["?column?", "count", "a", "b", "int4", "d", "version"].into_iter().map(String::from).collect())
+            Some(
+                vec!["?column?", "count", "a", "b", "int4", "d", "version"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            )
         );
         assert_eq!(names("select * from t"), None);
     }

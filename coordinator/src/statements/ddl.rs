@@ -34,11 +34,18 @@ pub(super) async fn execute(
         DdlStatement::CreateMemoryTable(cmd) => {
             reject_temporary(cmd.temporary)?;
             if cmd.or_replace {
-                return Err(Error::unsupported("CREATE OR REPLACE TABLE is not supported"));
+                return Err(Error::unsupported(
+                    "CREATE OR REPLACE TABLE is not supported",
+                ));
             }
             let target = resolve(session, &cmd.name);
             let rows = catalog
-                .create_managed_table(&state, &target, cmd.input.as_ref().clone(), cmd.if_not_exists)
+                .create_managed_table(
+                    &state,
+                    &target,
+                    cmd.input.as_ref().clone(),
+                    cmd.if_not_exists,
+                )
                 .await?;
             if is_create_table_as(statement) {
                 Output::Command(format!("SELECT {rows}"))
@@ -50,7 +57,9 @@ pub(super) async fn execute(
             reject_temporary(cmd.temporary)?;
             let sql = view_query_text(statement)?;
             let target = resolve(session, &cmd.name);
-            catalog.create_view(&state, &target, &sql, cmd.or_replace).await?;
+            catalog
+                .create_view(&state, &target, &sql, cmd.or_replace)
+                .await?;
             Output::Command("CREATE VIEW".to_owned())
         }
         DdlStatement::DropTable(cmd) => {
@@ -95,7 +104,10 @@ pub(super) async fn execute(
             ));
         }
         other => {
-            return Err(Error::unsupported(format!("{} is not supported", other.name())));
+            return Err(Error::unsupported(format!(
+                "{} is not supported",
+                other.name()
+            )));
         }
     };
     Ok(Some(output))
@@ -103,7 +115,9 @@ pub(super) async fn execute(
 
 fn reject_temporary(temporary: bool) -> Result<()> {
     if temporary {
-        return Err(Error::unsupported("temporary tables and views are not supported"));
+        return Err(Error::unsupported(
+            "temporary tables and views are not supported",
+        ));
     }
     Ok(())
 }
@@ -140,13 +154,19 @@ fn is_create_table_as(statement: &DfStatement) -> bool {
 /// The SELECT a view stands for, with `CREATE VIEW v (a, b)` column names applied.
 fn view_query_text(statement: &DfStatement) -> Result<String> {
     let DfStatement::Statement(inner) = statement else {
-        return Err(Error::Internal("CREATE VIEW without a SQL statement".to_owned()));
+        return Err(Error::Internal(
+            "CREATE VIEW without a SQL statement".to_owned(),
+        ));
     };
     let SqlStatement::CreateView(view) = inner.as_ref() else {
-        return Err(Error::Internal("CREATE VIEW plan from another statement".to_owned()));
+        return Err(Error::Internal(
+            "CREATE VIEW plan from another statement".to_owned(),
+        ));
     };
     if view.materialized {
-        return Err(Error::unsupported("materialized views are not supported yet"));
+        return Err(Error::unsupported(
+            "materialized views are not supported yet",
+        ));
     }
     let query = view.query.to_string();
     if view.columns.is_empty() {

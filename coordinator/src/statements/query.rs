@@ -15,7 +15,10 @@ use crate::session::Session;
 pub(super) fn returns_rows(plan: &LogicalPlan) -> bool {
     !matches!(
         plan,
-        LogicalPlan::Dml(_) | LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_)
+        LogicalPlan::Dml(_)
+            | LogicalPlan::Ddl(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Copy(_)
     )
 }
 

@@ -38,7 +38,9 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
             show(session, &name)
         }
         Statement::ShowVariables { .. } => show(session, "all"),
-        other => Err(Error::Internal(format!("not a settings statement: {other}"))),
+        other => Err(Error::Internal(format!(
+            "not a settings statement: {other}"
+        ))),
     }
 }
 
@@ -53,7 +55,10 @@ pub(super) fn result_schema(statement: &Statement) -> Option<SchemaRef> {
 }
 
 fn setting_name(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
-    let words: Vec<String> = variable.iter().map(|i| i.value.to_ascii_lowercase()).collect();
+    let words: Vec<String> = variable
+        .iter()
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
     match words.join(" ").as_str() {
         "transaction isolation level" => "transaction_isolation".to_owned(),
         "time zone" => "timezone".to_owned(),

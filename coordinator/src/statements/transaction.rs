@@ -28,6 +28,10 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
             Output::Command(format!("DISCARD {object_type}"))
         }
         Statement::Deallocate { .. } => Output::Command("DEALLOCATE".to_owned()),
-        other => return Err(Error::Internal(format!("not a transaction statement: {other}"))),
+        other => {
+            return Err(Error::Internal(format!(
+                "not a transaction statement: {other}"
+            )));
+        }
     })
 }
