@@ -256,7 +256,7 @@ fn decode_binary(bytes: &[u8], wire_type: &Type) -> Result<ScalarValue> {
 fn decode_binary_array(bytes: &[u8], element: &Type) -> Result<ScalarValue> {
     let invalid = || Error::user("22P03", "invalid binary data for an array parameter");
     let mut reader = bytes;
-    let mut read_i32 = |reader: &mut &[u8]| -> Result<i32> {
+    let read_i32 = |reader: &mut &[u8]| -> Result<i32> {
         let (head, rest) = reader.split_first_chunk::<4>().ok_or_else(invalid)?;
         *reader = rest;
         Ok(i32::from_be_bytes(*head))
