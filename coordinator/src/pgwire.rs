@@ -35,7 +35,11 @@ impl CancelHandler for CancelRequests {
 }
 
 /// Accepts Postgres connections until `shutdown` fires.
-pub(crate) async fn serve(listener: TcpListener, server: Arc<ServerState>, shutdown: CancellationToken) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    server: Arc<ServerState>,
+    shutdown: CancellationToken,
+) {
     let handlers = Arc::new(connection::Handlers {
         startup: Arc::new(startup::BasinStartup::new(Arc::clone(&server))),
         queries: Arc::new(handler::QueryHandler::new()),
