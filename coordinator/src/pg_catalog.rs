@@ -6,7 +6,15 @@
 //!   [`table::SystemTable`]s: a PostgreSQL 16-shaped schema and a row function run on every scan
 //!   against the latest catalog snapshot, so they never show a stale copy.
 //! * [`rewrite`] turns the Postgres-only syntax those queries use into SQL DataFusion plans.
+//!   Rewrites that only make syntax plannable apply to every statement; those that change
+//!   subquery semantics (lateral joins, `first_value`, giving up with an empty value) apply only
+//!   to subqueries over catalog tables, so user queries keep DataFusion's behaviour.
 //! * [`pg_type_for`] is the one Arrow → Postgres type mapping; the wire encoder uses it too.
+//!
+//! What is emulated rather than real: Basin has one role (the session user, a superuser), no
+//! indexes, constraints, defaults, comments, sequences, triggers, policies or domains, so those
+//! catalogs are empty and their functions return NULL; sizes are 0; built-in functions appear in
+//! `pg_proc` only where Basin implements them.
 //!
 //! OIDs: user objects carry the catalog's stable OIDs (16384 and up); built-in types,
 //! functions and catalog tables carry PostgreSQL's own, so clients that hard-code them work.
@@ -39,12 +47,25 @@ use datafusion::datasource::TableProvider;
 use datafusion::prelude::SessionContext;
 
 pub(crate) use rewrite::rewrite;
-pub(crate) use types::{PgTypeInfo, pg_type_for};
+pub(crate) use types::pg_type_for;
 
 use snapshot::CatalogSource;
 use table::SystemTable;
 
 use crate::session::vars::SessionVars;
+
+/// How a value of an Arrow type presents itself to Postgres clients; see [`pg_type_for`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PgTypeInfo {
+    /// `pg_type.oid`.
+    pub(crate) oid: u32,
+    /// `pg_type.typname`, e.g. `int8`, `_text`.
+    pub(crate) name: &'static str,
+    /// `pg_type.typlen`: bytes for fixed-size types, -1 for varlena.
+    pub(crate) len: i16,
+    /// The type modifier (`atttypmod`), -1 when none: `numeric(p,s)` and timestamp precision.
+    pub(crate) typmod: i32,
+}
 
 /// Registers schemas `pg_catalog` and `information_schema` into the session's default catalog
 /// (DataFusion catalog named after the database, e.g. "basin"), plus Postgres functions
@@ -86,11 +107,9 @@ impl SystemSchema {
             .iter()
             .enumerate()
             .filter(|(_, relation)| relation.schema == schema)
-            .map(|(index, relation)| {
-                (
-                    relation.spec.name,
-                    Arc::new(SystemTable::new(index, Arc::clone(source))),
-                )
+            .filter_map(|(index, relation)| {
+                let table = SystemTable::new(index, source)?;
+                Some((relation.spec.name, Arc::new(table)))
             })
             .collect();
         Self { tables }

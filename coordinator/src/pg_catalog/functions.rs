@@ -10,6 +10,7 @@
 mod misc;
 mod objects;
 mod session;
+mod table_functions;
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -161,6 +162,7 @@ pub(super) fn register(ctx: &SessionContext, source: &Arc<CatalogSource>) {
     for function in functions {
         ctx.register_udf(function.into_udf());
     }
+    table_functions::register(ctx);
 }
 
 /// An integer argument of any width, or its text form (`'16385'`); `None` for NULL or junk.

@@ -155,10 +155,10 @@ fn columns(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
     Ok(relations
         .iter()
         .flat_map(|r| {
-            r.attributes
-                .iter()
+            r.attributes()
+                .into_iter()
                 .zip(1..)
-                .map(move |(a, position)| column_row(snapshot, r, a, position))
+                .map(move |(a, position)| column_row(snapshot, r, &a, position))
         })
         .collect())
 }

@@ -10,22 +10,26 @@
 //!   `regclassin('t')`, `c.oid::regclass::text` is `regclassout(c.oid)`), and casts to
 //!   Postgres type names DataFusion lacks (`oid`, `name`, `"char"`, `pg_catalog.text`,
 //!   `character varying`) become types it has;
-//! * `current_schema` / `current_role` without parentheses become function calls;
+//! * `current_schema` / `current_role` without parentheses become function calls, the
+//!   `tableoid` system column of catalog tables becomes the table's OID, `(record).field`
+//!   becomes `get_field(record, 'field')`, and pgjdbc's set-returning
+//!   `information_schema._pg_expandarray(a)` becomes `unnest(_pg_expandarray(a))`;
 //! * subqueries DataFusion cannot plan are reshaped (see [`lateral`] and [`subqueries`]);
 //! * top-level output columns get the names Postgres gives them (see [`names`]).
 
 mod lateral;
 mod names;
 mod subqueries;
+mod system_columns;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, Select,
-    Statement, TableFactor, TimezoneInfo, TypedString, Value, VisitMut, VisitorMut,
+    AccessExpr, ArrayElemTypeDef, BinaryOperator, DataType, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
+    Query, Select, Statement, TableFactor, TimezoneInfo, TypedString, Value, VisitMut, VisitorMut,
 };
 
 use super::snapshot::system_specs;
@@ -58,6 +62,7 @@ impl VisitorMut for PgRewriter {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        system_columns::rewrite_tableoid(select);
         lateral::lateralize(select, &mut self.laterals);
         ControlFlow::Continue(())
     }
@@ -109,7 +114,26 @@ impl VisitorMut for PgRewriter {
                 }
             }
             Expr::Collate { expr: inner, .. } => *expr = take(inner),
-            Expr::Function(function) => strip_pg_catalog(&mut function.name),
+            Expr::Function(function) => {
+                if is_expandarray(&function.name) {
+                    // A set-returning function in the select list: `unnest` of the pairs.
+                    let mut inner = function.clone();
+                    inner.name = ObjectName::from(vec![Ident::new(EXPANDARRAY)]);
+                    *expr = call("unnest", vec![Expr::Function(inner)]);
+                } else {
+                    strip_pg_catalog(&mut function.name);
+                }
+            }
+            Expr::CompoundFieldAccess { root, access_chain }
+                if !matches!(
+                    root.as_ref(),
+                    Expr::Identifier(_) | Expr::CompoundIdentifier(_)
+                ) && access_chain
+                    .iter()
+                    .any(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_)))) =>
+            {
+                *expr = field_access(take(root), std::mem::take(access_chain));
+            }
             Expr::Identifier(ident) if is_keyword_function(ident) => {
                 *expr = Expr::Function(function_call(
                     &ident.value.to_ascii_lowercase(),
@@ -160,6 +184,54 @@ pub(super) fn is_keyword_function(ident: &Ident) -> bool {
             ident.value.to_ascii_lowercase().as_str(),
             "current_schema" | "current_role"
         )
+}
+
+/// Name of the UDF behind `information_schema._pg_expandarray`: the (element, position) pairs
+/// of an array, which the rewrite unnests.
+pub(super) const EXPANDARRAY: &str = "_pg_expandarray";
+
+fn is_expandarray(name: &ObjectName) -> bool {
+    let parts: Vec<&Ident> = name.0.iter().filter_map(ident_value).collect();
+    matches!(parts.as_slice(), [schema, function]
+        if schema.value.eq_ignore_ascii_case("information_schema")
+            && function.value.eq_ignore_ascii_case(EXPANDARRAY))
+}
+
+/// `(record).field` → `get_field(record, 'field')`: DataFusion takes dot access only after a
+/// column name. Subscripts stay as they are.
+fn field_access(root: Expr, chain: Vec<AccessExpr>) -> Expr {
+    let mut current = root;
+    let mut pending = Vec::new();
+    for access in chain {
+        match access {
+            AccessExpr::Dot(Expr::Identifier(field)) => {
+                if !pending.is_empty() {
+                    current = Expr::CompoundFieldAccess {
+                        root: Box::new(current),
+                        access_chain: std::mem::take(&mut pending),
+                    };
+                }
+                let name = if field.quote_style.is_some() {
+                    field.value
+                } else {
+                    field.value.to_ascii_lowercase()
+                };
+                current = call(
+                    "get_field",
+                    vec![current, Expr::value(Value::SingleQuotedString(name))],
+                );
+            }
+            other => pending.push(other),
+        }
+    }
+    if pending.is_empty() {
+        current
+    } else {
+        Expr::CompoundFieldAccess {
+            root: Box::new(current),
+            access_chain: pending,
+        }
+    }
 }
 
 /// Moves an expression out, leaving a NULL behind.

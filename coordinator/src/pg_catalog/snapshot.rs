@@ -1,14 +1,15 @@
 //! What catalog tables and functions read: one consistent view of the catalog snapshot, the
 //! session's settings and the built-in catalog tables, presented as Postgres sees them
-//! (namespaces, relations with attributes, the search path).
+//! (namespaces, relations and their attributes, the search path, name resolution).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use basin_catalog::model::{CatalogState, RelationEntry, RelationKind};
+use basin_catalog::model::{CatalogState, ColumnEntry, RelationEntry, RelationKind};
 use datafusion::common::Result;
 
-use super::table::{SystemRelation, TableSpec};
+use super::table::{Column, SystemRelation, TableSpec};
 use super::types::pg_type_for;
 use super::{information_schema, system};
 use crate::session::vars::SessionVars;
@@ -26,6 +27,43 @@ pub(super) const SUPERUSER_OID: u32 = 10;
 pub(super) const HEAP_AM: u32 = 2;
 /// `pg_tablespace.oid` of `pg_default`.
 pub(super) const DEFAULT_TABLESPACE: u32 = 1663;
+
+/// Server-wide settings clients read with `current_setting` or `pg_settings` but never change
+/// in a session Basin keeps ([`SessionVars`] holds those), with PostgreSQL 16's values, except
+/// `jit`: Basin compiles no queries. asyncpg reads `jit` before introspecting types.
+const SERVER_SETTINGS: &[(&str, &str)] = &[
+    ("block_size", "8192"),
+    ("bytea_output", "hex"),
+    ("data_checksums", "off"),
+    ("default_tablespace", ""),
+    ("default_text_search_config", "pg_catalog.english"),
+    ("escape_string_warning", "on"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("jit", "off"),
+    ("lc_messages", "C.UTF-8"),
+    ("lc_monetary", "C.UTF-8"),
+    ("lc_numeric", "C.UTF-8"),
+    ("lc_time", "C.UTF-8"),
+    ("lock_timeout", "0"),
+    ("max_connections", "100"),
+    ("max_index_keys", "32"),
+    ("row_security", "on"),
+    ("segment_size", "131072"),
+    ("ssl", "off"),
+    ("timezone_abbreviations", "Default"),
+    ("transaction_deferrable", "off"),
+    ("wal_level", "replica"),
+    ("work_mem", "4096"),
+    ("xmloption", "content"),
+];
+
+/// The server-wide value of a setting the session does not hold.
+pub(super) fn server_setting(name: &str) -> Option<&'static str> {
+    SERVER_SETTINGS
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|(_, value)| *value)
+}
 
 /// Everything catalog tables and functions of one session need; shared by all of them.
 pub(crate) struct CatalogSource {
@@ -62,6 +100,23 @@ impl CatalogSource {
 
     pub(super) fn vars(&self) -> &SessionVars {
         &self.vars
+    }
+
+    /// A setting as `current_setting` reads it: the session's value, else the server's.
+    pub(super) fn setting(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .or_else(|| server_setting(name).map(str::to_owned))
+    }
+
+    /// Every setting, for `pg_settings`: the server's, overridden by the session's.
+    pub(super) fn settings(&self) -> BTreeMap<String, String> {
+        let mut all: BTreeMap<String, String> = SERVER_SETTINGS
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        all.extend(self.vars.all());
+        all
     }
 
     /// Takes the latest catalog snapshot.
@@ -102,6 +157,14 @@ pub(super) struct Attribute<'a> {
     pub(super) not_null: bool,
 }
 
+/// Where a relation's columns come from; turned into [`Attribute`]s only when asked, since most
+/// lookups (visibility, `regclass`) never need them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Columns<'a> {
+    User(&'a [ColumnEntry]),
+    System(&'a [Column]),
+}
+
 /// A relation as `pg_class` shows it: a user table or view, or a catalog table.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Relation<'a> {
@@ -111,11 +174,52 @@ pub(super) struct Relation<'a> {
     pub(super) name: &'a str,
     /// `r` table, `v` view.
     pub(super) relkind: char,
-    pub(super) attributes: Vec<Attribute<'a>>,
+    columns: Columns<'a>,
     /// The SQL text of a user view.
     pub(super) definition: Option<&'a str>,
     /// A catalog table rather than a user relation.
     pub(super) system: bool,
+}
+
+impl<'a> Relation<'a> {
+    pub(super) fn attribute_count(&self) -> usize {
+        match self.columns {
+            Columns::User(columns) => columns.len(),
+            Columns::System(columns) => columns.len(),
+        }
+    }
+
+    /// The columns, as Postgres types.
+    pub(super) fn attributes(&self) -> Vec<Attribute<'a>> {
+        match self.columns {
+            Columns::User(columns) => columns
+                .iter()
+                .map(|c| {
+                    let pg = pg_type_for(&c.data_type);
+                    Attribute {
+                        name: &c.name,
+                        type_oid: pg.oid,
+                        typmod: pg.typmod,
+                        len: pg.len,
+                        not_null: !c.nullable,
+                    }
+                })
+                .collect(),
+            Columns::System(columns) => columns
+                .iter()
+                .map(|c| {
+                    let pg = c.column_type.pg_type();
+                    Attribute {
+                        name: &c.name,
+                        type_oid: pg.map_or(25, |t| t.oid),
+                        typmod: -1,
+                        len: pg.map_or(-1, |t| t.len),
+                        not_null: false,
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One consistent view of the catalog for one scan or function call.
@@ -135,6 +239,11 @@ impl<'a> Snapshot<'a> {
 
     pub(super) fn user(&self) -> &'a str {
         &self.source.vars.user
+    }
+
+    /// Every setting, for `pg_settings`.
+    pub(super) fn settings(&self) -> BTreeMap<String, String> {
+        self.source.settings()
     }
 
     pub(super) fn state(&self) -> &CatalogState {
@@ -211,20 +320,6 @@ impl<'a> Snapshot<'a> {
 
     fn user_relation<'s>(&'s self, entry: &'s RelationEntry) -> Option<Relation<'s>> {
         let namespace = self.state.schema(&entry.database, &entry.schema)?.oid;
-        let attributes = entry
-            .columns
-            .iter()
-            .map(|c| {
-                let pg = pg_type_for(&c.data_type);
-                Attribute {
-                    name: &c.name,
-                    type_oid: pg.oid,
-                    typmod: pg.typmod,
-                    len: pg.len,
-                    not_null: !c.nullable,
-                }
-            })
-            .collect();
         let definition = match &entry.kind {
             RelationKind::View { sql } => Some(sql.as_str()),
             _ => None,
@@ -235,7 +330,7 @@ impl<'a> Snapshot<'a> {
             schema: &entry.schema,
             name: &entry.name,
             relkind: entry.relkind(),
-            attributes,
+            columns: Columns::User(&entry.columns),
             definition,
             system: false,
         })
@@ -315,27 +410,13 @@ fn system_relation(relation: &SystemRelation) -> Relation<'_> {
     } else {
         INFORMATION_SCHEMA_NAMESPACE
     };
-    let attributes = relation
-        .columns
-        .iter()
-        .map(|c| {
-            let pg = c.column_type.pg_type();
-            Attribute {
-                name: &c.name,
-                type_oid: pg.map_or(25, |t| t.oid),
-                typmod: -1,
-                len: pg.map_or(-1, |t| t.len),
-                not_null: false,
-            }
-        })
-        .collect();
     Relation {
         oid: relation.spec.oid,
         namespace,
         schema: relation.schema,
         name: relation.spec.name,
         relkind: relation.spec.relkind,
-        attributes,
+        columns: Columns::System(&relation.columns),
         definition: None,
         system: true,
     }

@@ -37,6 +37,20 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, amname name, amhandler regproc, amtype char",
     },
     TableSpec {
+        name: "pg_amop",
+        oid: 2602,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, amopfamily oid, amoplefttype oid, amoprighttype oid, amopstrategy int2, amoppurpose char, amopopr oid, amopmethod oid, amopsortfamily oid",
+    },
+    TableSpec {
+        name: "pg_amproc",
+        oid: 2603,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, amprocfamily oid, amproclefttype oid, amprocrighttype oid, amprocnum int2, amproc regproc",
+    },
+    TableSpec {
         name: "pg_attrdef",
         oid: 2604,
         relkind: 'r',
@@ -63,6 +77,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         relkind: 'r',
         rows: session::pg_authid,
         columns: "oid oid, rolname name, rolsuper bool, rolinherit bool, rolcreaterole bool, rolcreatedb bool, rolcanlogin bool, rolreplication bool, rolbypassrls bool, rolconnlimit int4, rolpassword text, rolvaliduntil timestamptz",
+    },
+    TableSpec {
+        name: "pg_available_extension_versions",
+        oid: 12085,
+        relkind: 'v',
+        rows: empty,
+        columns: "name name, version text, installed bool, superuser bool, trusted bool, relocatable bool, schema name, requires name[], comment text",
     },
     TableSpec {
         name: "pg_available_extensions",
@@ -93,6 +114,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, collname name, collnamespace oid, collowner oid, collprovider char, collisdeterministic bool, collencoding int4, collcollate text, collctype text, colliculocale text, collicurules text, collversion text",
     },
     TableSpec {
+        name: "pg_config",
+        oid: 12130,
+        relkind: 'v',
+        rows: empty,
+        columns: "name text, setting text",
+    },
+    TableSpec {
         name: "pg_constraint",
         oid: 2606,
         relkind: 'r',
@@ -107,11 +135,25 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, conname name, connamespace oid, conowner oid, conforencoding int4, contoencoding int4, conproc regproc, condefault bool",
     },
     TableSpec {
+        name: "pg_cursors",
+        oid: 12077,
+        relkind: 'v',
+        rows: empty,
+        columns: "name text, statement text, is_holdable bool, is_binary bool, is_scrollable bool, creation_time timestamptz",
+    },
+    TableSpec {
         name: "pg_database",
         oid: 1262,
         relkind: 'r',
         rows: session::pg_database,
         columns: "oid oid, datname name, datdba oid, encoding int4, datlocprovider char, datistemplate bool, datallowconn bool, datconnlimit int4, datfrozenxid xid, datminmxid xid, dattablespace oid, datcollate text, datctype text, daticulocale text, daticurules text, datcollversion text, datacl aclitem[]",
+    },
+    TableSpec {
+        name: "pg_db_role_setting",
+        oid: 2964,
+        relkind: 'r',
+        rows: empty,
+        columns: "setdatabase oid, setrole oid, setconfig text[]",
     },
     TableSpec {
         name: "pg_default_acl",
@@ -156,6 +198,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, extname name, extowner oid, extnamespace oid, extrelocatable bool, extversion text, extconfig oid[], extcondition text[]",
     },
     TableSpec {
+        name: "pg_file_settings",
+        oid: 12110,
+        relkind: 'v',
+        rows: empty,
+        columns: "sourcefile text, sourceline int4, seqno int4, name text, setting text, applied bool, error text",
+    },
+    TableSpec {
         name: "pg_foreign_data_wrapper",
         oid: 2328,
         relkind: 'r',
@@ -175,6 +224,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         relkind: 'r',
         rows: empty,
         columns: "ftrelid oid, ftserver oid, ftoptions text[]",
+    },
+    TableSpec {
+        name: "pg_group",
+        oid: 12010,
+        relkind: 'v',
+        rows: empty,
+        columns: "groname name, grosysid oid, grolist oid[]",
     },
     TableSpec {
         name: "pg_index",
@@ -212,6 +268,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, lanname name, lanowner oid, lanispl bool, lanpltrusted bool, lanplcallfoid oid, laninline oid, lanvalidator oid, lanacl aclitem[]",
     },
     TableSpec {
+        name: "pg_largeobject_metadata",
+        oid: 2995,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, lomowner oid, lomacl aclitem[]",
+    },
+    TableSpec {
         name: "pg_locks",
         oid: 12073,
         relkind: 'v',
@@ -247,11 +310,25 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, oprname name, oprnamespace oid, oprowner oid, oprkind char, oprcanmerge bool, oprcanhash bool, oprleft oid, oprright oid, oprresult oid, oprcom oid, oprnegate oid, oprcode regproc, oprrest regproc, oprjoin regproc",
     },
     TableSpec {
+        name: "pg_opfamily",
+        oid: 2753,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, opfmethod oid, opfname name, opfnamespace oid, opfowner oid",
+    },
+    TableSpec {
         name: "pg_partitioned_table",
         oid: 3350,
         relkind: 'r',
         rows: empty,
         columns: "partrelid oid, partstrat char, partnatts int2, partdefid oid, partattrs int2vector, partclass oidvector, partcollation oidvector, partexprs pg_node_tree",
+    },
+    TableSpec {
+        name: "pg_policies",
+        oid: 12018,
+        relkind: 'v',
+        rows: empty,
+        columns: "schemaname name, tablename name, policyname name, permissive text, roles name[], cmd text, qual text, with_check text",
     },
     TableSpec {
         name: "pg_policy",
@@ -266,6 +343,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         relkind: 'v',
         rows: empty,
         columns: "name text, statement text, prepare_time timestamptz, parameter_types regtype[], from_sql bool, generic_plans int8, custom_plans int8",
+    },
+    TableSpec {
+        name: "pg_prepared_xacts",
+        oid: 12090,
+        relkind: 'v',
+        rows: empty,
+        columns: "transaction xid, gid text, prepared timestamptz, owner name, database name",
     },
     TableSpec {
         name: "pg_proc",
@@ -296,6 +380,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, prpubid oid, prrelid oid, prqual pg_node_tree, prattrs int2vector",
     },
     TableSpec {
+        name: "pg_publication_tables",
+        oid: 12068,
+        relkind: 'v',
+        rows: empty,
+        columns: "pubname name, schemaname name, tablename name, attnames name[], rowfilter text",
+    },
+    TableSpec {
         name: "pg_range",
         oid: 3541,
         relkind: 'r',
@@ -322,6 +413,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         relkind: 'v',
         rows: session::pg_roles,
         columns: "rolname name, rolsuper bool, rolinherit bool, rolcreaterole bool, rolcreatedb bool, rolcanlogin bool, rolreplication bool, rolconnlimit int4, rolpassword text, rolvaliduntil timestamptz, rolbypassrls bool, rolconfig text[], oid oid",
+    },
+    TableSpec {
+        name: "pg_rules",
+        oid: 12023,
+        relkind: 'v',
+        rows: empty,
+        columns: "schemaname name, tablename name, rulename name, definition text",
     },
     TableSpec {
         name: "pg_seclabel",
@@ -352,6 +450,20 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "name text, setting text, unit text, category text, short_desc text, extra_desc text, context text, vartype text, source text, min_val text, max_val text, enumvals text[], boot_val text, reset_val text, sourcefile text, sourceline int4, pending_restart bool",
     },
     TableSpec {
+        name: "pg_shadow",
+        oid: 12005,
+        relkind: 'v',
+        rows: empty,
+        columns: "usename name, usesysid oid, usecreatedb bool, usesuper bool, userepl bool, usebypassrls bool, passwd text, valuntil timestamptz, useconfig text[]",
+    },
+    TableSpec {
+        name: "pg_shdepend",
+        oid: 1214,
+        relkind: 'r',
+        rows: empty,
+        columns: "dbid oid, classid oid, objid oid, objsubid int4, refclassid oid, refobjid oid, deptype char",
+    },
+    TableSpec {
         name: "pg_shdescription",
         oid: 2396,
         relkind: 'r',
@@ -373,11 +485,25 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "datid oid, datname name, pid int4, leader_pid int4, usesysid oid, usename name, application_name text, client_addr inet, client_hostname text, client_port int4, backend_start timestamptz, xact_start timestamptz, query_start timestamptz, state_change timestamptz, wait_event_type text, wait_event text, state text, backend_xid xid, backend_xmin xid, query_id int8, query text, backend_type text",
     },
     TableSpec {
+        name: "pg_stat_all_indexes",
+        oid: 12183,
+        relkind: 'v',
+        rows: empty,
+        columns: "relid oid, indexrelid oid, schemaname name, relname name, indexrelname name, idx_scan int8, idx_tup_read int8, idx_tup_fetch int8",
+    },
+    TableSpec {
         name: "pg_stat_all_tables",
         oid: 12142,
         relkind: 'v',
         rows: relations::pg_stat_user_tables,
         columns: "relid oid, schemaname name, relname name, seq_scan int8, last_seq_scan timestamptz, seq_tup_read int8, idx_scan int8, last_idx_scan timestamptz, idx_tup_fetch int8, n_tup_ins int8, n_tup_upd int8, n_tup_del int8, n_tup_hot_upd int8, n_tup_newpage_upd int8, n_live_tup int8, n_dead_tup int8, n_mod_since_analyze int8, n_ins_since_vacuum int8, last_vacuum timestamptz, last_autovacuum timestamptz, last_analyze timestamptz, last_autoanalyze timestamptz, vacuum_count int8, autovacuum_count int8, analyze_count int8, autoanalyze_count int8",
+    },
+    TableSpec {
+        name: "pg_stat_bgwriter",
+        oid: 12289,
+        relkind: 'v',
+        rows: empty,
+        columns: "checkpoints_timed int8, checkpoints_req int8, checkpoint_write_time float8, checkpoint_sync_time float8, buffers_checkpoint int8, buffers_clean int8, maxwritten_clean int8, buffers_backend int8, buffers_backend_fsync int8, buffers_alloc int8, stats_reset timestamptz",
     },
     TableSpec {
         name: "pg_stat_database",
@@ -387,6 +513,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "datid oid, datname name, numbackends int4, xact_commit int8, xact_rollback int8, blks_read int8, blks_hit int8, tup_returned int8, tup_fetched int8, tup_inserted int8, tup_updated int8, tup_deleted int8, conflicts int8, temp_files int8, temp_bytes int8, deadlocks int8, checksum_failures int8, checksum_last_failure timestamptz, blk_read_time float8, blk_write_time float8, session_time float8, active_time float8, idle_in_transaction_time float8, sessions int8, sessions_abandoned int8, sessions_fatal int8, sessions_killed int8, stats_reset timestamptz",
     },
     TableSpec {
+        name: "pg_stat_database_conflicts",
+        oid: 12271,
+        relkind: 'v',
+        rows: empty,
+        columns: "datid oid, datname name, confl_tablespace int8, confl_lock int8, confl_snapshot int8, confl_bufferpin int8, confl_deadlock int8",
+    },
+    TableSpec {
         name: "pg_stat_gssapi",
         oid: 12253,
         relkind: 'v',
@@ -394,11 +527,39 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "pid int4, gss_authenticated bool, principal text, encrypted bool, credentials_delegated bool",
     },
     TableSpec {
+        name: "pg_stat_replication",
+        oid: 12227,
+        relkind: 'v',
+        rows: empty,
+        columns: "pid int4, usesysid oid, usename name, application_name text, client_addr inet, client_hostname text, client_port int4, backend_start timestamptz, backend_xmin xid, state text, sent_lsn pg_lsn, write_lsn pg_lsn, flush_lsn pg_lsn, replay_lsn pg_lsn, write_lag interval, flush_lag interval, replay_lag interval, sync_priority int4, sync_state text, reply_time timestamptz",
+    },
+    TableSpec {
+        name: "pg_stat_ssl",
+        oid: 12249,
+        relkind: 'v',
+        rows: empty,
+        columns: "pid int4, ssl bool, version text, cipher text, bits int4, client_dn text, client_serial numeric, issuer_dn text",
+    },
+    TableSpec {
+        name: "pg_stat_user_indexes",
+        oid: 12192,
+        relkind: 'v',
+        rows: empty,
+        columns: "relid oid, indexrelid oid, schemaname name, relname name, indexrelname name, idx_scan int8, idx_tup_read int8, idx_tup_fetch int8",
+    },
+    TableSpec {
         name: "pg_stat_user_tables",
         oid: 12161,
         relkind: 'v',
         rows: relations::pg_stat_user_tables,
         columns: "relid oid, schemaname name, relname name, seq_scan int8, last_seq_scan timestamptz, seq_tup_read int8, idx_scan int8, last_idx_scan timestamptz, idx_tup_fetch int8, n_tup_ins int8, n_tup_upd int8, n_tup_del int8, n_tup_hot_upd int8, n_tup_newpage_upd int8, n_live_tup int8, n_dead_tup int8, n_mod_since_analyze int8, n_ins_since_vacuum int8, last_vacuum timestamptz, last_autovacuum timestamptz, last_analyze timestamptz, last_autoanalyze timestamptz, vacuum_count int8, autovacuum_count int8, analyze_count int8, autoanalyze_count int8",
+    },
+    TableSpec {
+        name: "pg_statio_user_indexes",
+        oid: 12205,
+        relkind: 'v',
+        rows: empty,
+        columns: "relid oid, indexrelid oid, schemaname name, relname name, indexrelname name, idx_blks_read int8, idx_blks_hit int8",
     },
     TableSpec {
         name: "pg_statio_user_tables",
@@ -415,6 +576,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, stxrelid oid, stxname name, stxnamespace oid, stxowner oid, stxstattarget int4, stxkeys int2vector, stxkind char[], stxexprs pg_node_tree",
     },
     TableSpec {
+        name: "pg_subscription",
+        oid: 6100,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, subdbid oid, subskiplsn pg_lsn, subname name, subowner oid, subenabled bool, subbinary bool, substream bool, subtwophasestate char, subdisableonerr bool, subconninfo text, subslotname name, subsynccommit text, subpublications text[]",
+    },
+    TableSpec {
         name: "pg_tables",
         oid: 12033,
         relkind: 'v',
@@ -427,6 +595,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         relkind: 'r',
         rows: builtins::pg_tablespace,
         columns: "oid oid, spcname name, spcowner oid, spcacl aclitem[], spcoptions text[]",
+    },
+    TableSpec {
+        name: "pg_timezone_abbrevs",
+        oid: 12122,
+        relkind: 'v',
+        rows: empty,
+        columns: "abbrev text, utc_offset interval, is_dst bool",
     },
     TableSpec {
         name: "pg_timezone_names",
@@ -457,6 +632,34 @@ pub(super) const TABLES: &[TableSpec] = &[
         columns: "oid oid, cfgname name, cfgnamespace oid, cfgowner oid, cfgparser oid",
     },
     TableSpec {
+        name: "pg_ts_config_map",
+        oid: 3603,
+        relkind: 'r',
+        rows: empty,
+        columns: "mapcfg oid, maptokentype int4, mapseqno int4, mapdict oid",
+    },
+    TableSpec {
+        name: "pg_ts_dict",
+        oid: 3600,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, dictname name, dictnamespace oid, dictowner oid, dicttemplate oid, dictinitoption text",
+    },
+    TableSpec {
+        name: "pg_ts_parser",
+        oid: 3601,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, prsname name, prsnamespace oid, prsstart regproc, prstoken regproc, prsend regproc, prsheadline regproc, prslextype regproc",
+    },
+    TableSpec {
+        name: "pg_ts_template",
+        oid: 3764,
+        relkind: 'r',
+        rows: empty,
+        columns: "oid oid, tmplname name, tmplnamespace oid, tmplinit regproc, tmpllexize regproc",
+    },
+    TableSpec {
         name: "pg_type",
         oid: 1247,
         relkind: 'r',
@@ -476,6 +679,13 @@ pub(super) const TABLES: &[TableSpec] = &[
         relkind: 'r',
         rows: empty,
         columns: "oid oid, umuser oid, umserver oid, umoptions text[]",
+    },
+    TableSpec {
+        name: "pg_user_mappings",
+        oid: 12327,
+        relkind: 'v',
+        rows: empty,
+        columns: "umid oid, srvid oid, srvname name, umuser oid, usename name, umoptions text[]",
     },
     TableSpec {
         name: "pg_views",

@@ -142,6 +142,7 @@ pub(super) enum ColumnType {
     Lsn,
     Aclitem,
     AnyArray,
+    Numeric,
     Int2Vector,
     OidVector,
     Array(Box<ColumnType>),
@@ -177,6 +178,7 @@ impl ColumnType {
             "pg_lsn" => ColumnType::Lsn,
             "aclitem" => ColumnType::Aclitem,
             "anyarray" => ColumnType::AnyArray,
+            "numeric" => ColumnType::Numeric,
             "int2vector" => ColumnType::Int2Vector,
             "oidvector" => ColumnType::OidVector,
             _ => return None,
@@ -208,6 +210,7 @@ impl ColumnType {
             ColumnType::Lsn => "pg_lsn",
             ColumnType::Aclitem => "aclitem",
             ColumnType::AnyArray => "anyarray",
+            ColumnType::Numeric => "numeric",
             ColumnType::Int2Vector => "int2vector",
             ColumnType::OidVector => "oidvector",
             ColumnType::Array(element) => {
@@ -243,6 +246,7 @@ impl ColumnType {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
             }
             ColumnType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            ColumnType::Numeric => DataType::Decimal128(38, 0),
             ColumnType::Int2Vector => DataType::new_list(DataType::Int16, true),
             ColumnType::OidVector => DataType::new_list(DataType::UInt32, true),
             ColumnType::Array(element) => DataType::new_list(element.arrow_type(), true),
@@ -443,19 +447,26 @@ impl SystemRelation {
 /// The `TableProvider` of one catalog table.
 #[derive(Debug)]
 pub(super) struct SystemTable {
+    /// Index of the table in the source's registry.
     relation: usize,
+    schema: SchemaRef,
+    table_type: TableType,
     source: Arc<CatalogSource>,
 }
 
 impl SystemTable {
-    /// Table number `relation` of `source`'s registry.
-    pub(super) fn new(relation: usize, source: Arc<CatalogSource>) -> Self {
-        Self { relation, source }
-    }
-
-    fn relation(&self) -> Result<&SystemRelation> {
-        self.source.registry().get(self.relation).ok_or_else(|| {
-            internal_datafusion_err!("catalog table {} is not registered", self.relation)
+    /// Table number `relation` of `source`'s registry; `None` if there is no such table.
+    pub(super) fn new(relation: usize, source: &Arc<CatalogSource>) -> Option<Self> {
+        let registered = source.registry().get(relation)?;
+        Some(Self {
+            relation,
+            schema: Arc::clone(&registered.arrow_schema),
+            table_type: if registered.spec.relkind == 'v' {
+                TableType::View
+            } else {
+                TableType::Base
+            },
+            source: Arc::clone(source),
         })
     }
 }
@@ -463,17 +474,11 @@ impl SystemTable {
 #[async_trait]
 impl TableProvider for SystemTable {
     fn schema(&self) -> SchemaRef {
-        match self.relation() {
-            Ok(relation) => Arc::clone(&relation.arrow_schema),
-            Err(_) => Arc::new(Schema::empty()),
-        }
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
-        match self.relation().map(|r| r.spec.relkind) {
-            Ok('v') => TableType::View,
-            _ => TableType::Base,
-        }
+        self.table_type
     }
 
     async fn scan(
@@ -483,13 +488,15 @@ impl TableProvider for SystemTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let relation = self.relation()?;
+        let relation = self.source.registry().get(self.relation).ok_or_else(|| {
+            internal_datafusion_err!("catalog table {} is not registered", self.relation)
+        })?;
         let snapshot = self.source.snapshot();
         let rows = (relation.spec.rows)(&snapshot)?;
         let batch = relation.batch(&rows)?;
         let exec = MemorySourceConfig::try_new_exec(
             &[vec![batch]],
-            Arc::clone(&relation.arrow_schema),
+            Arc::clone(&self.schema),
             projection.cloned(),
         )?;
         Ok(exec)

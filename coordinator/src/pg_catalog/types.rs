@@ -3,18 +3,7 @@
 
 use arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 
-/// How a value of an Arrow type presents itself to Postgres clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct PgTypeInfo {
-    /// `pg_type.oid`.
-    pub(crate) oid: u32,
-    /// `pg_type.typname`, e.g. `int8`, `_text`.
-    pub(crate) name: &'static str,
-    /// `pg_type.typlen`: bytes for fixed-size types, -1 for varlena.
-    pub(crate) len: i16,
-    /// The type modifier (`atttypmod`), -1 when none: `numeric(p,s)` and timestamp precision.
-    pub(crate) typmod: i32,
-}
+use super::PgTypeInfo;
 
 /// One row of `pg_type` for a built-in type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,15 +2,22 @@
 //! (Basin's single role may do everything), descriptions (none are stored yet), sizes and
 //! array bounds.
 
-use arrow::array::Array;
-use arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int32Array, Int64Array, ListArray, StructArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::Volatility;
 
 use super::{PgFunction, arg, arg_i64, arg_oid, arg_text, boolean, oid, text};
+use crate::pg_catalog::rewrite::EXPANDARRAY;
 use crate::pg_catalog::snapshot::quote_ident;
 use crate::pg_catalog::system::builtin_proc;
 use crate::pg_catalog::types::{builtin_type, format_type};
+
+/// `format()` takes a template and up to this many values.
+const FORMAT_ARITIES: [usize; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// `pg_encoding_to_char`'s names for the encodings a Basin database can have.
 const ENCODINGS: &[(i64, &str)] = &[(0, "SQL_ASCII"), (6, "UTF8")];
@@ -28,6 +35,25 @@ const NULL_TEXT_FUNCTIONS: &[(&str, &[usize])] = &[
     ("pg_get_partkeydef", &[1]),
     ("pg_get_statisticsobjdef_columns", &[1]),
     ("pg_get_serial_sequence", &[2]),
+    ("pg_get_function_sqlbody", &[1]),
+    ("pg_get_functiondef", &[1]),
+    // Tablespaces have no directory of their own; Postgres shows '' for the built-in ones.
+    ("pg_tablespace_location", &[1]),
+];
+
+/// Visibility of object kinds Basin has only built-in members of (or none): all visible, as
+/// `pg_catalog`'s are.
+const VISIBILITY_FUNCTIONS: &[&str] = &[
+    "pg_collation_is_visible",
+    "pg_conversion_is_visible",
+    "pg_opclass_is_visible",
+    "pg_operator_is_visible",
+    "pg_opfamily_is_visible",
+    "pg_statistics_obj_is_visible",
+    "pg_ts_config_is_visible",
+    "pg_ts_dict_is_visible",
+    "pg_ts_parser_is_visible",
+    "pg_ts_template_is_visible",
 ];
 
 /// Privilege checks; every Basin session is its database's superuser.
@@ -71,6 +97,111 @@ pub(super) fn size_pretty(size: i64) -> String {
     format!("{size} bytes")
 }
 
+/// `quote_literal`: a string as an SQL literal.
+fn quote_literal(text: &str) -> String {
+    if text.contains('\\') {
+        format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+}
+
+/// `format(fmt, args...)` with `%s`, `%I`, `%L`, `%%` and positions (`%2$s`).
+fn format(args: &[ScalarValue]) -> Result<ScalarValue> {
+    let Some(template) = arg_text(arg(args, 0)) else {
+        return Ok(text(None::<String>));
+    };
+    let mut out = String::new();
+    let mut next = 1;
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        if chars.next_if_eq(&'%').is_some() {
+            out.push('%');
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.next_if(char::is_ascii_digit) {
+            digits.push(d);
+        }
+        let position = if digits.is_empty() {
+            next
+        } else if chars.next_if_eq(&'$').is_some() {
+            digits.parse().unwrap_or(0)
+        } else {
+            return exec_err!("unsupported format specifier in \"{template}\"");
+        };
+        let value = match args.get(position) {
+            Some(value) if position > 0 => value,
+            _ => return exec_err!("too few arguments for format()"),
+        };
+        next = position + 1;
+        match chars.next() {
+            Some('s') => out.push_str(&arg_text(value).unwrap_or_default()),
+            Some('I') => match arg_text(value) {
+                Some(name) => out.push_str(&quote_ident(&name)),
+                None => return exec_err!("null values cannot be formatted as an SQL identifier"),
+            },
+            Some('L') => match arg_text(value) {
+                Some(literal) => out.push_str(&quote_literal(&literal)),
+                None => out.push_str("NULL"),
+            },
+            _ => return exec_err!("unrecognized format() type specifier in \"{template}\""),
+        }
+    }
+    Ok(text(Some(out)))
+}
+
+/// The struct `information_schema._pg_expandarray` yields: element `x` at position `n`.
+fn expanded_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("x", DataType::Int64, true),
+        Field::new("n", DataType::Int32, true),
+    ])
+}
+
+fn expanded_type() -> DataType {
+    DataType::new_list(DataType::Struct(expanded_fields()), true)
+}
+
+/// `_pg_expandarray(a)`: the (element, position) pairs of `a` as a list, for the rewrite to
+/// unnest. Drivers expand `int2vector` and `oid[]` columns with it, so elements are integers.
+fn expand_array(args: &[ScalarValue]) -> Result<ScalarValue> {
+    let values = match arg(args, 0) {
+        ScalarValue::List(list) if !list.is_null(0) => list.value(0),
+        ScalarValue::LargeList(list) if !list.is_null(0) => list.value(0),
+        ScalarValue::FixedSizeList(list) if !list.is_null(0) => list.value(0),
+        _ => return ScalarValue::try_new_null(&expanded_type()),
+    };
+    let mut elements = Vec::with_capacity(values.len());
+    for index in 0..values.len() {
+        elements.push(arg_i64(&ScalarValue::try_from_array(&values, index)?));
+    }
+    let positions = (1..).take(elements.len()).map(Some).collect::<Int32Array>();
+    let pairs = StructArray::try_new(
+        expanded_fields(),
+        vec![
+            Arc::new(elements.into_iter().collect::<Int64Array>()) as ArrayRef,
+            Arc::new(positions),
+        ],
+        None,
+    )?;
+    let item = Arc::new(Field::new_list_field(
+        DataType::Struct(expanded_fields()),
+        true,
+    ));
+    let list = ListArray::try_new(
+        item,
+        OffsetBuffer::from_lengths([pairs.len()]),
+        Arc::new(pairs),
+        None,
+    )?;
+    Ok(ScalarValue::List(Arc::new(list)))
+}
+
 fn function_arguments(args: &[ScalarValue]) -> ScalarValue {
     let described = arg_oid(arg(args, 0)).and_then(builtin_proc).map(|p| {
         p.args
@@ -85,9 +216,9 @@ fn function_arguments(args: &[ScalarValue]) -> ScalarValue {
 /// `array_upper(a, 1)` / `array_lower(a, 1)`: Basin arrays are one-dimensional, 1-based.
 fn array_bound(args: &[ScalarValue], upper: bool) -> ScalarValue {
     let length = match arg(args, 0) {
-        ScalarValue::List(list) if !list.is_null(0) => Some(list.value_length(0).into()),
+        ScalarValue::List(list) if !list.is_null(0) => Some(list.value_length(0)),
         ScalarValue::LargeList(list) if !list.is_null(0) => list.value_length(0).try_into().ok(),
-        ScalarValue::FixedSizeList(list) if !list.is_null(0) => Some(list.value_length().into()),
+        ScalarValue::FixedSizeList(list) if !list.is_null(0) => Some(list.value_length()),
         _ => None,
     };
     let bound = match (length, arg_i64(arg(args, 1))) {
@@ -213,6 +344,31 @@ pub(super) fn functions() -> Vec<PgFunction> {
             |args| Ok(text(arg_i64(arg(args, 0)).map(size_pretty))),
         ),
         PgFunction::new(
+            "format",
+            &FORMAT_ARITIES,
+            DataType::Utf8,
+            Volatility::Stable,
+            format,
+        ),
+        PgFunction::new(
+            EXPANDARRAY,
+            &[1],
+            expanded_type(),
+            Volatility::Immutable,
+            expand_array,
+        ),
+        PgFunction::new(
+            "quote_literal",
+            &[1],
+            DataType::Utf8,
+            Volatility::Immutable,
+            |args| {
+                Ok(text(
+                    arg_text(arg(args, 0)).map(|value| quote_literal(&value)),
+                ))
+            },
+        ),
+        PgFunction::new(
             "quote_ident",
             &[1],
             DataType::Utf8,
@@ -255,7 +411,24 @@ pub(super) fn functions() -> Vec<PgFunction> {
             Volatility::Volatile,
             |_| Ok(boolean(Some(false))),
         ),
+        PgFunction::new(
+            "getdatabaseencoding",
+            &[0],
+            DataType::Utf8,
+            Volatility::Stable,
+            |_| Ok(text(Some("UTF8"))),
+        ),
     ];
+    // Basin does not track sizes yet.
+    for name in ["pg_database_size", "pg_tablespace_size"] {
+        functions.push(PgFunction::new(
+            name,
+            &[1],
+            DataType::Int64,
+            Volatility::Volatile,
+            |args| Ok(ScalarValue::Int64((!arg(args, 0).is_null()).then_some(0))),
+        ));
+    }
     for (name, arities) in NULL_TEXT_FUNCTIONS {
         functions.push(PgFunction::new(
             name,
@@ -263,6 +436,15 @@ pub(super) fn functions() -> Vec<PgFunction> {
             DataType::Utf8,
             Volatility::Stable,
             |_| Ok(text(None::<String>)),
+        ));
+    }
+    for name in VISIBILITY_FUNCTIONS {
+        functions.push(PgFunction::new(
+            name,
+            &[1],
+            DataType::Boolean,
+            Volatility::Stable,
+            |args| Ok(boolean((!arg(args, 0).is_null()).then_some(true))),
         ));
     }
     for name in PRIVILEGE_FUNCTIONS {
@@ -288,5 +470,23 @@ mod tests {
         assert_eq!(size_pretty(10 * 1024), "10 kB");
         assert_eq!(size_pretty(123_456_789), "118 MB");
         assert_eq!(size_pretty(-10 * 1024 * 1024), "-10 MB");
+    }
+
+    #[test]
+    fn format_substitutes_like_postgres() {
+        let args = |values: &[&str]| -> Vec<ScalarValue> {
+            values
+                .iter()
+                .map(|v| ScalarValue::Utf8(Some((*v).to_owned())))
+                .collect()
+        };
+        let formatted = |values: &[&str]| format(&args(values)).expect("formats").to_string();
+        assert_eq!(
+            formatted(&["%I.%I", "public", "Line Item"]),
+            "public.\"Line Item\""
+        );
+        assert_eq!(formatted(&["%s = %L", "a", "it's"]), "a = 'it''s'");
+        assert_eq!(formatted(&["%2$s %1$s %%", "a", "b"]), "b a %");
+        assert!(format(&args(&["%s %s", "a"])).is_err());
     }
 }

@@ -83,10 +83,7 @@ pub(super) fn functions(source: &Arc<CatalogSource>) -> Vec<PgFunction> {
         Volatility::Volatile,
         move |args| {
             let Some(include_implicit) = arg_bool(arg(args, 0)) else {
-                return Ok(ScalarValue::try_new_null(&DataType::new_list(
-                    DataType::Utf8,
-                    true,
-                ))?);
+                return ScalarValue::try_new_null(&DataType::new_list(DataType::Utf8, true));
             };
             let schemas: Vec<ScalarValue> = s
                 .snapshot()
@@ -112,7 +109,7 @@ pub(super) fn functions(source: &Arc<CatalogSource>) -> Vec<PgFunction> {
                 return Ok(text(None::<String>));
             };
             let missing_ok = arg_bool(arg(args, 1)).unwrap_or(false);
-            match s.vars().get(&name) {
+            match s.setting(&name) {
                 Some(value) => Ok(text(Some(value))),
                 None if missing_ok => Ok(text(None::<String>)),
                 None => exec_err!("unrecognized configuration parameter \"{name}\""),

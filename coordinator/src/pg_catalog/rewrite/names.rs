@@ -1,13 +1,13 @@
 //! Output column names as Postgres gives them (`FigureColname` in its parser): `version()` is
 //! `version`, `x::text` is `x`, `'a'::text` is `text`, a CASE is `case`, a constant is
 //! `?column?`. DataFusion would call them `version()`, `CAST(x AS Utf8)` and so on, and clients
-//! read columns by name. Only the statement's own output is renamed, and never two columns to
-//! the same name, which DataFusion rejects.
+//! read columns by name. Only the statement's own output is renamed; a name already taken gets
+//! a suffix, since DataFusion rejects two output columns of one name.
 
 use std::collections::HashSet;
 
 use datafusion::sql::sqlparser::ast::{
-    DataType, Expr, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Value,
+    AccessExpr, DataType, Expr, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Value,
 };
 
 use super::is_keyword_function;
@@ -63,7 +63,10 @@ fn figure(expr: &Expr) -> (String, Strength) {
             }
         }
         Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => figure(inner),
-        Expr::CompoundFieldAccess { root, .. } => figure(root),
+        Expr::CompoundFieldAccess { root, access_chain } => match access_chain.last() {
+            Some(AccessExpr::Dot(Expr::Identifier(field))) => (ident_name(field), Strength::Name),
+            _ => figure(root),
+        },
         Expr::Case { .. } => ("case".to_owned(), Strength::TypeName),
         Expr::Array(_) => ("array".to_owned(), Strength::TypeName),
         Expr::Exists { .. } => ("exists".to_owned(), Strength::TypeName),
@@ -138,9 +141,14 @@ pub(super) fn name_output_columns(query: &mut Query) {
         if is_plain_column(expr) {
             continue;
         }
-        let (name, _) = figure(expr);
-        if !used.insert(name.clone()) {
-            continue;
+        let (mut name, _) = figure(expr);
+        // Postgres allows two columns of one name; DataFusion does not, so later ones get a
+        // suffix (`?column?`, `?column?_2`).
+        let base = name.clone();
+        let mut suffix = 1;
+        while !used.insert(name.clone()) {
+            suffix += 1;
+            name = format!("{base}_{suffix}");
         }
         let expr = std::mem::replace(expr, Expr::value(Value::Null));
         *item = SelectItem::ExprWithAlias {

@@ -1,6 +1,6 @@
 //! Subqueries DataFusion cannot plan as Postgres writes them:
 //!
-//! * `ARRAY(SELECT x ...)` becomes `(SELECT array_agg(x ...) ...)`;
+//! * `ARRAY(SELECT x ...)` becomes `coalesce((SELECT array_agg(x ...) ...), ARRAY[])`;
 //! * a scalar subquery that does not aggregate (Postgres checks "at most one row" at run
 //!   time; DataFusion insists on an aggregate when the subquery is correlated), if
 //!   [`lateral`](super::lateral) did not turn it into a join, gets its one column wrapped in
@@ -11,17 +11,20 @@
 //!   call DataFusion cannot decorrelate; it becomes NULL. Only psql's footers over empty catalog
 //!   tables (publications, TOAST options) do this today.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
+use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Distinct, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArgumentClause, FunctionArgumentList, FunctionArguments, GroupByExpr, LimitClause,
-    OrderByExpr, OrderByKind, Query, Select, SelectItem, SetExpr, TableFactor, Value, Visit,
-    Visitor,
+    Array, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Distinct, DuplicateTreatment,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList,
+    FunctionArguments, GroupByExpr, LimitClause, ObjectName, OrderByExpr, OrderByKind, Query,
+    Select, SelectItem, SetExpr, TableFactor, Value, Visit, Visitor,
 };
 
-use super::{function_call, null};
+use super::{call, function_call, is_keyword_function, null};
+use crate::pg_catalog::snapshot::system_specs;
+use crate::pg_catalog::table::parse_columns;
 
 /// Aggregate functions a scalar subquery may already use.
 const AGGREGATES: &[&str] = &[
@@ -94,7 +97,7 @@ fn take_order_by(query: &mut Query, projected: &Expr, alias: Option<&str>) -> Ve
         .map(|mut order| {
             let refers_to_output = match &order.expr {
                 Expr::Value(value) => {
-                    matches!(&value.value, Value::Number(n, _) if n.to_string() == "1")
+                    matches!(&value.value, Value::Number(n, _) if n == "1")
                 }
                 Expr::Identifier(ident) => {
                     alias.is_some_and(|a| ident.value.eq_ignore_ascii_case(a))
@@ -129,7 +132,7 @@ pub(super) fn rewrite_array_subquery(expr: &mut Expr) {
     }
     let catalog_only = reads_only_catalog(query);
     if catalog_only && calls_lateral_function(query) {
-        *expr = null();
+        *expr = empty_text_array();
         return;
     }
     if query.limit_clause.is_some() || query.fetch.is_some() {
@@ -160,11 +163,40 @@ pub(super) fn rewrite_array_subquery(expr: &mut Expr) {
     }
     let gives_up = catalog_only && is_correlated(query) && !decorrelates_through_aggregate(query);
     let query = std::mem::replace(query, Box::new(empty_query()));
+    // `ARRAY(...)` of no rows is `{}`, `array_agg` of none is NULL.
     *expr = if gives_up {
-        null()
+        empty_text_array()
     } else {
-        Expr::Subquery(query)
+        call(
+            "coalesce",
+            vec![
+                Expr::Subquery(query),
+                Expr::Array(Array {
+                    elem: Vec::new(),
+                    named: true,
+                }),
+            ],
+        )
     };
+}
+
+/// What a given-up `ARRAY(...)` becomes: `ARRAY[]::text[]`, what Postgres returns over the
+/// empty catalog tables this happens for; text is the element type of every such `ARRAY(...)`
+/// psql writes (names, option strings), so `array_to_string` and `||` still plan.
+fn empty_text_array() -> Expr {
+    Expr::Cast {
+        kind: CastKind::DoubleColon,
+        expr: Box::new(Expr::Array(Array {
+            elem: Vec::new(),
+            named: true,
+        })),
+        data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(
+            Box::new(DataType::Text),
+            None,
+        )),
+        array: false,
+        format: None,
+    }
 }
 
 pub(super) fn empty_query() -> Query {
@@ -198,6 +230,12 @@ pub(super) fn rewrite_scalar_subquery(expr: &mut Expr) {
         *expr = null();
         return;
     }
+    // A correlated common table expression (asyncpg's walk down a domain's base types) is past
+    // what DataFusion decorrelates; Basin has no domains, so the walk finds nothing anyway.
+    if query.with.is_some() && is_correlated(query) {
+        *expr = null();
+        return;
+    }
     wrap_in_first_value(query);
     if aggregates(query) && is_correlated(query) && !decorrelates_through_aggregate(query) {
         *expr = null();
@@ -228,9 +266,7 @@ fn wrap_in_first_value(query: &mut Query) {
             limit: Some(Expr::Value(value)),
             offset: None,
             limit_by,
-        }) if limit_by.is_empty()
-            && matches!(&value.value, Value::Number(n, _) if n.to_string() == "1") =>
-        {
+        }) if limit_by.is_empty() && matches!(&value.value, Value::Number(n, _) if n == "1") => {
             query.limit_clause = None;
         }
         Some(_) => return,
@@ -342,61 +378,175 @@ fn references_columns(expr: &Expr) -> bool {
     finder.0
 }
 
-/// Table names and aliases a query defines anywhere inside it.
-fn defined_names(query: &Query) -> HashSet<String> {
-    struct Names(HashSet<String>);
-    impl Visitor for Names {
-        type Break = ();
-        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-            let alias = match factor {
-                TableFactor::Table { name, alias, .. } => {
-                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
-                        self.0.insert(last.value.to_ascii_lowercase());
+/// Columns of every catalog table, by schema and table name.
+type ColumnsBySchema = HashMap<&'static str, HashMap<&'static str, HashSet<String>>>;
+
+static CATALOG_COLUMNS: LazyLock<ColumnsBySchema> = LazyLock::new(|| {
+    let mut by_schema = ColumnsBySchema::new();
+    for (schema, spec) in system_specs() {
+        if let Ok(columns) = parse_columns(spec.name, spec.columns) {
+            by_schema
+                .entry(schema)
+                .or_default()
+                .insert(spec.name, columns.into_iter().map(|c| c.name).collect());
+        }
+    }
+    by_schema
+});
+
+fn catalog_columns(name: &ObjectName) -> Option<&'static HashSet<String>> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
+    let (schema, table) = match parts.as_slice() {
+        [table] => ("pg_catalog", table),
+        [.., schema, table] => (schema.as_str(), table),
+        [] => return None,
+    };
+    CATALOG_COLUMNS.get(schema)?.get(table.as_str())
+}
+
+/// What a subquery defines, anywhere inside it: table names and aliases, and, when every table
+/// it reads is a catalog table, the column names (so `attrelid` can be told from an outer
+/// `c.oid`).
+struct Scope {
+    names: HashSet<String>,
+    columns: Option<HashSet<String>>,
+}
+
+impl Scope {
+    fn of(query: &Query) -> Self {
+        struct Collector(Scope);
+        impl Visitor for Collector {
+            type Break = ();
+            fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+                let scope = &mut self.0;
+                let alias = match factor {
+                    TableFactor::Table {
+                        name, alias, args, ..
+                    } => {
+                        if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                            scope.names.insert(last.value.to_ascii_lowercase());
+                        }
+                        match (args, catalog_columns(name), &mut scope.columns) {
+                            (None, Some(known), Some(columns)) => {
+                                columns.extend(known.iter().cloned())
+                            }
+                            (None, _, columns) => *columns = None,
+                            // A table function's columns are named by its alias.
+                            (Some(_), _, Some(columns)) => {
+                                if let Some(alias) = alias {
+                                    columns.insert(alias.name.value.to_ascii_lowercase());
+                                    columns.extend(
+                                        alias
+                                            .columns
+                                            .iter()
+                                            .map(|c| c.name.value.to_ascii_lowercase()),
+                                    );
+                                }
+                            }
+                            (Some(_), _, None) => {}
+                        }
+                        alias
                     }
-                    alias
+                    TableFactor::Function { alias, .. } | TableFactor::UNNEST { alias, .. } => {
+                        if let (Some(alias), Some(columns)) = (alias, &mut scope.columns) {
+                            columns.insert(alias.name.value.to_ascii_lowercase());
+                            columns.extend(
+                                alias
+                                    .columns
+                                    .iter()
+                                    .map(|c| c.name.value.to_ascii_lowercase()),
+                            );
+                        }
+                        alias
+                    }
+                    TableFactor::Derived { alias, .. } => {
+                        scope.columns = None;
+                        alias
+                    }
+                    TableFactor::NestedJoin { alias, .. } => alias,
+                    _ => {
+                        scope.columns = None;
+                        &None
+                    }
+                };
+                if let Some(alias) = alias {
+                    scope.names.insert(alias.name.value.to_ascii_lowercase());
                 }
-                TableFactor::Derived { alias, .. }
-                | TableFactor::Function { alias, .. }
-                | TableFactor::UNNEST { alias, .. }
-                | TableFactor::NestedJoin { alias, .. } => alias,
-                _ => &None,
-            };
-            if let Some(alias) = alias {
-                self.0.insert(alias.name.value.to_ascii_lowercase());
+                ControlFlow::Continue(())
             }
-            ControlFlow::Continue(())
+            fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
+                // Output aliases may be named again in ORDER BY.
+                if let Some(columns) = &mut self.0.columns {
+                    for item in &select.projection {
+                        if let SelectItem::ExprWithAlias { alias, .. } = item {
+                            columns.insert(alias.value.to_ascii_lowercase());
+                        }
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut collector = Collector(Scope {
+            names: HashSet::new(),
+            columns: Some(HashSet::new()),
+        });
+        let _ = query.visit(&mut collector);
+        collector.0
+    }
+
+    /// Whether a column reference names something outside the subquery.
+    fn is_outer(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => parts
+                .get(parts.len() - 2)
+                .is_some_and(|q| !self.names.contains(&q.value.to_ascii_lowercase())),
+            Expr::Identifier(ident) if !is_keyword_function(ident) => self
+                .columns
+                .as_ref()
+                .is_some_and(|columns| !columns.contains(&ident.value.to_ascii_lowercase())),
+            _ => false,
         }
     }
-    let mut names = Names(HashSet::new());
-    let _ = query.visit(&mut names);
-    names.0
-}
 
-/// The table qualifiers of the column references in `node` (`a` of `a.attrelid`).
-fn qualifiers<T: Visit>(node: &T) -> HashSet<String> {
-    struct Qualifiers(HashSet<String>);
-    impl Visitor for Qualifiers {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if let Expr::CompoundIdentifier(parts) = expr
-                && parts.len() >= 2
-                && let Some(qualifier) = parts.get(parts.len() - 2)
-            {
-                self.0.insert(qualifier.value.to_ascii_lowercase());
-            }
-            ControlFlow::Continue(())
+    /// The column references in `node`: (any outside the subquery, any inside it).
+    fn references<T: Visit>(&self, node: &T) -> (bool, bool) {
+        struct Finder<'s> {
+            scope: &'s Scope,
+            outer: bool,
+            inner: bool,
         }
+        impl Visitor for Finder<'_> {
+            type Break = ();
+            fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+                if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                    if self.scope.is_outer(expr) {
+                        self.outer = true;
+                    } else if !matches!(expr, Expr::Identifier(i) if is_keyword_function(i)) {
+                        self.inner = true;
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut finder = Finder {
+            scope: self,
+            outer: false,
+            inner: false,
+        };
+        let _ = node.visit(&mut finder);
+        (finder.outer, finder.inner)
     }
-    let mut found = Qualifiers(HashSet::new());
-    let _ = node.visit(&mut found);
-    found.0
 }
 
-/// Whether the query names a table it does not define: `a.attrelid` where `a` is the outer
-/// query's. Unqualified outer references are not seen.
+/// Whether the query refers to the query around it (`a.attrelid`, or an unqualified column
+/// that none of its catalog tables has).
 pub(super) fn is_correlated(query: &Query) -> bool {
-    let defined = defined_names(query);
-    qualifiers(query).iter().any(|q| !defined.contains(q))
+    Scope::of(query).references(query).0
 }
 
 /// Whether DataFusion can decorrelate the (aggregating) subquery: every predicate that refers
@@ -405,58 +555,33 @@ pub(super) fn decorrelates_through_aggregate(query: &Query) -> bool {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return true;
     };
-    let defined = defined_names(query);
-    let is_outer = |q: &String| !defined.contains(q);
-    let refers_outside = |e: &Expr| qualifiers(e).iter().any(is_outer);
+    let scope = Scope::of(query);
     let join_refers_outside = select
         .from
         .iter()
         .flat_map(|t| &t.joins)
-        .any(|join| qualifiers(&join.join_operator).iter().any(is_outer));
+        .any(|join| scope.references(&join.join_operator).0);
     if join_refers_outside {
         return false;
     }
     let Some(selection) = &select.selection else {
         return true;
     };
-    let is_inner_column = |e: &Expr| match e {
-        Expr::Identifier(_) => true,
-        Expr::CompoundIdentifier(_) => !refers_outside(e),
-        Expr::Cast { expr, .. } | Expr::Nested(expr) => {
-            matches!(
-                expr.as_ref(),
-                Expr::Identifier(_) | Expr::CompoundIdentifier(_)
-            ) && !refers_outside(expr)
-        }
-        _ => false,
+    let is_inner_column = |e: &Expr| {
+        let column = match e {
+            Expr::Cast { expr, .. } | Expr::Nested(expr) => expr.as_ref(),
+            other => other,
+        };
+        matches!(column, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            && !scope.is_outer(column)
     };
-    let only_outer = |e: &Expr| {
-        let found = qualifiers(e);
-        !found.is_empty() && found.iter().all(is_outer) && !has_unqualified_column(e)
-    };
+    let only_outer = |e: &Expr| scope.references(e) == (true, false);
     conjuncts(selection).into_iter().all(|conjunct| {
-        !refers_outside(conjunct)
+        !scope.references(conjunct).0
             || matches!(conjunct, Expr::BinaryOp { left, op: BinaryOperator::Eq, right }
                 if (is_inner_column(left) && only_outer(right))
                     || (is_inner_column(right) && only_outer(left)))
     })
-}
-
-fn has_unqualified_column(expr: &Expr) -> bool {
-    struct Finder(bool);
-    impl Visitor for Finder {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if matches!(expr, Expr::Identifier(_)) {
-                self.0 = true;
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut finder = Finder(false);
-    let _ = expr.visit(&mut finder);
-    finder.0
 }
 
 /// `a AND (b AND c)` → `[a, b, c]`.
@@ -481,9 +606,18 @@ fn conjuncts(expr: &Expr) -> Vec<&Expr> {
 /// with NULL, are only made for these: the catalog's keys keep such subqueries to one row,
 /// and only psql footers over tables Basin leaves empty ever give up.
 pub(super) fn reads_only_catalog(query: &Query) -> bool {
-    struct Tables(bool);
+    // Common table expressions defined inside the query count as what their bodies read.
+    struct Tables(bool, HashSet<String>);
     impl Visitor for Tables {
         type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                for cte in &with.cte_tables {
+                    self.1.insert(cte.alias.name.value.to_ascii_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
         fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
             if let TableFactor::Table {
                 name, args: None, ..
@@ -496,7 +630,9 @@ pub(super) fn reads_only_catalog(query: &Query) -> bool {
                     .map(|i| i.value.to_ascii_lowercase())
                     .collect();
                 let catalog = match parts.as_slice() {
-                    [table] => super::CATALOG_TABLES.contains(table.as_str()),
+                    [table] => {
+                        super::CATALOG_TABLES.contains(table.as_str()) || self.1.contains(table)
+                    }
                     [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
                     [] => false,
                 };
@@ -508,7 +644,7 @@ pub(super) fn reads_only_catalog(query: &Query) -> bool {
             ControlFlow::Continue(())
         }
     }
-    let mut tables = Tables(true);
+    let mut tables = Tables(true, HashSet::new());
     let _ = query.visit(&mut tables);
     tables.0
 }

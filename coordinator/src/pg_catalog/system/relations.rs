@@ -38,7 +38,7 @@ pub(super) fn pg_class(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
                 "reltuples" => -1.0,
                 "relpersistence" => 'p',
                 "relkind" => r.relkind,
-                "relnatts" => i16::try_from(r.attributes.len()).unwrap_or(i16::MAX),
+                "relnatts" => i16::try_from(r.attribute_count()).unwrap_or(i16::MAX),
                 // Postgres implements views with a rewrite rule.
                 "relhasrules" => !table,
                 "relispopulated" => true,
@@ -54,8 +54,8 @@ fn storage(type_oid: u32) -> char {
 
 fn attribute_rows<'r>(relation: &'r Relation<'_>) -> impl Iterator<Item = Row> + 'r {
     relation
-        .attributes
-        .iter()
+        .attributes()
+        .into_iter()
         .zip(1_i16..)
         .map(move |(a, number)| {
             let pg = builtin_type(a.type_oid);

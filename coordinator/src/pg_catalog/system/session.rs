@@ -3,7 +3,7 @@
 
 use datafusion::common::Result;
 
-use crate::pg_catalog::snapshot::{DEFAULT_TABLESPACE, SUPERUSER_OID, Snapshot};
+use crate::pg_catalog::snapshot::{DEFAULT_TABLESPACE, SUPERUSER_OID, Snapshot, server_setting};
 use crate::pg_catalog::table::{Row, row};
 
 /// `pg_database.encoding` of UTF8, which `pg_encoding_to_char` turns back into `UTF8`.
@@ -90,11 +90,13 @@ fn setting_type(value: &str) -> &'static str {
 pub(super) fn pg_settings(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
     let defaults = crate::session::vars::default_settings();
     Ok(snapshot
-        .vars()
-        .all()
+        .settings()
         .into_iter()
         .map(|(name, setting)| {
-            let default = defaults.get(&name).cloned();
+            let default = defaults
+                .get(&name)
+                .cloned()
+                .or_else(|| server_setting(&name).map(str::to_owned));
             let source = if default.as_deref() == Some(setting.as_str()) {
                 "default"
             } else {
