@@ -46,7 +46,7 @@ use datafusion::common::{Result, plan_datafusion_err};
 use datafusion::datasource::TableProvider;
 use datafusion::prelude::SessionContext;
 
-pub(crate) use rewrite::rewrite;
+pub(crate) use rewrite::{output_names, rewrite};
 pub(crate) use types::pg_type_for;
 
 use snapshot::CatalogSource;

@@ -2,7 +2,6 @@
 //! result types), and execute it into an [`Output`]. One module per statement kind; this file
 //! only dispatches.
 
-mod column_names;
 mod ddl;
 mod query;
 mod settings;
@@ -42,6 +41,8 @@ pub(crate) enum Output {
 pub(crate) struct ParsedStatement {
     pub(crate) sql: String,
     pub(crate) statement: DfStatement,
+    /// Result column names as Postgres gives them, figured before rewriting.
+    pub(crate) output_names: Option<Vec<String>>,
 }
 
 /// What a client learns from Describe: parameter types (None = unknown) and result columns.
@@ -64,12 +65,15 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .into_iter()
         .map(normalize_reset)
         .map(|mut statement| {
+            let mut output_names = None;
             if let DfStatement::Statement(inner) = &mut statement {
+                output_names = crate::pg_catalog::output_names(inner);
                 crate::pg_catalog::rewrite(inner);
             }
             ParsedStatement {
                 sql: statement.to_string(),
                 statement,
+                output_names,
             }
         })
         .collect())
@@ -157,7 +161,7 @@ impl Session {
         let result = query::returns_rows(&plan).then(|| {
             rename_columns(
                 Arc::new(plan.schema().as_arrow().clone()),
-                column_names::output_names(&parsed.statement),
+                parsed.output_names.clone(),
             )
         });
         Ok(Description {
@@ -202,7 +206,7 @@ impl Session {
         }
         match query::execute(self, plan).await? {
             Output::Rows { schema, stream } => Ok(Output::Rows {
-                schema: rename_columns(schema, column_names::output_names(&parsed.statement)),
+                schema: rename_columns(schema, parsed.output_names.clone()),
                 stream,
             }),
             other => Ok(other),
@@ -259,5 +263,27 @@ fn rename_columns(schema: SchemaRef, names: Option<Vec<String>>) -> SchemaRef {
             ))
         }
         _ => schema,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_columns_keep_postgres_names_including_duplicates() {
+        let parsed = parse("select 1, 1, count(*), a, t.b, 'x'::int, c as d, version() from t")
+            .expect("parse");
+        let expected: Vec<String> = [
+            "?column?", "?column?", "count", "a", "b", "int4", "d", "version",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(parsed[0].output_names.as_ref(), Some(&expected));
+        assert_eq!(
+            parse("select * from t").expect("parse")[0].output_names,
+            None
+        );
     }
 }

@@ -35,6 +35,15 @@ use datafusion::sql::sqlparser::ast::{
 use super::snapshot::system_specs;
 use super::table::parse_columns;
 
+/// The Postgres names of a statement's result columns (see [`names::output_names`]); call it
+/// before [`rewrite`].
+pub(crate) fn output_names(statement: &Statement) -> Option<Vec<String>> {
+    match statement {
+        Statement::Query(query) => names::output_names(query),
+        _ => None,
+    }
+}
+
 /// Rewrites Postgres-only syntax in a parsed statement into what DataFusion can plan, in place.
 pub(crate) fn rewrite(statement: &mut Statement) {
     if let Statement::Query(query) = statement {

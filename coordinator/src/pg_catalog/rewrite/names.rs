@@ -121,6 +121,29 @@ fn is_plain_column(expr: &Expr) -> bool {
     }
 }
 
+/// The Postgres names of a query's output columns, duplicates included, or `None` when they
+/// cannot be told from the text (a `*` in the projection). Figure them before rewriting: the
+/// rewriter replaces casts and functions Postgres names columns after.
+pub(crate) fn output_names(query: &Query) -> Option<Vec<String>> {
+    let mut body = query.body.as_ref();
+    let projection = loop {
+        match body {
+            SetExpr::Select(select) => break &select.projection,
+            SetExpr::Query(query) => body = query.body.as_ref(),
+            SetExpr::SetOperation { left, .. } => body = left.as_ref(),
+            _ => return None,
+        }
+    };
+    projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(ident_name(alias)),
+            SelectItem::UnnamedExpr(expr) => Some(figure(expr).0),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Aliases the statement's unnamed output expressions with their Postgres names.
 pub(super) fn name_output_columns(query: &mut Query) {
     let Some(projection) = first_select_projection(&mut query.body) else {
