@@ -241,7 +241,10 @@ impl Catalog {
         input: LogicalPlan,
     ) -> Result<u64> {
         let input_schema: SchemaRef = Arc::new(input.schema().as_arrow().clone());
-        let delta_schema = delta_compatible_schema(&input_schema)?;
+        // A declared column list keeps its NOT NULLs; CREATE TABLE AS copies no constraints,
+        // as in Postgres.
+        let declared = matches!(input, LogicalPlan::EmptyRelation(_));
+        let delta_schema = delta_compatible_schema(&input_schema, declared)?;
         if let Ok(path) = url.to_file_path() {
             std::fs::create_dir_all(&path)
                 .map_err(|e| Error::io(format!("create table directory {}", path.display()), e))?;
@@ -435,7 +438,7 @@ impl Catalog {
 /// Delta Lake stores a narrower set of types than Arrow: timestamps in microseconds, no
 /// unsigned integers, no string views. Returns the schema a new managed table gets, or says
 /// which column cannot be stored.
-fn delta_compatible_schema(schema: &Schema) -> Result<SchemaRef> {
+fn delta_compatible_schema(schema: &Schema, keep_not_null: bool) -> Result<SchemaRef> {
     let fields = schema
         .fields()
         .iter()
@@ -447,7 +450,11 @@ fn delta_compatible_schema(schema: &Schema) -> Result<SchemaRef> {
                     field.data_type()
                 ))
             })?;
-            Ok(Field::new(field.name(), data_type, true))
+            Ok(Field::new(
+                field.name(),
+                data_type,
+                !keep_not_null || field.is_nullable(),
+            ))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Arc::new(Schema::new(fields)))

@@ -166,6 +166,9 @@ fn message_sqlstate(message: &str) -> Option<&'static str> {
         ("division by zero", "22012"),
         ("table '", "42P01"),
         ("table \"", "42P01"),
+        ("relation \"", "42P01"),
+        ("unrecognized configuration parameter", "42704"),
+        ("declared as non-nullable but contains null", "23502"),
         ("no field named", "42703"),
         ("schema error: no field", "42703"),
         ("invalid function", "42883"),
@@ -186,7 +189,7 @@ fn message_sqlstate(message: &str) -> Option<&'static str> {
     ];
     for (needle, sqlstate) in rules {
         if m.contains(needle) {
-            if *needle == "table '" || *needle == "table \"" {
+            if matches!(*needle, "table '" | "table \"" | "relation \"") {
                 if m.contains("not found") || m.contains("does not exist") {
                     return Some(sqlstate);
                 }
@@ -230,6 +233,9 @@ fn rewrite_known(text: &str) -> String {
         return "division by zero".to_owned();
     }
     let first_line = text.lines().next().unwrap_or(text);
+    if first_line.contains("declared as non-nullable but contains null values") {
+        return "null value violates not-null constraint".to_owned();
+    }
     // "Schema error: No field named nope." -> column "nope" does not exist
     if let Some(rest) = first_line
         .strip_prefix("Schema error: No field named ")
