@@ -16,7 +16,6 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{CreateExternalTable, LogicalPlan, LogicalPlanBuilder, cast, col};
 use datafusion::physical_plan::collect;
-use deltalake::DeltaTable;
 use deltalake::protocol::SaveMode;
 
 use crate::error::{Error, Result};
@@ -249,8 +248,9 @@ impl Catalog {
             std::fs::create_dir_all(&path)
                 .map_err(|e| Error::io(format!("create table directory {}", path.display()), e))?;
         }
-        let table = DeltaTable::try_from_url(url.clone())
-            .await
+        // Built, not loaded: there is no table at `url` yet.
+        let table = deltalake::DeltaTableBuilder::from_url(url.clone())
+            .and_then(|builder| builder.build())
             .map_err(|e| Error::delta(target.to_string(), e))?;
         table
             .write(vec![RecordBatch::new_empty(Arc::clone(&delta_schema))])
@@ -426,6 +426,26 @@ impl Catalog {
             self.remove_managed_files(&old);
         }
         Ok(oid)
+    }
+
+    /// Makes the files a write to managed table `database.schema.name` created since `since`
+    /// durable. A no-op for other relation kinds. Call before acknowledging the write.
+    pub async fn sync_writes(
+        &self,
+        target: &RelationName,
+        since: std::time::SystemTime,
+    ) -> Result<()> {
+        let snapshot = self.snapshot();
+        let Some(RelationKind::Managed { path }) = snapshot
+            .relation(&target.database, &target.schema, &target.name)
+            .map(|r| &r.kind)
+        else {
+            return Ok(());
+        };
+        let dir = self.data_dir().join(path);
+        tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, since))
+            .await
+            .map_err(|e| Error::io("fsync table files", std::io::Error::other(e)))?
     }
 
     fn remove_managed_files(&self, entry: &RelationEntry) {

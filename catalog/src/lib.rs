@@ -6,6 +6,7 @@
 //! never on the coordinator or executor.
 
 mod ddl;
+mod durability;
 mod error;
 pub mod model;
 mod provider;

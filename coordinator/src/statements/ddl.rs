@@ -123,8 +123,23 @@ fn reject_temporary(temporary: bool) -> Result<()> {
 }
 
 /// Catalog, schema and name for a new or dropped relation, defaulting like the session does.
-fn resolve(session: &Session, name: &TableReference) -> RelationName {
-    let default_schema = session
+pub(super) fn resolve(session: &Session, name: &TableReference) -> RelationName {
+    RelationName {
+        database: name
+            .catalog()
+            .map(str::to_owned)
+            .unwrap_or_else(|| session.vars.database.clone()),
+        schema: name
+            .schema()
+            .map(str::to_owned)
+            .unwrap_or_else(|| default_schema(session)),
+        name: name.table().to_owned(),
+    }
+}
+
+/// The schema unqualified names go to: the first schema on `search_path` that exists.
+pub(super) fn default_schema(session: &Session) -> String {
+    session
         .vars
         .search_path()
         .into_iter()
@@ -136,15 +151,7 @@ fn resolve(session: &Session, name: &TableReference) -> RelationName {
                 .schema(&session.vars.database, schema)
                 .is_some()
         })
-        .unwrap_or_else(|| basin_catalog::model::DEFAULT_SCHEMA.to_owned());
-    RelationName {
-        database: name
-            .catalog()
-            .map(str::to_owned)
-            .unwrap_or_else(|| session.vars.database.clone()),
-        schema: name.schema().map(str::to_owned).unwrap_or(default_schema),
-        name: name.table().to_owned(),
-    }
+        .unwrap_or_else(|| basin_catalog::model::DEFAULT_SCHEMA.to_owned())
 }
 
 fn is_create_table_as(statement: &DfStatement) -> bool {

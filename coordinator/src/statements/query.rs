@@ -53,6 +53,10 @@ pub(super) async fn execute(session: &Arc<Session>, plan: LogicalPlan) -> Result
 }
 
 async fn insert(session: &Arc<Session>, plan: &LogicalPlan) -> Result<Output> {
+    let LogicalPlan::Dml(DmlStatement { table_name, .. }) = plan else {
+        return Err(Error::Internal("insert without a DML plan".to_owned()));
+    };
+    let started = std::time::SystemTime::now();
     let state = session.ctx.state();
     let physical = state.create_physical_plan(plan).await?;
     let batches = collect(physical, session.ctx.task_ctx()).await?;
@@ -66,5 +70,8 @@ async fn insert(session: &Arc<Session>, plan: &LogicalPlan) -> Result<Output> {
                 .map(|c| c.iter().flatten().sum::<u64>())
         })
         .sum();
+    // Acknowledge only what would survive a power loss.
+    let target = super::ddl::resolve(session, table_name);
+    session.server.catalog.sync_writes(&target, started).await?;
     Ok(Output::Command(format!("INSERT 0 {rows}")))
 }

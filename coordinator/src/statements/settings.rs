@@ -31,6 +31,7 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
                     session.vars.reset(&name.to_string().to_ascii_lowercase());
                 }
             }
+            sync_search_path(session);
             Ok(Output::Command("RESET".to_owned()))
         }
         Statement::ShowVariable { variable } => {
@@ -177,7 +178,19 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
         state.config_mut().options_mut().execution.time_zone = Some(zone);
     }
     session.vars.set(name, value);
+    if name == "search_path" {
+        sync_search_path(session);
+    }
     Ok(())
+}
+
+/// Unqualified names resolve in the first schema of `search_path` that exists, for queries as
+/// for DDL; called whenever the path may have changed.
+pub(super) fn sync_search_path(session: &Session) {
+    let schema = super::ddl::default_schema(session);
+    let state_ref = session.ctx.state_ref();
+    let mut state = state_ref.write();
+    state.config_mut().options_mut().catalog.default_schema = schema;
 }
 
 fn value_text(expr: &Expr) -> String {

@@ -24,6 +24,7 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
         Statement::Discard { object_type } => {
             if matches!(object_type, DiscardObject::ALL) {
                 session.vars.reset_all();
+                super::settings::sync_search_path(session);
             }
             Output::Command(format!("DISCARD {object_type}"))
         }
