@@ -100,7 +100,7 @@ impl Catalog {
                 let members: Vec<RelationEntry> =
                     state.relations_in(database, name).cloned().collect();
                 if !members.is_empty() && !cascade {
-                    return Err(Error::Unsupported(format!(
+                    return Err(Error::DependentObjects(format!(
                         "cannot drop schema \"{name}\" because other objects depend on it"
                     )));
                 }
@@ -191,7 +191,9 @@ impl Catalog {
         let oid = self.update(|s| Ok(s.allocate_oid())).await?;
         let path = format!(
             "tables/{}/{}/{}_{oid}",
-            target.database, target.schema, target.name
+            path_component(&target.database),
+            path_component(&target.schema),
+            path_component(&target.name)
         );
         let url = managed_table_url(self.data_dir(), &path)?;
         let result = self.write_new_delta_table(state, target, &url, input).await;
@@ -395,9 +397,27 @@ impl Catalog {
     ) -> Result<u32> {
         let replaced = self
             .update(|state| {
+                if state.schema(&target.database, &target.schema).is_none() {
+                    return Err(Error::NotFound {
+                        kind: "schema",
+                        name: target.schema.clone(),
+                    });
+                }
                 let existing = state
                     .relation(&target.database, &target.schema, &target.name)
                     .cloned();
+                if let Some(old) = &existing
+                    && std::mem::discriminant(&old.kind) != std::mem::discriminant(&kind)
+                {
+                    // CREATE OR REPLACE VIEW must never replace (and delete) a table.
+                    return Err(Error::WrongObjectType(format!(
+                        "\"{target}\" is not a {}",
+                        match kind {
+                            RelationKind::View { .. } => "view",
+                            _ => "table of this kind",
+                        }
+                    )));
+                }
                 let oid = match &existing {
                     Some(_) if !or_replace => {
                         return Err(Error::AlreadyExists {
@@ -512,6 +532,27 @@ fn delta_type(data_type: &DataType) -> Option<DataType> {
         DataType::Dictionary(_, value) => delta_type(value)?,
         _ => return None,
     })
+}
+
+/// An identifier as a directory name: letters, digits and `_` only (quoted identifiers may hold
+/// `/` or `..`), at most 64 characters. The OID suffix keeps paths unique.
+fn path_component(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if cleaned.is_empty() {
+        "_".to_owned()
+    } else {
+        cleaned
+    }
 }
 
 fn count_from(batches: &[RecordBatch]) -> u64 {

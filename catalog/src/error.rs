@@ -16,6 +16,9 @@ pub enum Error {
     /// The named object is of another kind, e.g. `DROP VIEW` on a table (42809).
     #[error("{0}")]
     WrongObjectType(String),
+    /// Dropping something other objects still live in, without CASCADE (2BP01).
+    #[error("{0}")]
+    DependentObjects(String),
     /// A request that is well-formed but not something the catalog can do (0A000 / 42809).
     #[error("{0}")]
     Unsupported(String),

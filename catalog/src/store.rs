@@ -21,8 +21,8 @@ const CATALOG_TMP_FILE: &str = "catalog.json.tmp";
 #[derive(Debug)]
 pub struct Catalog {
     data_dir: PathBuf,
-    current: RwLock<Arc<CatalogState>>,
-    writer: tokio::sync::Mutex<()>,
+    current: Arc<RwLock<Arc<CatalogState>>>,
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Catalog {
@@ -56,8 +56,8 @@ impl Catalog {
         );
         Ok(Arc::new(Self {
             data_dir,
-            current: RwLock::new(Arc::new(state)),
-            writer: tokio::sync::Mutex::new(()),
+            current: Arc::new(RwLock::new(Arc::new(state))),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         }))
     }
 
@@ -73,19 +73,28 @@ impl Catalog {
 
     /// Applies `change` to a copy of the state and makes it durable before anyone sees it.
     /// If `change` fails nothing is written.
+    ///
+    /// Once `change` has succeeded, writing the file and publishing the new state happen on a
+    /// blocking task that owns the writer lock: a caller that is cancelled (statement timeout,
+    /// cancel request) cannot leave the file half-written or disk and memory disagreeing.
     pub async fn update<T>(
         &self,
         change: impl FnOnce(&mut CatalogState) -> Result<T>,
     ) -> Result<T> {
-        let _writer = self.writer.lock().await;
+        let writer = Arc::clone(&self.writer).lock_owned().await;
         let mut next = (*self.snapshot()).clone();
         let output = change(&mut next)?;
         next.version += 1;
         let data_dir = self.data_dir.clone();
-        let next = tokio::task::spawn_blocking(move || persist(&data_dir, &next).map(|()| next))
-            .await
-            .map_err(|e| Error::io("persist catalog", std::io::Error::other(e)))??;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        let current = Arc::clone(&self.current);
+        tokio::task::spawn_blocking(move || {
+            let _writer = writer;
+            persist(&data_dir, &next)?;
+            *current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+            Ok::<_, Error>(())
+        })
+        .await
+        .map_err(|e| Error::io("persist catalog", std::io::Error::other(e)))??;
         Ok(output)
     }
 }

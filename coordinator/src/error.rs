@@ -95,6 +95,7 @@ fn catalog_sqlstate(error: &basin_catalog::Error) -> &'static str {
         E::AlreadyExists { kind: "schema", .. } => "42P06",
         E::AlreadyExists { .. } => "42P07",
         E::WrongObjectType(_) => "42809",
+        E::DependentObjects(_) => "2BP01",
         E::Unsupported(_) => "0A000",
         E::Io { .. } => "58030",
         E::Corrupt { .. } => "XX001",

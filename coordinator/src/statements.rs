@@ -30,7 +30,7 @@ pub(crate) enum Output {
     },
     /// A command's completion tag, e.g. `CREATE TABLE` or `INSERT 0 3`.
     Command(String),
-    /// `BEGIN`: the connection is now in a transaction block.
+    /// `BEGIN` or `ROLLBACK TO SAVEPOINT`: the connection is now in a healthy transaction block.
     TransactionStart(String),
     /// `COMMIT` / `ROLLBACK`: the transaction block ended.
     TransactionEnd(String),
@@ -128,6 +128,12 @@ fn utility(statement: &DfStatement) -> Option<&SqlStatement> {
 }
 
 impl Session {
+    /// Brings the DataFusion session in line with the settings (search_path, TimeZone); called
+    /// once the start-up packet's settings are in place.
+    pub(crate) fn sync_engine_settings(&self) {
+        settings::sync_engine(self);
+    }
+
     /// Parameter and result types of `parsed`, for Describe.
     pub(crate) async fn describe(&self, parsed: &ParsedStatement) -> Result<Description> {
         if let Some(statement) = utility(&parsed.statement) {

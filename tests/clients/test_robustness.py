@@ -191,3 +191,29 @@ def test_psql(basin, assert_healthy):
     assert psql("SELECT 1") == "1"
     assert psql("SELECT version()").startswith("PostgreSQL ")
     assert_healthy()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"D\x00\x00\x00\x04",  # Describe with no target byte
+        b"C\x00\x00\x00\x04",  # Close with no target byte
+        b"B\x00\x00\x00\x0a\x00\x00\xff\xff\xff\xff\x00\x00",  # Bind whose body is too short
+    ],
+    ids=["describe-empty", "close-empty", "bind-short"],
+)
+def test_malformed_body_gets_protocol_violation(basin, assert_healthy, frame):
+    with open_socket(basin) as sock:
+        handshake(sock)
+        sock.sendall(frame)
+        messages = wait_for_close(sock)
+    errors = [error_fields(payload) for kind, payload in messages if kind == b"E"]
+    assert [e.get("C") for e in errors] == ["08P01"], messages
+    assert_healthy()
+
+
+def test_ssl_request_with_wrong_length_is_rejected(basin, assert_healthy):
+    with open_socket(basin) as sock:
+        sock.sendall(struct.pack("!II", 10_000, 80877103) + b"\x00" * 64)
+        wait_for_close(sock)
+    assert_healthy()

@@ -68,16 +68,25 @@ async fn run(stream: TcpStream, peer: SocketAddr, handlers: &Handlers) -> std::i
                 | PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
+        // pgwire's body decoders panic on some malformed bodies whose length is in bounds;
+        // such a panic is a malformed message like any other.
+        let decoded = AssertUnwindSafe(socket.next()).catch_unwind();
         let next = if in_startup {
             tokio::select! {
                 () = &mut deadline => {
                     tracing::debug!(%peer, "start-up timed out");
                     return Ok(());
                 }
-                next = socket.next() => next,
+                next = decoded => next,
             }
         } else {
-            socket.next().await
+            decoded.await
+        };
+        let next = match next {
+            Ok(next) => next,
+            Err(_) => Some(Err(pgwire::error::PgWireError::IoError(
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed message body"),
+            ))),
         };
         let message = match next {
             None => return Ok(()),

@@ -268,10 +268,14 @@ fn fraction_text(out: &mut String, micros: i64) {
 fn timestamp_micros(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
     use arrow::datatypes::*;
     match unit {
-        TimeUnit::Second => column.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
-        TimeUnit::Millisecond => {
-            column.as_primitive::<TimestampMillisecondType>().value(row) * 1_000
-        }
+        TimeUnit::Second => column
+            .as_primitive::<TimestampSecondType>()
+            .value(row)
+            .saturating_mul(1_000_000),
+        TimeUnit::Millisecond => column
+            .as_primitive::<TimestampMillisecondType>()
+            .value(row)
+            .saturating_mul(1_000),
         TimeUnit::Microsecond => column.as_primitive::<TimestampMicrosecondType>().value(row),
         TimeUnit::Nanosecond => column
             .as_primitive::<TimestampNanosecondType>()
@@ -431,9 +435,11 @@ fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<
         }
         DataType::Utf8 => buffer.put_slice(column.as_string::<i32>().value(row).as_bytes()),
         DataType::Binary => buffer.put_slice(column.as_binary::<i32>().value(row)),
-        DataType::Date32 => {
-            buffer.put_i32(downcast::<Date32Array>(any)?.value(row) - PG_EPOCH_OFFSET_DAYS)
-        }
+        DataType::Date32 => buffer.put_i32(
+            downcast::<Date32Array>(any)?
+                .value(row)
+                .saturating_sub(PG_EPOCH_OFFSET_DAYS),
+        ),
         DataType::Time64(unit) => {
             let micros = match unit {
                 TimeUnit::Nanosecond => {
@@ -448,9 +454,8 @@ fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<
             };
             buffer.put_i64(micros);
         }
-        DataType::Timestamp(unit, _) => {
-            buffer.put_i64(timestamp_micros(column, *unit, row) - PG_EPOCH_OFFSET_MICROS)
-        }
+        DataType::Timestamp(unit, _) => buffer
+            .put_i64(timestamp_micros(column, *unit, row).saturating_sub(PG_EPOCH_OFFSET_MICROS)),
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let v = downcast::<IntervalMonthDayNanoArray>(any)?.value(row);
             buffer.put_i64(v.nanoseconds / 1_000);

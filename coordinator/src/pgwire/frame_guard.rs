@@ -98,8 +98,16 @@ impl Tracker {
                         "invalid length of startup packet: {length}"
                     )));
                 }
+                let negotiation = code == SSL_REQUEST_CODE || code == GSS_REQUEST_CODE;
+                // pgwire consumes exactly 8 bytes for these; any other length would put us and
+                // the decoder at different places in the stream.
+                if negotiation && length != 8 {
+                    return Err(invalid(format!(
+                        "invalid length of encryption request packet: {length}"
+                    )));
+                }
                 self.remaining_body = u64::from(length - 8);
-                if code != SSL_REQUEST_CODE && code != GSS_REQUEST_CODE {
+                if !negotiation {
                     self.phase = Phase::Normal;
                 }
             }

@@ -161,6 +161,15 @@ where
     Ok(())
 }
 
+/// `COMMIT` of a failed transaction block rolls it back, and says so.
+fn end_tag(tag: String, status: TransactionStatus) -> String {
+    if status == TransactionStatus::Error && tag == "COMMIT" {
+        "ROLLBACK".to_owned()
+    } else {
+        tag
+    }
+}
+
 fn aborted_transaction_error() -> Error {
     Error::user(
         "25P02",
@@ -271,7 +280,7 @@ impl SimpleQueryHandler for QueryHandler {
                             None
                         }
                         Ok(Reply::TransactionStart(tag)) => {
-                            status = status.to_in_transaction_state();
+                            status = TransactionStatus::Transaction;
                             client
                                 .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
                                     tag,
@@ -280,6 +289,7 @@ impl SimpleQueryHandler for QueryHandler {
                             None
                         }
                         Ok(Reply::TransactionEnd(tag)) => {
+                            let tag = end_tag(tag, status);
                             status = TransactionStatus::Idle;
                             client
                                 .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
@@ -450,7 +460,7 @@ impl QueryHandler {
                 }
                 Reply::TransactionStart(tag) => {
                     guard.finish();
-                    *status = status.to_in_transaction_state();
+                    *status = TransactionStatus::Transaction;
                     *state = PortalExecutionState::Finished;
                     client
                         .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
@@ -461,6 +471,7 @@ impl QueryHandler {
                 }
                 Reply::TransactionEnd(tag) => {
                     guard.finish();
+                    let tag = end_tag(tag, *status);
                     *status = TransactionStatus::Idle;
                     *state = PortalExecutionState::Finished;
                     client

@@ -31,6 +31,18 @@ pub(crate) fn decode(
             ),
         ));
     }
+    if let Format::Individual(codes) = formats
+        && codes.len() != values.len()
+    {
+        return Err(Error::user(
+            "08P01",
+            format!(
+                "bind message has {} parameter formats but {} parameters",
+                codes.len(),
+                values.len()
+            ),
+        ));
+    }
     let mut scalars = Vec::with_capacity(values.len());
     for (index, value) in values.iter().enumerate() {
         let target = inferred.get(index).cloned().flatten();
@@ -373,8 +385,15 @@ fn decode_numeric(bytes: &[u8]) -> Result<ScalarValue> {
     let weight = i32::from(word(1)?);
     let sign = word(2)? as u16;
     let dscale = i32::from(word(3)?);
-    if sign == 0xC000 {
-        return Ok(ScalarValue::Float64(Some(f64::NAN)));
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Ok(ScalarValue::Float64(Some(f64::NAN))),
+        _ => {
+            return Err(Error::user(
+                "22P03",
+                "numeric infinity and invalid signs are not supported as parameters",
+            ));
+        }
     }
     let mut text = String::new();
     for i in 0..ndigits {

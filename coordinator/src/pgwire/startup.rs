@@ -134,6 +134,22 @@ impl BasinStartup {
         Self { server, scram }
     }
 
+    /// The database a connection asked for. libpq defaults the database to the user name; with
+    /// one database per cluster, a defaulted name means "the" database.
+    fn resolve_database(&self, user: &str, requested: &str) -> PgWireResult<String> {
+        let snapshot = self.server.catalog.snapshot();
+        if snapshot.databases.iter().any(|d| d.name == requested) {
+            Ok(requested.to_owned())
+        } else if requested == user {
+            Ok(basin_catalog::model::DEFAULT_DATABASE.to_owned())
+        } else {
+            Err(fatal(
+                "3D000",
+                format!("database \"{requested}\" does not exist"),
+            ))
+        }
+    }
+
     fn create_session<C: ClientInfo>(&self, client: &C) -> PgWireResult<Arc<Session>> {
         let metadata = client.metadata();
         let user = metadata.get(METADATA_USER).cloned().unwrap_or_default();
@@ -141,15 +157,7 @@ impl BasinStartup {
             .get(METADATA_DATABASE)
             .cloned()
             .unwrap_or_else(|| user.clone());
-        let snapshot = self.server.catalog.snapshot();
-        let known = |name: &str| snapshot.databases.iter().any(|d| d.name == name);
-        // libpq defaults the database to the user name; with one database per cluster, a
-        // defaulted name means "the" database.
-        let database = if !known(&requested) && requested == user {
-            basin_catalog::model::DEFAULT_DATABASE.to_owned()
-        } else {
-            requested
-        };
+        let database = self.resolve_database(&user, &requested)?;
         let (pid, secret) = client.pid_and_secret_key();
         let session = Session::try_new(
             Arc::clone(&self.server),
@@ -174,6 +182,7 @@ impl BasinStartup {
                 session.vars.set_session_default(&name, value);
             }
         }
+        session.sync_engine_settings();
         Ok(session)
     }
 }
@@ -191,6 +200,21 @@ impl StartupHandler for BasinStartup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(scram) = &self.scram {
+            if let PgWireFrontendMessage::Startup(startup) = &message {
+                // Refuse an unknown database before authenticating, so the client never sees
+                // ReadyForQuery for a connection that then fails.
+                let user = startup
+                    .parameters
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let requested = startup
+                    .parameters
+                    .get(METADATA_DATABASE)
+                    .cloned()
+                    .unwrap_or_else(|| user.clone());
+                self.resolve_database(&user, &requested)?;
+            }
             scram.on_startup(client, message).await?;
             if matches!(client.state(), PgWireConnectionState::ReadyForQuery)
                 && client.session_extensions().get::<SessionHandle>().is_none()

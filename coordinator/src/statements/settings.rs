@@ -31,7 +31,7 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
                     session.vars.reset(&name.to_string().to_ascii_lowercase());
                 }
             }
-            sync_search_path(session);
+            sync_engine(session);
             Ok(Output::Command("RESET".to_owned()))
         }
         Statement::ShowVariable { variable } => {
@@ -167,30 +167,33 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
             format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
         ));
     }
-    if name == "timezone" {
-        let state_ref = session.ctx.state_ref();
-        let mut state = state_ref.write();
-        let zone = if value.eq_ignore_ascii_case("utc") || value.eq_ignore_ascii_case("local") {
-            "+00:00".to_owned()
-        } else {
-            value.clone()
-        };
-        state.config_mut().options_mut().execution.time_zone = Some(zone);
-    }
     session.vars.set(name, value);
-    if name == "search_path" {
-        sync_search_path(session);
+    if name == "search_path" || name == "timezone" {
+        sync_engine(session);
     }
     Ok(())
 }
 
-/// Unqualified names resolve in the first schema of `search_path` that exists, for queries as
-/// for DDL; called whenever the path may have changed.
-pub(super) fn sync_search_path(session: &Session) {
+/// The DataFusion side of the Postgres settings: unqualified names resolve in the first schema
+/// of `search_path` that exists (for queries as for DDL), and `now()`/timestamptz use the
+/// session time zone. Called whenever those settings may have changed.
+pub(super) fn sync_engine(session: &Session) {
     let schema = super::ddl::default_schema(session);
+    let zone = session.vars.get("timezone").unwrap_or_default();
+    let zone = if zone.is_empty()
+        || zone.eq_ignore_ascii_case("utc")
+        || zone.eq_ignore_ascii_case("local")
+        || zone.eq_ignore_ascii_case("etc/utc")
+    {
+        "+00:00".to_owned()
+    } else {
+        zone
+    };
     let state_ref = session.ctx.state_ref();
     let mut state = state_ref.write();
-    state.config_mut().options_mut().catalog.default_schema = schema;
+    let options = state.config_mut().options_mut();
+    options.catalog.default_schema = schema;
+    options.execution.time_zone = Some(zone);
 }
 
 fn value_text(expr: &Expr) -> String {

@@ -15,16 +15,17 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
     Ok(match statement {
         Statement::StartTransaction { .. } => Output::TransactionStart("BEGIN".to_owned()),
         Statement::Commit { .. } => Output::TransactionEnd("COMMIT".to_owned()),
+        // Rolling back to a savepoint leaves the block usable again, even after an error.
         Statement::Rollback {
             savepoint: Some(_), ..
-        } => Output::Command("ROLLBACK".to_owned()),
+        } => Output::TransactionStart("ROLLBACK".to_owned()),
         Statement::Rollback { .. } => Output::TransactionEnd("ROLLBACK".to_owned()),
         Statement::Savepoint { .. } => Output::Command("SAVEPOINT".to_owned()),
         Statement::ReleaseSavepoint { .. } => Output::Command("RELEASE".to_owned()),
         Statement::Discard { object_type } => {
             if matches!(object_type, DiscardObject::ALL) {
                 session.vars.reset_all();
-                super::settings::sync_search_path(session);
+                super::settings::sync_engine(session);
             }
             Output::Command(format!("DISCARD {object_type}"))
         }
