@@ -161,6 +161,27 @@ where
     Ok(())
 }
 
+/// `DEALLOCATE name` drops the protocol-level prepared statement of that name (psycopg evicts
+/// its cache this way); `DISCARD ALL` drops open portals.
+fn forget_prepared<C>(client: &C, parsed: &ParsedStatement)
+where
+    C: ClientPortalStore,
+    C::PortalStore: PortalStore,
+{
+    use datafusion::sql::parser::Statement as DfStatement;
+    use datafusion::sql::sqlparser::ast::{DiscardObject, Statement as SqlStatement};
+    let DfStatement::Statement(statement) = &parsed.statement else {
+        return;
+    };
+    match statement.as_ref() {
+        SqlStatement::Deallocate { name, .. } => client.portal_store().rm_statement(&name.value),
+        SqlStatement::Discard {
+            object_type: DiscardObject::ALL,
+        } => client.portal_store().clear_portals(),
+        _ => {}
+    }
+}
+
 /// `COMMIT` of a failed transaction block rolls it back, and says so.
 fn end_tag(tag: String, status: TransactionStatus) -> String {
     if status == TransactionStatus::Error && tag == "COMMIT" {
@@ -272,6 +293,7 @@ impl SimpleQueryHandler for QueryHandler {
                         }
                         Ok(Reply::Command(tag)) => {
                             report_changes(client, &session, parsed, settings_before).await?;
+                            forget_prepared(client, parsed);
                             client
                                 .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
                                     tag,
