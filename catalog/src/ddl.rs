@@ -312,6 +312,7 @@ impl Catalog {
             target,
             RelationKind::View {
                 sql: sql.to_owned(),
+                default_schema: Some(state.config_options().catalog.default_schema.clone()),
             },
             columns,
             or_replace,

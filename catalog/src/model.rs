@@ -68,8 +68,13 @@ pub enum RelationKind {
         /// Path relative to the data directory.
         path: String,
     },
-    /// A view: the SQL text is planned when the view is used.
-    View { sql: String },
+    /// A view: the SQL text is planned when the view is used, resolving unqualified names in
+    /// the schema that was the default when the view was created (as Postgres binds them then).
+    View {
+        sql: String,
+        #[serde(default)]
+        default_schema: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -49,7 +49,14 @@ pub(crate) async fn open_relation(
                 .await
                 .map_err(DataFusionError::from)
         }
-        RelationKind::View { sql } => {
+        RelationKind::View {
+            sql,
+            default_schema,
+        } => {
+            let mut state = state.clone();
+            if let Some(schema) = default_schema {
+                state.config_mut().options_mut().catalog.default_schema = schema.clone();
+            }
             let plan = state.create_logical_plan(sql).await?;
             Ok(Arc::new(ViewTable::new(plan, Some(sql.clone()))))
         }

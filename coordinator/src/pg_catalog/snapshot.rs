@@ -321,7 +321,7 @@ impl<'a> Snapshot<'a> {
     fn user_relation<'s>(&'s self, entry: &'s RelationEntry) -> Option<Relation<'s>> {
         let namespace = self.state.schema(&entry.database, &entry.schema)?.oid;
         let definition = match &entry.kind {
-            RelationKind::View { sql } => Some(sql.as_str()),
+            RelationKind::View { sql, .. } => Some(sql.as_str()),
             _ => None,
         };
         Some(Relation {

@@ -109,6 +109,7 @@ fn catalog_state() -> CatalogState {
         "v_nation",
         RelationKind::View {
             sql: "SELECT n_nationkey, n_name FROM nation".to_owned(),
+            default_schema: None,
         },
         vec![
             column("n_nationkey", DataType::Int32, true),

@@ -80,18 +80,38 @@ pub(crate) fn fields_for(schema: &Schema, formats: &Format) -> Arc<Vec<FieldInfo
             .enumerate()
             .map(|(index, field)| {
                 let pg = pg_type(field.data_type());
-                let format =
+                let requested =
                     if formats_len(formats) > index || !matches!(formats, Format::Individual(_)) {
                         formats.format_for(index)
                     } else {
                         FieldFormat::Text
                     };
+                // Types without a binary encoding go as text, and RowDescription says so.
+                let format = if has_binary_encoding(field.data_type()) {
+                    requested
+                } else {
+                    FieldFormat::Text
+                };
                 FieldInfo::new(field.name().clone(), None, None, pg.clone(), format)
                     .with_type_size(type_size(field.data_type()))
                     .with_type_modifier(type_modifier(field.data_type()))
             })
             .collect(),
     )
+}
+
+/// Whether [`super::encode`] writes Postgres binary format for this type.
+fn has_binary_encoding(data_type: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType as D;
+    match data_type {
+        D::Decimal256(..) | D::Struct(_) | D::Map(..) | D::Union(..) | D::RunEndEncoded(..) => {
+            false
+        }
+        D::List(field) | D::LargeList(field) => has_binary_encoding(field.data_type()),
+        D::FixedSizeList(..) | D::ListView(_) | D::LargeListView(_) => false,
+        D::Dictionary(_, value) => has_binary_encoding(value),
+        _ => true,
+    }
 }
 
 fn formats_len(formats: &Format) -> usize {
