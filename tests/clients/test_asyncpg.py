@@ -136,3 +136,30 @@ def test_concurrent_connections(basin):
         return await asyncio.gather(*(one(i) for i in range(10)))
 
     assert run(body()) == [i * 10 for i in range(10)]
+
+
+def test_cursor_fetches_in_pieces_and_timeout_counts_only_executes(basin):
+    """asyncpg cursors Execute with max_rows (portal suspension). statement_timeout applies to
+    each Execute, not to the time the client spends between fetches, as in Postgres."""
+
+    async def body():
+        conn = await connect(basin)
+        try:
+            await conn.execute("SET statement_timeout = 400")
+            seen = []
+            async with conn.transaction():
+                cursor = await conn.cursor("SELECT x FROM generate_series(1, 50) AS t(x)")
+                while True:
+                    rows = await cursor.fetch(10)
+                    if not rows:
+                        break
+                    seen.extend(r["x"] for r in rows)
+                    await asyncio.sleep(0.15)
+            assert seen == list(range(1, 51))
+            with pytest.raises(asyncpg.QueryCanceledError, match="statement timeout"):
+                await conn.fetch("SELECT count(*) FROM generate_series(1, 100000000000) AS t(x) WHERE x % 7 = 3")
+            assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await conn.close()
+
+    run(body())

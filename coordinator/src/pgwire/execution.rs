@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arrow::datatypes::Schema;
 use datafusion::common::ParamValues;
@@ -32,42 +31,71 @@ pub(crate) enum Reply {
     TransactionEnd(String),
 }
 
-/// Cancellation for one statement: a client cancel request or the statement timeout.
+/// Cancellation for one statement: a client cancel request or the statement timeout. The
+/// timeout runs while the statement works for the client: for a portal fetched in pieces
+/// (`max_rows`), only during each Execute, as in Postgres, not while the client holds it.
 #[derive(Clone)]
 pub(crate) struct StatementGuard {
     token: CancellationToken,
-    deadline: Option<Instant>,
+    timeout: Option<std::time::Duration>,
+    timer: Arc<std::sync::Mutex<Option<tokio::task::AbortHandle>>>,
+    timed_out: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StatementGuard {
     pub(crate) fn begin(session: &Session) -> Self {
-        let token = session.begin_statement();
-        let timeout = session.statement_timeout();
-        let deadline = timeout.map(|t| Instant::now() + t);
-        if let Some(timeout) = timeout {
-            let timer = token.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    () = tokio::time::sleep(timeout) => timer.cancel(),
-                    () = timer.cancelled() => {}
-                }
-            });
+        let guard = Self {
+            token: session.begin_statement(),
+            timeout: session.statement_timeout(),
+            timer: Arc::default(),
+            timed_out: Arc::default(),
+        };
+        guard.arm();
+        guard
+    }
+
+    /// Starts (or restarts) the statement timeout.
+    pub(crate) fn arm(&self) {
+        let Some(timeout) = self.timeout else {
+            return;
+        };
+        let token = self.token.clone();
+        let timed_out = Arc::clone(&self.timed_out);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            timed_out.store(true, std::sync::atomic::Ordering::SeqCst);
+            token.cancel();
+        });
+        let previous = self
+            .timer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(task.abort_handle());
+        if let Some(previous) = previous {
+            previous.abort();
         }
-        Self { token, deadline }
+    }
+
+    /// Stops the statement timeout until the next [`Self::arm`].
+    pub(crate) fn disarm(&self) {
+        if let Some(timer) = self.timer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            timer.abort();
+        }
     }
 
     pub(crate) fn error(&self) -> Error {
-        let timed_out = self.deadline.is_some_and(|d| Instant::now() >= d);
-        Error::Cancelled(if timed_out {
-            "canceling statement due to statement timeout".to_owned()
-        } else {
-            "canceling statement due to user request".to_owned()
-        })
+        Error::Cancelled(
+            if self.timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+                "canceling statement due to statement timeout".to_owned()
+            } else {
+                "canceling statement due to user request".to_owned()
+            },
+        )
     }
 
     /// Ends the statement: stops the timeout timer.
     pub(crate) fn finish(&self) {
-        self.token.cancel();
+        self.disarm();
     }
 }
 

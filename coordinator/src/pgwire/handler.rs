@@ -182,6 +182,33 @@ where
     }
 }
 
+/// Statement guards of this connection's portals that are suspended between Executes.
+#[derive(Default)]
+struct SuspendedPortals(std::sync::Mutex<std::collections::HashMap<String, StatementGuard>>);
+
+impl SuspendedPortals {
+    fn of<C: ClientInfo>(client: &C) -> Arc<Self> {
+        client
+            .session_extensions()
+            .get_or_insert_with(Self::default)
+    }
+
+    fn park(&self, portal: &str, guard: StatementGuard) {
+        guard.disarm();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(portal.to_owned(), guard);
+    }
+
+    fn take(&self, portal: &str) -> Option<StatementGuard> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(portal)
+    }
+}
+
 /// `COMMIT` of a failed transaction block rolls it back, and says so.
 fn end_tag(tag: String, status: TransactionStatus) -> String {
     if status == TransactionStatus::Error && tag == "COMMIT" {
@@ -433,6 +460,12 @@ impl QueryHandler {
     {
         let state = portal.state();
         let mut state = state.lock().await;
+        let suspended_portals = SuspendedPortals::of(client);
+        // The guard of a portal resumed from suspension: its timeout runs again for this Execute.
+        let mut running_guard = suspended_portals.take(&portal.name);
+        if let Some(guard) = &running_guard {
+            guard.arm();
+        }
         if matches!(state.deref_mut(), PortalExecutionState::Initial) {
             let statement = &portal.statement;
             let values = params::decode(
@@ -462,6 +495,7 @@ impl QueryHandler {
             match reply {
                 Reply::Rows { fields, rows } => {
                     *state = PortalExecutionState::Suspended(QueryResponse::new(fields, rows));
+                    running_guard = Some(guard);
                 }
                 Reply::Command(tag) => {
                     guard.finish();
@@ -509,13 +543,18 @@ impl QueryHandler {
             PortalExecutionState::Suspended(response) => {
                 let rows = response.data_rows();
                 match stream_rows(client, rows, max_rows).await? {
-                    Ok((count, true)) => {
-                        let _ = count;
+                    Ok((_, true)) => {
+                        if let Some(guard) = running_guard {
+                            suspended_portals.park(&portal.name, guard);
+                        }
                         client
                             .send(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
                             .await?;
                     }
                     Ok((count, false)) => {
+                        if let Some(guard) = running_guard {
+                            guard.finish();
+                        }
                         *state = PortalExecutionState::Finished;
                         let tag = Tag::new("SELECT").with_rows(count);
                         client
@@ -523,6 +562,9 @@ impl QueryHandler {
                             .await?;
                     }
                     Err(error) => {
+                        if let Some(guard) = running_guard {
+                            guard.finish();
+                        }
                         *state = PortalExecutionState::Finished;
                         return Err(error);
                     }
