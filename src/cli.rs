@@ -137,6 +137,25 @@ pub(crate) struct CoordinatorArgs {
     /// Default number of partitions a query is split into (0 = number of cores) [default: 0].
     #[arg(long, env = "BASIN_TARGET_PARTITIONS", value_name = "N")]
     pub(crate) target_partitions: Option<usize>,
+
+    /// Queries reading fewer bytes than this from files run on the coordinator alone; larger
+    /// ones are spread over the executors [default: 64MiB].
+    #[arg(long, env = "BASIN_DISTRIBUTE_MIN_BYTES", value_name = "SIZE")]
+    pub(crate) distribute_min_bytes: Option<ByteSize>,
+
+    /// File bytes per partition when a scan is split over executors; smaller gives more tasks
+    /// [default: 16MiB].
+    #[arg(long, env = "BASIN_SCAN_BYTES_PER_PARTITION", value_name = "SIZE")]
+    pub(crate) scan_bytes_per_partition: Option<ByteSize>,
+
+    /// Distributed queries running at once; more wait in line [default: 8].
+    #[arg(long, env = "BASIN_MAX_CONCURRENT_QUERIES", value_name = "N")]
+    pub(crate) max_concurrent_queries: Option<usize>,
+
+    /// Times a distributed query is re-planned and re-run after losing an executor before its
+    /// first row [default: 2].
+    #[arg(long, env = "BASIN_QUERY_RETRIES", value_name = "N")]
+    pub(crate) query_retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -144,7 +163,7 @@ pub(crate) struct StandaloneArgs {
     #[command(flatten)]
     pub(crate) coordinator: CoordinatorArgs,
 
-    /// Executor processes to start next to the coordinator [default: 0].
+    /// Executor processes to start next to the coordinator [default: 2].
     #[arg(long, env = "BASIN_EXECUTORS", value_name = "N")]
     pub(crate) executors: Option<usize>,
 
@@ -177,6 +196,11 @@ pub(crate) struct ExecutorArgs {
     /// Memory pool size; bytes or a size such as 4GiB [default: 70% of the machine's memory].
     #[arg(long, env = "BASIN_MEMORY_LIMIT", value_name = "SIZE")]
     pub(crate) memory_limit: Option<ByteSize>,
+
+    /// Directory sorts, aggregates and joins spill to when the memory pool is full
+    /// [default: the OS temp directory].
+    #[arg(long, env = "BASIN_SPILL_DIR", value_name = "DIR")]
+    pub(crate) spill_dir: Option<PathBuf>,
 
     /// Shut down when standard input closes. `basin standalone` sets it on the executors it
     /// starts so they never outlive it.

@@ -13,6 +13,9 @@ use serde::Deserialize;
 use crate::byte_size::ByteSize;
 use crate::cli::{CoordinatorArgs, ExecutorArgs, StandaloneArgs};
 
+/// Executors `standalone` starts when not told otherwise.
+pub(crate) const DEFAULT_STANDALONE_EXECUTORS: usize = 2;
+
 /// Most executors `standalone` will start on one machine.
 const MAX_STANDALONE_EXECUTORS: usize = 64;
 
@@ -39,6 +42,10 @@ struct CoordinatorFile {
     insecure_no_auth: Option<bool>,
     max_message_bytes: Option<ByteSize>,
     target_partitions: Option<usize>,
+    distribute_min_bytes: Option<ByteSize>,
+    scan_bytes_per_partition: Option<ByteSize>,
+    max_concurrent_queries: Option<usize>,
+    query_retries: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +61,7 @@ struct ExecutorFile {
     listen: Option<SocketAddr>,
     advertise_url: Option<String>,
     memory_limit: Option<ByteSize>,
+    spill_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +152,25 @@ pub(crate) fn coordinator_config(
             .target_partitions
             .or(from_file.target_partitions)
             .unwrap_or(defaults.target_partitions),
+        distribute_min_bytes: args
+            .distribute_min_bytes
+            .or(from_file.distribute_min_bytes)
+            .map_or(defaults.distribute_min_bytes, ByteSize::bytes),
+        scan_bytes_per_partition: args
+            .scan_bytes_per_partition
+            .or(from_file.scan_bytes_per_partition)
+            .map(|size| usize::try_from(size.bytes()))
+            .transpose()
+            .context("scan_bytes_per_partition does not fit in memory on this machine")?
+            .unwrap_or(defaults.scan_bytes_per_partition),
+        max_concurrent_queries: args
+            .max_concurrent_queries
+            .or(from_file.max_concurrent_queries)
+            .unwrap_or(defaults.max_concurrent_queries),
+        query_retries: args
+            .query_retries
+            .or(from_file.query_retries)
+            .unwrap_or(defaults.query_retries),
     };
     config
         .validate()
@@ -157,7 +184,10 @@ pub(crate) fn standalone_config(
     env_users: Option<&str>,
 ) -> anyhow::Result<StandaloneConfig> {
     let coordinator = coordinator_config(&args.coordinator, file, env_users)?;
-    let executors = args.executors.or(file.standalone.executors).unwrap_or(0);
+    let executors = args
+        .executors
+        .or(file.standalone.executors)
+        .unwrap_or(DEFAULT_STANDALONE_EXECUTORS);
     if executors > MAX_STANDALONE_EXECUTORS {
         bail!("executors must be at most {MAX_STANDALONE_EXECUTORS}, got {executors}");
     }
@@ -200,6 +230,10 @@ pub(crate) fn executor_config(
             .memory_limit
             .or(from_file.memory_limit)
             .map_or(defaults.memory_limit_bytes, ByteSize::bytes),
+        spill_dir: args
+            .spill_dir
+            .clone()
+            .or_else(|| from_file.spill_dir.clone()),
     };
     config
         .validate()

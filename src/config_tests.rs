@@ -51,7 +51,7 @@ fn defaults_apply_when_nothing_is_set() {
 
     let standalone = standalone_config(&StandaloneArgs::default(), &FileConfig::default(), None)
         .expect("defaults are valid");
-    assert_eq!(standalone.executors, 0);
+    assert_eq!(standalone.executors, 2);
     assert_eq!(standalone.executor_memory_limit_bytes, 0);
 
     let executor = executor_config(&ExecutorArgs::default(), &FileConfig::default())

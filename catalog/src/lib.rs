@@ -6,6 +6,7 @@
 //! never on the coordinator or executor.
 
 mod ddl;
+mod delta_files;
 mod durability;
 mod error;
 pub mod model;

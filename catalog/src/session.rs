@@ -22,15 +22,28 @@ pub fn session_config(database: &str, target_partitions: usize) -> SessionConfig
     if target_partitions > 0 {
         config = config.with_target_partitions(target_partitions);
     }
+    apply_execution_options(&mut config);
+    config
+}
+
+/// The DataFusion options every role executes with, planner or executor: the Postgres dialect,
+/// UTC as the session time zone (the TimeZone Basin reports to clients) and Parquet filter
+/// pushdown. Executors apply them to the sessions their fragments run in.
+pub fn apply_execution_options(config: &mut SessionConfig) {
     let options = config.options_mut();
     options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
-    // Postgres semantics: `'1' + 1` style coercions and NULL ordering follow the planner defaults;
-    // reading many small lake files in parallel matters more than file-order stability.
     options.execution.parquet.pushdown_filters = true;
-    // now() and timestamptz arithmetic in UTC, the TimeZone Basin reports to clients.
-    options.execution.time_zone = Some("+00:00".to_owned());
     options.execution.parquet.reorder_filters = true;
-    config
+    options.execution.time_zone = Some("+00:00".to_owned());
+}
+
+/// The session an executor runs one plan fragment in: `builder` comes from the distributed
+/// worker with the fragment's runtime and task context already set.
+pub fn fragment_session_state(mut builder: SessionStateBuilder) -> SessionState {
+    if let Some(config) = builder.config().as_mut() {
+        apply_execution_options(config);
+    }
+    builder.build()
 }
 
 /// A session over `database` of `catalog`, with Basin's catalog as the default catalog.
@@ -40,16 +53,26 @@ pub fn new_session_state(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
 ) -> SessionState {
-    let state = SessionStateBuilder::new()
+    let state = session_builder(config, runtime).build();
+    register_catalog(&state, catalog, database);
+    state
+}
+
+/// The builder behind [`new_session_state`], for roles that add to it (the coordinator adds
+/// the distributed planner) before calling [`register_catalog`].
+pub fn session_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionStateBuilder {
+    SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        .build();
+}
+
+/// Makes `database` of `catalog` visible in `state` under its name.
+pub fn register_catalog(state: &SessionState, catalog: Arc<Catalog>, database: &str) {
     state.catalog_list().register_catalog(
         database.to_owned(),
         Arc::new(BasinCatalogProvider::new(catalog, database)),
     );
-    state
 }
 
 /// A session for planning view bodies inside table lookups.

@@ -14,6 +14,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::CreateExternalTable;
 use url::Url;
 
+use crate::delta_files::{DataFile, DeltaFilesTable};
 use crate::error::{Error, Result};
 use crate::model::{ColumnEntry, FileFormat, RelationEntry, RelationKind};
 
@@ -63,15 +64,34 @@ pub(crate) async fn open_relation(
     }
 }
 
-/// Opens a Delta table at its latest version as a table provider.
+/// Opens a Delta table at its latest version: scans read its active Parquet files directly (so
+/// the plan ships to executors), inserts commit through deltalake.
 pub(crate) async fn open_delta(url: &Url, name: &str) -> Result<Arc<dyn TableProvider>> {
     let table = deltalake::open_table(url.clone())
         .await
         .map_err(|e| Error::delta(name, e))?;
-    table
+    let base = object_store::path::Path::from_url_path(url.path())
+        .map_err(|e| Error::Unsupported(format!("table URL {url}: {e}")))?;
+    let files = table
+        .snapshot()
+        .and_then(|state| state.snapshot().try_log_data())
+        .map_err(|e| Error::delta(name, e))?
+        .iter()
+        .map(|file| {
+            let relative = file.object_store_path();
+            DataFile {
+                path: base.parts().chain(relative.parts()).collect(),
+                size: u64::try_from(file.size()).unwrap_or(0),
+                rows: file.num_records(),
+            }
+        })
+        .collect();
+    let writer = table
         .table_provider()
         .await
-        .map_err(|e| Error::DataFusion(e.context(format!("open delta table \"{name}\""))))
+        .map_err(|e| Error::DataFusion(e.context(format!("open delta table \"{name}\""))))?;
+    let provider = DeltaFilesTable::new(url, writer.schema(), files, writer)?;
+    Ok(Arc::new(provider))
 }
 
 /// The file URL of a managed table from its path relative to the data directory.

@@ -30,6 +30,17 @@ pub struct CoordinatorConfig {
     pub max_message_bytes: usize,
     /// Default DataFusion target partitions (0 = number of cores).
     pub target_partitions: usize,
+    /// Queries reading fewer bytes than this from files run on the coordinator alone (the
+    /// single-node fast path); larger ones are spread over the executors.
+    pub distribute_min_bytes: u64,
+    /// Bytes of file scan per partition when a scan is split over executors; smaller values
+    /// give more tasks.
+    pub scan_bytes_per_partition: usize,
+    /// Distributed queries running at once; more wait in line.
+    pub max_concurrent_queries: usize,
+    /// Times a distributed query is re-planned and re-run after losing an executor before its
+    /// first row.
+    pub query_retries: u32,
 }
 
 impl CoordinatorConfig {
@@ -44,6 +55,10 @@ impl CoordinatorConfig {
             insecure_no_auth: false,
             max_message_bytes: 64 * 1024 * 1024,
             target_partitions: 0,
+            distribute_min_bytes: 64 * 1024 * 1024,
+            scan_bytes_per_partition: 16 * 1024 * 1024,
+            max_concurrent_queries: 8,
+            query_retries: 2,
         }
     }
 
@@ -54,6 +69,12 @@ impl CoordinatorConfig {
                 "refusing to listen on non-loopback address {} without authentication: configure users or pass --insecure-no-auth",
                 self.pg_listen
             ));
+        }
+        if self.max_concurrent_queries == 0 {
+            return Err("max_concurrent_queries must be at least 1".to_owned());
+        }
+        if self.scan_bytes_per_partition == 0 {
+            return Err("scan_bytes_per_partition must be at least 1".to_owned());
         }
         if self.max_message_bytes < 1024 {
             return Err("max_message_bytes must be at least 1024".to_owned());

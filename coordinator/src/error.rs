@@ -79,9 +79,18 @@ impl Error {
             {
                 Some("reduce the data the query touches or raise the memory limit".to_owned())
             }
+            Error::DataFusion(e) if is_executor_lost(e) => Some(
+                "an executor stopped while the query ran; run the query again (see basin.executors)"
+                    .to_owned(),
+            ),
             _ => None,
         }
     }
+}
+
+fn is_executor_lost(error: &DataFusionError) -> bool {
+    matches!(error.find_root(), DataFusionError::External(inner)
+        if inner.downcast_ref::<crate::dist::ExecutorLost>().is_some())
 }
 
 fn catalog_sqlstate(error: &basin_catalog::Error) -> &'static str {
@@ -114,7 +123,9 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ArrowError(arrow_error, _) => arrow_sqlstate(arrow_error),
         DataFusionError::External(inner) => {
-            if let Some(catalog) = inner.downcast_ref::<basin_catalog::Error>() {
+            if inner.downcast_ref::<crate::dist::ExecutorLost>().is_some() {
+                "40001"
+            } else if let Some(catalog) = inner.downcast_ref::<basin_catalog::Error>() {
                 catalog_sqlstate(catalog)
             } else if let Some(arrow_error) = inner.downcast_ref::<arrow::error::ArrowError>() {
                 arrow_sqlstate(arrow_error)

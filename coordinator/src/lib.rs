@@ -1,19 +1,24 @@
 //! The Basin coordinator: the Postgres wire front end (`pgwire`), sessions and `SET`
 //! (`session`), statement handling (`statements`), Postgres catalog emulation (`pg_catalog`),
-//! cluster membership and the control plane executors register with, and the HTTP API.
+//! cluster membership and the control plane executors register with, distributed planning and
+//! execution over the executors (`dist`, the only user of datafusion-distributed), the `basin`
+//! system tables, and the HTTP API.
 //!
 //! Entry point: [`run`]. Depends on `proto` and `catalog`; never on `executor`.
 
 mod config;
 mod control;
+mod dist;
 mod error;
 mod http;
 mod membership;
 mod pg_catalog;
 mod pgwire;
+mod query_log;
 mod server;
 mod session;
 mod statements;
+mod system_tables;
 
 use std::sync::Arc;
 
@@ -51,8 +56,13 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
 
     let catalog = basin_catalog::Catalog::open(&config.data_dir)?;
     let runtime = RuntimeEnvBuilder::new().build_arc()?;
-    let server = Arc::new(ServerState::new(catalog, config, runtime));
     let membership = Arc::new(membership::Membership::new());
+    let server = Arc::new(ServerState::new(
+        catalog,
+        config,
+        runtime,
+        Arc::clone(&membership),
+    ));
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(Arc::clone(&membership).run_reaper(shutdown.clone()));

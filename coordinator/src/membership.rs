@@ -145,6 +145,31 @@ impl Membership {
         known
     }
 
+    /// Declares an executor dead at once, e.g. when a query found it unreachable. It gets no
+    /// work until it registers again (its next heartbeat is refused, which makes it re-register
+    /// if it is in fact alive). Returns false when it was not live.
+    pub(crate) fn mark_dead(&self, id: &ExecutorId, reason: &str) -> bool {
+        let mut executors = self.lock();
+        let Some(entry) = executors.get_mut(id) else {
+            return false;
+        };
+        if entry.state == ExecutorState::Dead {
+            return false;
+        }
+        warn!(executor_id = %id, reason, "marking executor dead");
+        entry.state = ExecutorState::Dead;
+        true
+    }
+
+    /// gRPC URLs of the executors that take new work, ordered by executor ID.
+    pub(crate) fn live_urls(&self) -> Vec<(ExecutorId, String)> {
+        self.lock()
+            .iter()
+            .filter(|(_, entry)| entry.state == ExecutorState::Live)
+            .map(|(id, entry)| (id.clone(), entry.registration.url.clone()))
+            .collect()
+    }
+
     /// All listed executors, ordered by ID.
     pub(crate) fn snapshot(&self) -> Vec<ExecutorSnapshot> {
         self.lock()

@@ -9,6 +9,9 @@ use basin_catalog::Catalog;
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use crate::config::CoordinatorConfig;
+use crate::dist::Distribution;
+use crate::membership::Membership;
+use crate::query_log::QueryLog;
 use crate::session::Session;
 
 #[derive(Debug)]
@@ -16,6 +19,10 @@ pub(crate) struct ServerState {
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) config: CoordinatorConfig,
     pub(crate) runtime: Arc<RuntimeEnv>,
+    /// Executors, distributed planning and admission.
+    pub(crate) dist: Arc<Distribution>,
+    /// Running and recent queries (`basin.queries`).
+    pub(crate) queries: Arc<QueryLog>,
     sessions: Mutex<HashMap<i32, Weak<Session>>>,
     next_pid: AtomicI32,
 }
@@ -25,11 +32,15 @@ impl ServerState {
         catalog: Arc<Catalog>,
         config: CoordinatorConfig,
         runtime: Arc<RuntimeEnv>,
+        membership: Arc<Membership>,
     ) -> Self {
+        let dist = Arc::new(Distribution::new(membership, &config));
         Self {
             catalog,
             config,
             runtime,
+            dist,
+            queries: Arc::new(QueryLog::default()),
             sessions: Mutex::new(HashMap::new()),
             next_pid: AtomicI32::new(1000),
         }

@@ -6,7 +6,7 @@ pub(crate) mod vars;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use basin_catalog::session::{new_session_state, session_config};
+use basin_catalog::session::{register_catalog, session_builder, session_config};
 use datafusion::prelude::SessionContext;
 use tokio_util::sync::CancellationToken;
 
@@ -42,12 +42,12 @@ impl Session {
                 format!("database \"{database}\" does not exist"),
             ));
         }
-        let state = new_session_state(
-            Arc::clone(&server.catalog),
-            &database,
+        let builder = session_builder(
             session_config(&database, server.config.target_partitions),
             Arc::clone(&server.runtime),
         );
+        let state = server.dist.install(builder)?.build();
+        register_catalog(&state, Arc::clone(&server.catalog), &database);
         let ctx = SessionContext::new_with_state(state);
         let vars = Arc::new(SessionVars::new(user, database, backend_pid));
         let catalog = Arc::clone(&server.catalog);
@@ -55,6 +55,11 @@ impl Session {
             &ctx,
             Arc::new(move || catalog.snapshot()),
             Arc::clone(&vars),
+        )?;
+        crate::system_tables::install(
+            &ctx,
+            Arc::clone(server.dist.membership()),
+            Arc::clone(&server.queries),
         )?;
         let session = Arc::new(Self {
             vars,

@@ -210,12 +210,23 @@ impl Session {
         if let Some(output) = ddl::execute(self, &parsed.statement, &plan).await? {
             return Ok(output);
         }
-        match query::execute(self, plan).await? {
-            Output::Rows { schema, stream } => Ok(Output::Rows {
+        let log = self
+            .server
+            .queries
+            .start(self.vars.backend_pid, &self.vars.user, &parsed.sql);
+        match query::execute(self, plan, &log).await {
+            Ok(Output::Rows { schema, stream }) => Ok(Output::Rows {
                 schema: rename_columns(schema, parsed.output_names.clone()),
-                stream,
+                stream: log.track(stream),
             }),
-            other => Ok(other),
+            Ok(other) => {
+                log.finish();
+                Ok(other)
+            }
+            Err(err) => {
+                log.fail(&err.message());
+                Err(err)
+            }
         }
     }
 }

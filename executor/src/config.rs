@@ -17,6 +17,8 @@ pub struct ExecutorConfig {
     pub advertise_url: Option<String>,
     /// Memory pool size in bytes (0 = a share of physical memory).
     pub memory_limit_bytes: u64,
+    /// Where sorts, aggregates and joins spill when the pool is full (`None` = the OS temp dir).
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl ExecutorConfig {
@@ -27,6 +29,7 @@ impl ExecutorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             advertise_url: None,
             memory_limit_bytes: 0,
+            spill_dir: None,
         }
     }
 

@@ -1,8 +1,9 @@
 //! `basin-executor`: the worker role of a Basin cluster.
 //!
 //! An executor registers with the coordinator's control plane, heartbeats, and serves its own
-//! gRPC API (today only `Ping`; later the plan fragments the coordinator sends it). On shutdown
-//! it drains: takes no new work, finishes what runs, deregisters.
+//! gRPC API: `Ping` and the plan fragments the coordinator's distributed planner sends it, run
+//! under a spilling memory pool. On shutdown it drains: takes no new tasks, finishes what runs,
+//! deregisters.
 //!
 //! Entry point: [`run`] with an [`ExecutorConfig`] built by the `basin` binary.
 //!
@@ -15,6 +16,8 @@ mod error;
 pub mod memory;
 mod service;
 mod state;
+mod task_gate;
+mod worker;
 
 use std::sync::Arc;
 
@@ -74,10 +77,12 @@ async fn run_as(id: ExecutorId, config: ExecutorConfig, shutdown: CancellationTo
     );
 
     let state = Arc::new(ExecutorState::new(id.clone()));
+    let runtime = worker::runtime(memory_limit_bytes, config.spill_dir.clone())?;
     let server_stop = CancellationToken::new();
     let mut server = tokio::spawn(service::serve(
         listener,
         Arc::clone(&state),
+        runtime,
         server_stop.clone(),
     ));
 

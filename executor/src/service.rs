@@ -1,4 +1,4 @@
-//! The executor's own gRPC server. Today it answers `Ping`; plan fragments will be served here.
+//! The executor's gRPC server: our `Ping` and the plan-fragment worker, on one port.
 
 use std::sync::Arc;
 
@@ -12,7 +12,9 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::state::ExecutorState;
+use crate::worker;
 use crate::{Error, Result};
+use datafusion::execution::runtime_env::RuntimeEnv;
 
 struct ExecutorGrpc {
     state: Arc<ExecutorState>,
@@ -34,10 +36,14 @@ impl ExecutorService for ExecutorGrpc {
 pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<ExecutorState>,
+    runtime: Arc<RuntimeEnv>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     Server::builder()
-        .add_service(ExecutorServiceServer::new(ExecutorGrpc { state }))
+        .add_service(ExecutorServiceServer::new(ExecutorGrpc {
+            state: Arc::clone(&state),
+        }))
+        .add_service(worker::server(runtime, state))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown.cancelled_owned(),

@@ -45,13 +45,6 @@ impl ExecutorState {
 
     /// Admits a new task unless the executor is draining. The task counts as running until the
     /// returned guard is dropped.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "plan fragments, the first tasks, arrive in a later issue"
-        )
-    )]
     pub(crate) fn try_start_task(self: &Arc<Self>) -> Option<TaskGuard> {
         self.running_tasks.fetch_add(1, Ordering::SeqCst);
         // Checked after counting, so a concurrent drain either sees this task or we see it.

@@ -186,6 +186,12 @@ impl BasinCluster {
             .arg(self.data_dir())
             .arg("--executors")
             .arg(self.executors.to_string())
+            // Distribute every query that reads files, in small pieces, so the small test data
+            // runs through stages, shuffles and several tasks per executor.
+            .arg("--distribute-min-bytes")
+            .arg("0")
+            .arg("--scan-bytes-per-partition")
+            .arg("64KiB")
             .stdin(Stdio::null())
             .stdout(log.0)
             .stderr(log.1)
@@ -205,7 +211,14 @@ impl BasinCluster {
         let mut process = ServerProcess { child, pg_port };
 
         let config = client_config(pg_port);
-        match wait_until_ready(&mut process.child, &config, startup_timeout()).await {
+        match wait_until_ready(
+            &mut process.child,
+            &config,
+            self.executors,
+            startup_timeout(),
+        )
+        .await
+        {
             Ok(()) => {
                 self.process = Some(process);
                 self.endpoint.send_replace(config);
@@ -279,9 +292,11 @@ fn free_ports() -> Result<[u16; 3]> {
 }
 
 /// Polls until the server answers `SELECT 1`, failing early if it exits.
+/// Waits until basin answers queries and all `executors` are live.
 async fn wait_until_ready(
     child: &mut Child,
     config: &Config,
+    executors: u32,
     timeout: Duration,
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
@@ -292,13 +307,13 @@ async fn wait_until_ready(
         {
             return Err(format!("basin exited during startup with {status}"));
         }
-        let last_error = match probe(config).await {
+        let last_error = match probe(config, executors).await {
             Ok(()) => return Ok(()),
             Err(err) => err,
         };
         if Instant::now() >= deadline {
             return Err(format!(
-                "basin did not answer SELECT 1 within {}s: {last_error}",
+                "basin was not ready within {}s: {last_error}",
                 timeout.as_secs()
             ));
         }
@@ -306,22 +321,32 @@ async fn wait_until_ready(
     }
 }
 
-async fn probe(config: &Config) -> Result<(), String> {
+async fn probe(config: &Config, executors: u32) -> Result<(), String> {
     let attempt = async {
         let (client, connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
         let connection = tokio::spawn(connection);
         let result = client
-            .simple_query("SELECT 1")
+            .query_one(
+                "SELECT count(*) FROM basin.executors WHERE state = 'live'",
+                &[],
+            )
             .await
-            .map(drop)
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.to_string())
+            .and_then(|row| {
+                let live: i64 = row.try_get(0).map_err(|e| e.to_string())?;
+                if live == i64::from(executors) {
+                    Ok(())
+                } else {
+                    Err(format!("{live} of {executors} executors live"))
+                }
+            });
         drop(client);
         let _ = connection.await;
         result
     };
     tokio::time::timeout(Duration::from_secs(5), attempt)
         .await
-        .map_err(|_| "SELECT 1 timed out".to_string())?
+        .map_err(|_| "readiness query timed out".to_string())?
 }
 
 async fn wait_for_exit(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>> {

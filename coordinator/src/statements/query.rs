@@ -3,12 +3,17 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::SchemaRef;
+use datafusion::common::format::ExplainFormat;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
-use datafusion::physical_plan::{collect, execute_stream};
+use datafusion::physical_plan::collect;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 use super::Output;
+use crate::dist::{self, RunInfo};
 use crate::error::{Error, Result};
+use crate::query_log::QueryHandle;
 use crate::session::Session;
 
 /// Whether a plan produces a result set (as opposed to a command tag only).
@@ -22,7 +27,11 @@ pub(super) fn returns_rows(plan: &LogicalPlan) -> bool {
     )
 }
 
-pub(super) async fn execute(session: &Arc<Session>, plan: LogicalPlan) -> Result<Output> {
+pub(super) async fn execute(
+    session: &Arc<Session>,
+    plan: LogicalPlan,
+    log: &QueryHandle,
+) -> Result<Output> {
     match &plan {
         LogicalPlan::Dml(DmlStatement { op, .. }) => match op {
             WriteOp::Insert(_) => insert(session, &plan).await,
@@ -42,14 +51,61 @@ pub(super) async fn execute(session: &Arc<Session>, plan: LogicalPlan) -> Result
             "{} is not supported",
             ddl.name()
         ))),
+        LogicalPlan::Explain(explain)
+            if !explain.verbose && explain.explain_format == ExplainFormat::Indent =>
+        {
+            let state = session.ctx.state();
+            let logical = state.optimize(&explain.plan)?;
+            let physical = state.create_physical_plan(&explain.plan).await?;
+            let text = dist::explain_text(&session.server.dist, &physical);
+            plan_rows(
+                &plan,
+                &[
+                    ("logical_plan", logical.display_indent().to_string()),
+                    ("physical_plan", text),
+                ],
+            )
+        }
+        LogicalPlan::Analyze(analyze) if !analyze.verbose => {
+            let state = session.ctx.state();
+            let physical = state.create_physical_plan(&analyze.input).await?;
+            let text = dist::explain_analyze_text(&session.server.dist, &state, physical).await?;
+            plan_rows(&plan, &[("Plan with Metrics", text)])
+        }
         _ => {
             let state = session.ctx.state();
             let physical = state.create_physical_plan(&plan).await?;
             let schema = physical.schema();
-            let stream = execute_stream(physical, session.ctx.task_ctx())?;
+            let mut run = RunInfo::default();
+            let result = session
+                .server
+                .dist
+                .execute(&state, &plan, physical, &mut run)
+                .await;
+            log.set_run(run);
+            let stream = result?;
             Ok(Output::Rows { schema, stream })
         }
     }
+}
+
+/// An EXPLAIN result: (plan_type, plan) rows in the schema DataFusion gives EXPLAIN.
+fn plan_rows(plan: &LogicalPlan, rows: &[(&str, String)]) -> Result<Output> {
+    let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|(t, _)| *t))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, p)| p.as_str()),
+        )),
+    ];
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+        .map_err(|e| Error::Internal(format!("explain output: {e}")))?;
+    let stream =
+        RecordBatchStreamAdapter::new(Arc::clone(&schema), futures::stream::iter([Ok(batch)]));
+    Ok(Output::Rows {
+        schema,
+        stream: Box::pin(stream),
+    })
 }
 
 async fn insert(session: &Arc<Session>, plan: &LogicalPlan) -> Result<Output> {

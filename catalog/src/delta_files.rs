@@ -1,0 +1,189 @@
+//! Reads a Basin-managed Delta table as the plain Parquet files its log lists.
+//!
+//! deltalake 1.1 plans scans as its own `DeltaScanExec`, which has no physical codec, so such a
+//! plan cannot be shipped to executors. Basin writes its managed tables itself (no deletion
+//! vectors, no column mapping), so the active files of a snapshot are exactly the table: this
+//! provider turns them into DataFusion's own `DataSourceExec` over Parquet, which every executor
+//! decodes and which the distributed planner splits across tasks. Writes still go through
+//! deltalake's provider, so commits keep Delta's protocol.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, Statistics};
+use datafusion::config::TableParquetOptions;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use object_store::path::Path as StorePath;
+use url::Url;
+
+/// One active data file of a snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct DataFile {
+    /// Path inside the object store named by [`DeltaFilesTable::store_url`].
+    pub(crate) path: StorePath,
+    pub(crate) size: u64,
+    pub(crate) rows: Option<usize>,
+}
+
+/// A managed table at one Delta version: scans read its files directly, inserts go to Delta.
+#[derive(Debug)]
+pub(crate) struct DeltaFilesTable {
+    schema: SchemaRef,
+    store_url: ObjectStoreUrl,
+    files: Vec<DataFile>,
+    /// deltalake's own provider, kept for `INSERT`.
+    writer: Arc<dyn TableProvider>,
+}
+
+impl DeltaFilesTable {
+    pub(crate) fn new(
+        table_url: &Url,
+        schema: SchemaRef,
+        files: Vec<DataFile>,
+        writer: Arc<dyn TableProvider>,
+    ) -> DfResult<Self> {
+        Ok(Self {
+            schema,
+            store_url: store_url_of(table_url)?,
+            files,
+            writer,
+        })
+    }
+
+    fn statistics(&self) -> Statistics {
+        let mut stats = Statistics::new_unknown(&self.schema);
+        let rows: Option<usize> = self.files.iter().map(|f| f.rows).sum();
+        stats.num_rows = rows.map_or(Precision::Absent, Precision::Exact);
+        stats.total_byte_size =
+            Precision::Inexact(self.files.iter().map(|f| f.size as usize).sum());
+        stats
+    }
+}
+
+/// The object store a table URL lives in: `file:///` for local tables, `s3://bucket` for S3.
+fn store_url_of(table_url: &Url) -> DfResult<ObjectStoreUrl> {
+    let authority = &table_url[url::Position::BeforeHost..url::Position::AfterPort];
+    ObjectStoreUrl::parse(format!("{}://{authority}", table_url.scheme()))
+}
+
+#[async_trait]
+impl TableProvider for DeltaFilesTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Parquet prunes row groups and pages with them; the filter stays above the scan.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        Some(DeltaFilesTable::statistics(self))
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.files.is_empty() {
+            let schema = match projection {
+                Some(indices) => Arc::new(self.schema.project(indices)?),
+                None => Arc::clone(&self.schema),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let mut source = ParquetSource::new(Arc::clone(&self.schema)).with_table_parquet_options(
+            TableParquetOptions {
+                global: state.config_options().execution.parquet.clone(),
+                ..TableParquetOptions::default()
+            },
+        );
+        if let Some(filter) = conjunction(filters.iter().cloned()) {
+            let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
+            let predicate = state.create_physical_expr(filter, &df_schema)?;
+            source = source.with_predicate(predicate);
+        }
+        let files: Vec<PartitionedFile> = self
+            .files
+            .iter()
+            .map(|f| PartitionedFile::new(f.path.to_string(), f.size))
+            .collect();
+        // One group per core at most; the physical optimizer splits large files further.
+        let groups = split_round_robin(files, state.config_options().execution.target_partitions);
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .with_statistics(DeltaFilesTable::statistics(self))
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.writer.insert_into(state, input, insert_op).await
+    }
+}
+
+fn split_round_robin(files: Vec<PartitionedFile>, groups: usize) -> Vec<FileGroup> {
+    let groups = groups.clamp(1, files.len().max(1));
+    let mut out: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups];
+    for (i, file) in files.into_iter().enumerate() {
+        out[i % groups].push(file);
+    }
+    out.into_iter()
+        .filter(|g| !g.is_empty())
+        .map(FileGroup::new)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        let local = Url::parse("file:///data/tables/t_1/").expect("url");
+        assert_eq!(store_url_of(&local).expect("store").as_str(), "file:///");
+        let s3 = Url::parse("s3://bucket/lake/t/").expect("url");
+        assert_eq!(store_url_of(&s3).expect("store").as_str(), "s3://bucket/");
+    }
+
+    #[test]
+    fn splits_files_evenly() {
+        let files: Vec<_> = (0..5)
+            .map(|i| PartitionedFile::new(format!("f{i}"), 10))
+            .collect();
+        let groups = split_round_robin(files, 2);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].len(), 3);
+        assert_eq!(split_round_robin(Vec::new(), 4).len(), 0);
+    }
+}

@@ -1,0 +1,228 @@
+//! Distributed execution, the one place datafusion-distributed's types are used.
+//!
+//! - **Planning** ([`planner`]): every session plans through [`planner::BasinQueryPlanner`],
+//!   which keeps small and coordinator-only queries single-node and otherwise lets
+//!   datafusion-distributed cut the physical plan into stages at repartition, merge and
+//!   broadcast boundaries.
+//! - **Placement** ([`routing`]): tasks go to the live executors of the membership registry.
+//! - **Running** ([`Distribution::execute`]): distributed queries are admitted up to a
+//!   concurrency limit (the rest wait in line). When an executor is lost before the first row
+//!   reaches the client, the query is re-planned over the executors still alive and run again,
+//!   a bounded number of times; after that the client gets a retryable error (SQLSTATE 40001).
+//! - **Seeing it** ([`explain`]): EXPLAIN shows stages, tasks and each task's executor.
+
+mod explain;
+mod failure;
+mod planner;
+mod routing;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arrow::array::RecordBatch;
+use basin_proto::ExecutorId;
+use datafusion::common::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion_distributed::{DistributedExec, DistributedExt, SessionStateBuilderExt};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+
+pub(crate) use explain::{explain_analyze_text, explain_text};
+pub(crate) use routing::QueryRouting;
+
+use crate::config::CoordinatorConfig;
+use crate::error::{Error, Result};
+use crate::membership::Membership;
+
+/// An executor was lost and the query could not be completed; running it again can succeed.
+#[derive(Debug)]
+pub(crate) struct ExecutorLost(pub(crate) String);
+
+impl std::fmt::Display for ExecutorLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExecutorLost {}
+
+/// How a query ran, for `basin.queries`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RunInfo {
+    /// Stages including the head stage on the coordinator; 1 for single-node queries.
+    pub(crate) stages: usize,
+    pub(crate) executors: Vec<ExecutorId>,
+    pub(crate) attempts: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Distribution {
+    membership: Arc<Membership>,
+    admission: Arc<Semaphore>,
+    retries: u32,
+    min_bytes: u64,
+    bytes_per_partition: usize,
+    /// Rotates where each query's task 0 lands.
+    next_offset: AtomicUsize,
+}
+
+impl Distribution {
+    pub(crate) fn new(membership: Arc<Membership>, config: &CoordinatorConfig) -> Self {
+        Self {
+            membership,
+            admission: Arc::new(Semaphore::new(config.max_concurrent_queries.max(1))),
+            retries: config.query_retries,
+            min_bytes: config.distribute_min_bytes,
+            bytes_per_partition: config.scan_bytes_per_partition.max(1),
+            next_offset: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn membership(&self) -> &Arc<Membership> {
+        &self.membership
+    }
+
+    /// Adds the distributed planner, worker resolver and task routing to a session builder.
+    pub(crate) fn install(&self, builder: SessionStateBuilder) -> Result<SessionStateBuilder> {
+        let mut builder = builder
+            .with_distributed_planner()
+            .with_distributed_worker_resolver(routing::MembershipResolver(Arc::clone(
+                &self.membership,
+            )))
+            .with_distributed_route_tasks_handler(routing::Router(Arc::clone(&self.membership)))
+            .with_distributed_file_scan_config_bytes_per_partition(self.bytes_per_partition)?;
+        let distributed = builder
+            .query_planner()
+            .take()
+            .ok_or_else(|| Error::Internal("distributed planner missing".to_owned()))?;
+        Ok(
+            builder.with_query_planner(Arc::new(planner::BasinQueryPlanner {
+                distributed,
+                membership: Arc::clone(&self.membership),
+                min_bytes: self.min_bytes,
+            })),
+        )
+    }
+
+    /// Whether `plan` runs over executors.
+    pub(crate) fn is_distributed(plan: &Arc<dyn ExecutionPlan>) -> bool {
+        plan.is::<DistributedExec>()
+    }
+
+    fn next_routing(&self) -> Arc<QueryRouting> {
+        Arc::new(QueryRouting::new(
+            self.next_offset.fetch_add(1, Ordering::Relaxed),
+        ))
+    }
+
+    /// The rotation offset the next query will use (for EXPLAIN's placement column).
+    pub(crate) fn peek_offset(&self) -> usize {
+        self.next_offset.load(Ordering::Relaxed)
+    }
+
+    /// A task context for one run of a query, carrying its routing state.
+    pub(crate) fn task_context(
+        state: &SessionState,
+        routing: &Arc<QueryRouting>,
+    ) -> Arc<TaskContext> {
+        let config = state.config().clone().with_extension(Arc::clone(routing));
+        Arc::new(TaskContext::from(state).with_session_config(config))
+    }
+
+    /// Streams the rows of `physical` (planned from `logical` in `state`). Distributed plans are
+    /// admitted, and retried over the live executors when one is lost before any row was
+    /// produced; `info` learns stages, executors and attempts.
+    pub(crate) async fn execute(
+        &self,
+        state: &SessionState,
+        logical: &LogicalPlan,
+        mut physical: Arc<dyn ExecutionPlan>,
+        info: &mut RunInfo,
+    ) -> Result<SendableRecordBatchStream> {
+        if !Self::is_distributed(&physical) {
+            info.stages = 1;
+            info.attempts = 1;
+            return Ok(execute_stream(physical, state.task_ctx())?);
+        }
+        let permit = Arc::clone(&self.admission)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("admission closed".to_owned()))?;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            info.attempts = attempt;
+            info.stages = explain::stage_count(&physical);
+            let routing = self.next_routing();
+            let schema = physical.schema();
+            let first = async {
+                let mut stream =
+                    execute_stream(Arc::clone(&physical), Self::task_context(state, &routing))?;
+                // Skip empty batches: nothing has reached the client until a row has.
+                loop {
+                    match stream.next().await {
+                        Some(Ok(batch)) if batch.num_rows() == 0 => continue,
+                        Some(Ok(batch)) => return Ok((Some(batch), stream)),
+                        Some(Err(err)) => return Err(err),
+                        None => return Ok((None, stream)),
+                    }
+                }
+            }
+            .await;
+            info.executors = routing.used().into_iter().map(|(id, _)| id).collect();
+            match first {
+                Ok((first, rest)) => {
+                    let rows = futures::stream::iter(first.map(Ok::<RecordBatch, DataFusionError>))
+                        .chain(rest)
+                        .map(move |item| {
+                            // The permit is released when the stream is dropped.
+                            let _admitted = &permit;
+                            item.map_err(lost_while_streaming)
+                        });
+                    return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
+                }
+                Err(err) => {
+                    let lost = failure::probe_and_mark(&self.membership, &routing.used()).await;
+                    let transport = failure::looks_like_transport(&err);
+                    if lost.is_empty() && !transport {
+                        return Err(err.into());
+                    }
+                    if attempt > self.retries {
+                        return Err(Error::DataFusion(DataFusionError::External(Box::new(
+                            ExecutorLost(format!(
+                                "the query lost executors {attempt} times in a row and was given up: {err}"
+                            )),
+                        ))));
+                    }
+                    tracing::warn!(
+                        attempt,
+                        lost = ?lost.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        error = %err,
+                        "executor lost before any row was sent; re-planning over the live executors"
+                    );
+                    physical = state.create_physical_plan(logical).await?;
+                    if !Self::is_distributed(&physical) {
+                        // No executor left (or the query no longer qualifies): run it here.
+                        info.stages = 1;
+                        return Ok(execute_stream(physical, state.task_ctx())?);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// After rows were sent, a lost executor cannot be hidden: say so with a retryable SQLSTATE.
+fn lost_while_streaming(err: DataFusionError) -> DataFusionError {
+    if failure::looks_like_transport(&err) {
+        DataFusionError::External(Box::new(ExecutorLost(format!(
+            "an executor was lost while the query was sending rows: {err}"
+        ))))
+    } else {
+        err
+    }
+}

@@ -1,0 +1,95 @@
+//! Telling a lost executor from a failing query. datafusion-distributed has no retries: when a
+//! worker dies the query fails with a transport error. The coordinator then probes the executors
+//! the query used; those that do not answer are marked dead at once (not after the heartbeat
+//! timeout), so the re-planned query avoids them.
+
+use std::time::Duration;
+
+use basin_proto::ExecutorId;
+use basin_proto::executor::v1::PingRequest;
+use basin_proto::executor::v1::executor_service_client::ExecutorServiceClient;
+use datafusion::error::DataFusionError;
+use tonic::transport::Endpoint;
+use url::Url;
+
+use crate::membership::Membership;
+
+/// How long an executor gets to answer a probe after a query failed.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Message fragments of errors that mean "the network or the peer went away", as tonic, hyper
+/// and h2 word them. Query errors (bad casts, division by zero, memory) never contain them.
+const TRANSPORT_MARKERS: &[&str] = &[
+    "transport error",
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "tcp connect error",
+    "error trying to connect",
+    "connection error",
+    "stream closed",
+    "h2 protocol error",
+    "status: unavailable",
+    "code: unavailable",
+    "unavailable:",
+    "operation was canceled",
+    "channel closed",
+    "unexpected end of file",
+    "error reading a body from connection",
+];
+
+/// Whether `error` looks like a lost connection to an executor rather than a query error.
+pub(crate) fn looks_like_transport(error: &DataFusionError) -> bool {
+    let text = format!("{error:?} {error}").to_lowercase();
+    TRANSPORT_MARKERS.iter().any(|marker| text.contains(marker))
+}
+
+/// Pings each executor in `used`; marks the ones that do not answer dead. Returns their ids.
+pub(crate) async fn probe_and_mark(
+    membership: &Membership,
+    used: &[(ExecutorId, Url)],
+) -> Vec<ExecutorId> {
+    let probes = used.iter().map(|(id, url)| async move {
+        let alive = ping(url).await;
+        (id.clone(), alive)
+    });
+    let mut lost = Vec::new();
+    for (id, alive) in futures::future::join_all(probes).await {
+        if !alive {
+            membership.mark_dead(&id, "unreachable after a query failed");
+            lost.push(id);
+        }
+    }
+    lost
+}
+
+async fn ping(url: &Url) -> bool {
+    let Ok(endpoint) = Endpoint::from_shared(url.to_string()) else {
+        return false;
+    };
+    let endpoint = endpoint
+        .connect_timeout(PROBE_TIMEOUT)
+        .timeout(PROBE_TIMEOUT);
+    let Ok(channel) = endpoint.connect().await else {
+        return false;
+    };
+    ExecutorServiceClient::new(channel)
+        .ping(PingRequest {})
+        .await
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_errors_are_recognised() {
+        let lost = DataFusionError::External(
+            "status: Unavailable, message: \"error trying to connect: tcp connect error\"".into(),
+        );
+        assert!(looks_like_transport(&lost));
+        let query = DataFusionError::Execution("Divide by zero error".to_owned());
+        assert!(!looks_like_transport(&query));
+    }
+}

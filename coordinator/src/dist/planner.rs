@@ -1,0 +1,132 @@
+//! The coordinator's query planner: plans single-node first and hands the query to
+//! datafusion-distributed only when distributing can pay off: executors are live, the query
+//! reads at least the configured number of bytes from files, and every function it calls is one
+//! executors know. Everything else (`SELECT 1`, catalog queries, small lookups) stays on the
+//! single-node fast path and costs no network hop.
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::Result;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::ScalarFunctionExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+
+use crate::membership::Membership;
+
+/// Scalar functions every executor has: DataFusion's built-ins. Basin's coordinator-only
+/// functions (pg_catalog's, which read the catalog) keep a query on the coordinator.
+static EXECUTOR_FUNCTIONS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    SessionStateBuilder::new()
+        .with_default_features()
+        .build()
+        .scalar_functions()
+        .keys()
+        .cloned()
+        .collect()
+});
+
+#[derive(Debug)]
+pub(crate) struct BasinQueryPlanner {
+    /// datafusion-distributed's planner.
+    pub(crate) distributed: Arc<dyn QueryPlanner + Send + Sync>,
+    pub(crate) membership: Arc<Membership>,
+    /// Queries reading fewer bytes from files than this run single-node.
+    pub(crate) min_bytes: u64,
+}
+
+#[async_trait]
+impl QueryPlanner for BasinQueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let single = DefaultPhysicalPlanner::default()
+            .create_physical_plan(logical_plan, session)
+            .await?;
+        if self.membership.live_urls().is_empty() || !self.worth_distributing(&single)? {
+            return Ok(single);
+        }
+        self.distributed
+            .create_physical_plan(logical_plan, session)
+            .await
+    }
+}
+
+impl BasinQueryPlanner {
+    fn worth_distributing(&self, plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+        let shape = PlanShape::of(plan)?;
+        Ok(shape.file_scans > 0 && shape.executor_safe && shape.file_bytes >= self.min_bytes)
+    }
+}
+
+/// What the fast-path decision looks at in a single-node plan.
+#[derive(Debug, Default)]
+pub(crate) struct PlanShape {
+    pub(crate) file_scans: usize,
+    pub(crate) file_bytes: u64,
+    /// Every function is one executors have.
+    pub(crate) executor_safe: bool,
+}
+
+impl PlanShape {
+    pub(crate) fn of(plan: &Arc<dyn ExecutionPlan>) -> Result<Self> {
+        let mut shape = PlanShape {
+            executor_safe: true,
+            ..PlanShape::default()
+        };
+        plan.apply(|node| {
+            if let Some(config) = node
+                .downcast_ref::<DataSourceExec>()
+                .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
+            {
+                shape.file_scans += 1;
+                shape.file_bytes += config
+                    .file_groups
+                    .iter()
+                    .flat_map(|group| group.iter())
+                    .map(|file| match &file.range {
+                        Some(range) => u64::try_from(range.end - range.start).unwrap_or(0),
+                        None => file.object_meta.size,
+                    })
+                    .sum::<u64>();
+            }
+            // Leaves executors can decode without Basin-specific codecs.
+            if node.children().is_empty()
+                && !(node.is::<DataSourceExec>()
+                    || node.is::<EmptyExec>()
+                    || node.is::<PlaceholderRowExec>())
+            {
+                shape.executor_safe = false;
+            }
+            node.apply_expressions(&mut |expr| {
+                expr.apply(|e| {
+                    if let Some(function) = e.downcast_ref::<ScalarFunctionExpr>()
+                        && !EXECUTOR_FUNCTIONS.contains(function.name())
+                    {
+                        shape.executor_safe = false;
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })?;
+            Ok(if shape.executor_safe {
+                TreeNodeRecursion::Continue
+            } else {
+                TreeNodeRecursion::Stop
+            })
+        })?;
+        Ok(shape)
+    }
+}

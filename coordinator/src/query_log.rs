@@ -1,0 +1,189 @@
+//! Running and recent queries, for `basin.queries`: each statement that runs a query gets an
+//! entry when it starts; the entry learns its plan shape, counts the rows sent and records how
+//! it ended. The log keeps every running query and the most recent finished ones.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::Result as DfResult;
+use datafusion::physical_plan::{RecordBatchStream, SendableRecordBatchStream};
+use futures::Stream;
+
+use crate::dist::RunInfo;
+
+/// Finished queries kept for `basin.queries`.
+const KEEP_FINISHED: usize = 200;
+
+#[derive(Debug, Default)]
+pub(crate) struct QueryLog {
+    next_id: AtomicU64,
+    entries: Mutex<VecDeque<Arc<QueryEntry>>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct QueryEntry {
+    pub(crate) id: u64,
+    pub(crate) pid: i32,
+    pub(crate) user: String,
+    pub(crate) text: String,
+    pub(crate) started: SystemTime,
+    started_at: Instant,
+    progress: Mutex<Progress>,
+}
+
+/// What changes while a query runs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress {
+    pub(crate) state: &'static str,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) rows: u64,
+    pub(crate) run: RunInfo,
+    pub(crate) error: Option<String>,
+}
+
+impl QueryLog {
+    /// Records a query that starts now.
+    pub(crate) fn start(&self, pid: i32, user: &str, text: &str) -> QueryHandle {
+        let entry = Arc::new(QueryEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            pid,
+            user: user.to_owned(),
+            text: text.to_owned(),
+            started: SystemTime::now(),
+            started_at: Instant::now(),
+            progress: Mutex::new(Progress {
+                state: "running",
+                ..Progress::default()
+            }),
+        });
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.push_back(Arc::clone(&entry));
+        // Drop the oldest finished entries beyond the limit; running ones always stay.
+        let finished = entries
+            .iter()
+            .filter(|e| e.progress().duration.is_some())
+            .count();
+        let mut excess = finished.saturating_sub(KEEP_FINISHED);
+        entries.retain(|e| {
+            if excess > 0 && e.progress().duration.is_some() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        QueryHandle { entry }
+    }
+
+    /// Every kept entry, oldest first.
+    pub(crate) fn snapshot(&self) -> Vec<Arc<QueryEntry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+impl QueryEntry {
+    pub(crate) fn progress(&self) -> Progress {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Time since start for running queries, total time for finished ones.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.progress()
+            .duration
+            .unwrap_or_else(|| self.started_at.elapsed())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Progress)) {
+        f(&mut self.progress.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn end(&self, state: &'static str, error: Option<String>) {
+        let duration = self.started_at.elapsed();
+        self.update(|p| {
+            if p.duration.is_none() {
+                p.state = state;
+                p.duration = Some(duration);
+                p.error = error;
+            }
+        });
+    }
+}
+
+/// The statement's handle on its log entry.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryHandle {
+    entry: Arc<QueryEntry>,
+}
+
+impl QueryHandle {
+    pub(crate) fn set_run(&self, run: RunInfo) {
+        self.entry.update(|p| p.run = run);
+    }
+
+    pub(crate) fn fail(&self, error: &str) {
+        self.entry.end("failed", Some(error.to_owned()));
+    }
+
+    pub(crate) fn finish(&self) {
+        self.entry.end("finished", None);
+    }
+
+    /// Wraps the result stream: counts rows, and ends the entry when the stream ends, fails or
+    /// is dropped early (cancelled, timed out, or a portal closed).
+    pub(crate) fn track(&self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+        Box::pin(TrackedStream {
+            inner: stream,
+            entry: Arc::clone(&self.entry),
+        })
+    }
+}
+
+struct TrackedStream {
+    inner: SendableRecordBatchStream,
+    entry: Arc<QueryEntry>,
+}
+
+impl Stream for TrackedStream {
+    type Item = DfResult<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(batch))) => {
+                let rows = batch.num_rows() as u64;
+                self.entry.update(|p| p.rows += rows);
+            }
+            Poll::Ready(Some(Err(err))) => self.entry.end("failed", Some(err.to_string())),
+            Poll::Ready(None) => self.entry.end("finished", None),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl RecordBatchStream for TrackedStream {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for TrackedStream {
+    fn drop(&mut self) {
+        // A no-op when the stream already ended.
+        self.entry.end("cancelled", None);
+    }
+}
