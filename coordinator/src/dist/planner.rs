@@ -14,7 +14,8 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::context::QueryPlanner;
-use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion_distributed::DistributedConfig;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_plan::ExecutionPlan;
@@ -55,11 +56,27 @@ impl QueryPlanner for BasinQueryPlanner {
         let single = DefaultPhysicalPlanner::default()
             .create_physical_plan(logical_plan, session)
             .await?;
-        if self.membership.live_urls().is_empty() || !self.worth_distributing(&single)? {
+        let live = self.membership.live_urls().len();
+        if live == 0 || !self.worth_distributing(&single)? {
             return Ok(single);
         }
+        if live > 1 {
+            return self
+                .distributed
+                .create_physical_plan(logical_plan, session)
+                .await;
+        }
+        // With one executor datafusion-distributed gives every stage one task, and a stage of
+        // one task feeding one consumer is run in place: the coordinator would do all the work.
+        // Two tasks per stage, both on the one executor, keep the work there.
+        let Some(state) = session.as_any().downcast_ref::<SessionState>() else {
+            return Ok(single);
+        };
+        let mut state = state.clone();
+        DistributedConfig::from_config_options_mut(state.config_mut().options_mut())?
+            .max_tasks_per_stage = 2;
         self.distributed
-            .create_physical_plan(logical_plan, session)
+            .create_physical_plan(logical_plan, &state)
             .await
     }
 }

@@ -1,0 +1,308 @@
+"""A cluster of separate processes: `basin coordinator` plus `basin executor`s that the tests kill,
+add and starve of memory, checking through SQL over pgwire that answers stay right.
+
+Every query that reads files is distributed (--distribute-min-bytes 0) in small pieces, so the
+TPC-H SF 0.01 lineitem file spreads over all executors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import REPO, basin_binary, free_ports
+
+TPCH_DIR = REPO / "sql-tests" / "data" / "tpch-sf0.01"
+# A join heavy enough to run for a while in a debug build: every pair of lineitems of one
+# supplier (about 36 million rows before the count).
+SLOW_QUERY = (
+    "SELECT count(*), sum(a.l_quantity * b.l_quantity) FROM lineitem a "
+    "JOIN lineitem b ON a.l_suppkey = b.l_suppkey"
+)
+GROUPED_QUERY = (
+    "SELECT l_returnflag, l_linestatus, count(*), sum(l_quantity) FROM lineitem "
+    "GROUP BY 1, 2 ORDER BY 1, 2"
+)
+
+
+def ensure_tpch() -> Path:
+    if not (TPCH_DIR / "lineitem.parquet").is_file():
+        subprocess.run(
+            [str(basin_binary()), "datagen", "tpch", "--scale", "0.01", "--output", str(TPCH_DIR)],
+            check=True,
+        )
+    return TPCH_DIR
+
+
+class Cluster:
+    """A coordinator and executors, each its own process group."""
+
+    def __init__(self, root: Path, executor_memory: str = "1GiB"):
+        self.root = root
+        self.binary = basin_binary()
+        self.executor_memory = executor_memory
+        self.pg, self.http, self.control = free_ports(3)
+        self.executors: list[subprocess.Popen] = []
+        self.env = dict(os.environ)
+        self.env.setdefault("RUST_LOG", "warn,basin_coordinator=info,basin_executor=info")
+        self.env["NO_COLOR"] = "1"
+        log = open(root / "coordinator.log", "wb")
+        self.coordinator = subprocess.Popen(
+            [
+                str(self.binary), "coordinator",
+                "--pg-listen", f"127.0.0.1:{self.pg}",
+                "--http-listen", f"127.0.0.1:{self.http}",
+                "--control-listen", f"127.0.0.1:{self.control}",
+                "--data-dir", str(root / "data"),
+                "--distribute-min-bytes", "0",
+                "--scan-bytes-per-partition", "64KiB",
+            ],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            start_new_session=True,
+        )
+
+    @property
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.pg} user=basin dbname=basin connect_timeout=10"
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.dsn, autocommit=True)
+
+    def add_executor(self) -> subprocess.Popen:
+        index = len(self.executors)
+        log = open(self.root / f"executor-{index}.log", "wb")
+        process = subprocess.Popen(
+            [
+                str(self.binary), "executor",
+                "--coordinator", f"http://127.0.0.1:{self.control}",
+                "--listen", "127.0.0.1:0",
+                "--memory-limit", self.executor_memory,
+                "--spill-dir", str(self.root / f"spill-{index}"),
+            ],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            start_new_session=True,
+        )
+        (self.root / f"spill-{index}").mkdir(exist_ok=True)
+        self.executors.append(process)
+        return process
+
+    def live(self) -> list[str]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT id FROM basin.executors WHERE state = 'live' ORDER BY id"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def wait_live(self, count: int, timeout: float = 60.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                live = self.live()
+                if len(live) == count:
+                    return live
+                last = live
+            except psycopg.Error as err:
+                last = err
+            time.sleep(0.2)
+        raise AssertionError(f"expected {count} live executors, last saw {last}\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        text = (self.root / "coordinator.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-40:])
+
+    def last_query(self, conn: psycopg.Connection, like: str) -> tuple:
+        return conn.execute(
+            "SELECT state, stages, attempts, executors FROM basin.queries "
+            "WHERE query LIKE %s AND query NOT LIKE '%%basin.queries%%' "
+            "ORDER BY query_id DESC LIMIT 1",
+            (like,),
+        ).fetchone()
+
+    def stop(self) -> None:
+        for process in [*self.executors, self.coordinator]:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+
+@pytest.fixture()
+def cluster(tmp_path):
+    tpch = ensure_tpch()
+    cluster = Cluster(tmp_path)
+    try:
+        for _ in range(3):
+            cluster.add_executor()
+        cluster.wait_live(3)
+        with cluster.connect() as conn:
+            conn.execute(
+                f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{tpch}/lineitem.parquet'"
+            )
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_queries_spread_over_every_executor(cluster):
+    live = cluster.wait_live(3)
+    with cluster.connect() as conn:
+        rows = conn.execute(GROUPED_QUERY).fetchall()
+        assert len(rows) == 4
+        assert sum(r[2] for r in rows) == 60175
+        state, stages, attempts, used = cluster.last_query(conn, "%GROUP BY 1, 2%")
+        assert state == "finished"
+        assert stages >= 3, "scan, shuffle and head stages"
+        assert attempts == 1
+        assert sorted(used.split(",")) == live
+        plan = "\n".join(r[1] for r in conn.execute(f"EXPLAIN {GROUPED_QUERY}").fetchall())
+        assert "Stage 2" in plan and "NetworkShuffleExec" in plan
+        for executor in live:
+            assert executor in plan, f"{executor} has no task in\n{plan}"
+
+
+def test_killed_executor_mid_query_costs_no_answer(cluster):
+    with cluster.connect() as conn:
+        started = time.monotonic()
+        expected = conn.execute(SLOW_QUERY).fetchone()
+        took = time.monotonic() - started
+    assert expected[0] > 1_000_000
+
+    result: dict = {}
+
+    def run():
+        try:
+            with cluster.connect() as conn:
+                result["row"] = conn.execute(SLOW_QUERY).fetchone()
+        except Exception as err:  # reported by the assertion below
+            result["error"] = err
+
+    victim = cluster.executors[1]
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(max(0.2, took / 3))
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    worker.join(timeout=300)
+
+    assert "error" not in result, f"query failed: {result.get('error')}\n{cluster.log_tail()}"
+    assert result["row"] == expected
+    with cluster.connect() as conn:
+        state, _stages, attempts, used = cluster.last_query(conn, "%JOIN lineitem b%")
+        assert state == "finished"
+        assert attempts >= 2, "the kill landed mid-query, so the query ran again"
+        dead = conn.execute(
+            "SELECT count(*) FROM basin.executors WHERE state = 'dead'"
+        ).fetchone()[0]
+        assert dead == 1
+        assert len(used.split(",")) == 2
+
+    # The next query works on the two survivors.
+    with cluster.connect() as conn:
+        assert conn.execute(GROUPED_QUERY).fetchall()[0][2] > 0
+
+    # A restarted executor joins and gets work on the next query.
+    cluster.add_executor()
+    live = cluster.wait_live(3)
+    with cluster.connect() as conn:
+        conn.execute(GROUPED_QUERY).fetchall()
+        _state, _stages, _attempts, used = cluster.last_query(conn, "%GROUP BY 1, 2%")
+        assert sorted(used.split(",")) == live
+
+
+def test_dead_executor_noticed_by_heartbeat_within_ten_seconds(cluster):
+    victim = cluster.executors[0]
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    killed = time.monotonic()
+    cluster.wait_live(2, timeout=15)
+    assert time.monotonic() - killed <= 12
+
+
+def test_executor_added_to_running_cluster_gets_work(tmp_path):
+    tpch = ensure_tpch()
+    cluster = Cluster(tmp_path)
+    try:
+        cluster.add_executor()
+        first = cluster.wait_live(1)
+        with cluster.connect() as conn:
+            conn.execute(
+                f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{tpch}/lineitem.parquet'"
+            )
+            conn.execute(GROUPED_QUERY).fetchall()
+            assert cluster.last_query(conn, "%GROUP BY 1, 2%")[3] == first[0]
+        cluster.add_executor()
+        both = cluster.wait_live(2)
+        with cluster.connect() as conn:
+            conn.execute(GROUPED_QUERY).fetchall()
+            assert sorted(cluster.last_query(conn, "%GROUP BY 1, 2%")[3].split(",")) == both
+    finally:
+        cluster.stop()
+
+
+def memory_cluster(tmp_path: Path, memory: str) -> Cluster:
+    cluster = Cluster(tmp_path, executor_memory=memory)
+    for _ in range(2):
+        cluster.add_executor()
+    cluster.wait_live(2)
+    with cluster.connect() as conn:
+        conn.execute(
+            f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{ensure_tpch()}/lineitem.parquet'"
+        )
+    return cluster
+
+
+def test_sort_larger_than_executor_memory_completes_by_spilling(tmp_path):
+    cluster = memory_cluster(tmp_path, "24MiB")
+    try:
+        query = "SELECT * FROM lineitem ORDER BY l_comment, l_orderkey, l_linenumber"
+        with cluster.connect() as conn:
+            analyzed = "\n".join(r[1] for r in conn.execute(f"EXPLAIN ANALYZE {query}").fetchall())
+            spills = [int(n) for n in re.findall(r"spill_count=(\d+)", analyzed)]
+            assert any(n > 0 for n in spills), analyzed
+            rows = conn.execute(query).fetchall()
+        assert len(rows) == 60175
+        keys = [(r[15], r[0], r[3]) for r in rows]  # l_comment, l_orderkey, l_linenumber
+        assert keys == sorted(keys)
+        assert all(p.poll() is None for p in cluster.executors)
+    finally:
+        cluster.stop()
+
+
+def test_query_beyond_executor_memory_fails_with_53200_and_executors_stay_up(tmp_path):
+    cluster = memory_cluster(tmp_path, "12MiB")
+    try:
+        live = cluster.live()
+        with cluster.connect() as conn:
+            # The build side of a hash join cannot spill.
+            with pytest.raises(psycopg.Error) as failure:
+                conn.execute(
+                    "SELECT count(*) FROM lineitem a JOIN lineitem b "
+                    "ON a.l_comment = b.l_comment AND a.l_orderkey <> b.l_orderkey"
+                ).fetchone()
+            assert failure.value.sqlstate == "53200", failure.value
+            assert "memory" in (failure.value.diag.message_hint or "")
+        # The executors stay up and the next query works.
+        assert cluster.wait_live(2) == live
+        assert all(p.poll() is None for p in cluster.executors)
+        # The failed query's other tasks release their memory as their cancellation reaches
+        # them (tens of milliseconds); within a few seconds the same executors serve again.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with cluster.connect() as conn:
+                    assert conn.execute(GROUPED_QUERY).fetchall()[0][2] > 0
+                break
+            except psycopg.errors.OutOfMemory:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        cluster.stop()
