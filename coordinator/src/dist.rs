@@ -37,6 +37,7 @@ pub(crate) use routing::QueryRouting;
 use crate::config::CoordinatorConfig;
 use crate::error::{Error, Result};
 use crate::membership::Membership;
+use crate::query_log::QueryHandle;
 
 /// An executor was lost and the query could not be completed; running it again can succeed.
 #[derive(Debug)]
@@ -141,6 +142,7 @@ impl Distribution {
         state: &SessionState,
         logical: &LogicalPlan,
         mut physical: Arc<dyn ExecutionPlan>,
+        log: &QueryHandle,
         info: &mut RunInfo,
     ) -> Result<SendableRecordBatchStream> {
         if !Self::is_distributed(&physical) {
@@ -148,10 +150,17 @@ impl Distribution {
             info.attempts = 1;
             return Ok(execute_stream(physical, state.task_ctx())?);
         }
+        let queued = self.admission.available_permits() == 0;
+        if queued {
+            log.set_queued(true);
+        }
         let permit = Arc::clone(&self.admission)
             .acquire_owned()
             .await
             .map_err(|_| Error::Internal("admission closed".to_owned()))?;
+        if queued {
+            log.set_queued(false);
+        }
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;

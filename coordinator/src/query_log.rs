@@ -123,10 +123,22 @@ impl QueryEntry {
     }
 }
 
-/// The statement's handle on its log entry.
-#[derive(Debug, Clone)]
+/// The statement's handle on its log entry. Dropping it before [`Self::finish`], [`Self::fail`]
+/// or [`Self::track`] (the statement was cancelled or timed out, e.g. while queued) ends the
+/// entry as cancelled.
+#[derive(Debug)]
 pub(crate) struct QueryHandle {
     entry: Arc<QueryEntry>,
+}
+
+impl Drop for QueryHandle {
+    fn drop(&mut self) {
+        // A no-op when the entry already ended or a tracked stream now owns it (that stream's
+        // own drop ends it).
+        if Arc::strong_count(&self.entry) <= 2 {
+            self.entry.end("cancelled", None);
+        }
+    }
 }
 
 impl QueryHandle {
@@ -134,17 +146,26 @@ impl QueryHandle {
         self.entry.update(|p| p.run = run);
     }
 
-    pub(crate) fn fail(&self, error: &str) {
+    /// Marks the query as waiting for admission (`queued`) or running again.
+    pub(crate) fn set_queued(&self, queued: bool) {
+        self.entry.update(|p| {
+            if p.duration.is_none() {
+                p.state = if queued { "queued" } else { "running" };
+            }
+        });
+    }
+
+    pub(crate) fn fail(self, error: &str) {
         self.entry.end("failed", Some(error.to_owned()));
     }
 
-    pub(crate) fn finish(&self) {
+    pub(crate) fn finish(self) {
         self.entry.end("finished", None);
     }
 
     /// Wraps the result stream: counts rows, and ends the entry when the stream ends, fails or
     /// is dropped early (cancelled, timed out, or a portal closed).
-    pub(crate) fn track(&self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    pub(crate) fn track(self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
         Box::pin(TrackedStream {
             inner: stream,
             entry: Arc::clone(&self.entry),

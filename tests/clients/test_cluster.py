@@ -45,7 +45,7 @@ def ensure_tpch() -> Path:
 class Cluster:
     """A coordinator and executors, each its own process group."""
 
-    def __init__(self, root: Path, executor_memory: str = "1GiB"):
+    def __init__(self, root: Path, executor_memory: str = "1GiB", extra_args: tuple = ()):
         self.root = root
         self.binary = basin_binary()
         self.executor_memory = executor_memory
@@ -64,6 +64,7 @@ class Cluster:
                 "--data-dir", str(root / "data"),
                 "--distribute-min-bytes", "0",
                 "--scan-bytes-per-partition", "64KiB",
+                *extra_args,
             ],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
             start_new_session=True,
@@ -215,6 +216,122 @@ def test_killed_executor_mid_query_costs_no_answer(cluster):
         conn.execute(GROUPED_QUERY).fetchall()
         _state, _stages, _attempts, used = cluster.last_query(conn, "%GROUP BY 1, 2%")
         assert sorted(used.split(",")) == live
+
+
+def running_tasks(cluster: Cluster) -> int:
+    with cluster.connect() as conn:
+        return conn.execute("SELECT coalesce(sum(running_tasks), 0) FROM basin.executors").fetchone()[0]
+
+
+def wait_running_tasks(cluster: Cluster, done, timeout: float = 8.0) -> int:
+    """Polls the executors' running task count (sent with each 2 s heartbeat) until done(n)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = running_tasks(cluster)
+        if done(n) or time.monotonic() > deadline:
+            return n
+        time.sleep(0.2)
+
+
+def run_in_thread(cluster: Cluster, sql: str, setup: str | None = None) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+
+    def run():
+        try:
+            with cluster.connect() as conn:
+                result["conn"] = conn
+                if setup:
+                    conn.execute(setup)
+                result["row"] = conn.execute(sql).fetchone()
+        except Exception as err:  # the test inspects it
+            result["error"] = err
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def test_statement_timeout_and_cancel_tear_down_every_task(cluster):
+    # While the slow query runs, the executors report its tasks.
+    thread, result = run_in_thread(cluster, SLOW_QUERY)
+    busy = wait_running_tasks(cluster, lambda n: n > 0)
+    thread.join(timeout=300)
+    assert "error" not in result, result.get("error")
+    assert busy > 0, "the executors never reported the slow query's tasks"
+    assert wait_running_tasks(cluster, lambda n: n == 0) == 0
+
+    # statement_timeout ends it with 57014 and every task goes away.
+    thread, result = run_in_thread(cluster, SLOW_QUERY, setup="SET statement_timeout = '400ms'")
+    thread.join(timeout=60)
+    assert getattr(result.get("error"), "sqlstate", None) == "57014", result
+    assert wait_running_tasks(cluster, lambda n: n == 0) == 0
+
+    # So does a cancel request.
+    thread, result = run_in_thread(cluster, SLOW_QUERY)
+    assert wait_running_tasks(cluster, lambda n: n > 0) > 0
+    result["conn"].cancel()
+    thread.join(timeout=60)
+    assert getattr(result.get("error"), "sqlstate", None) == "57014", result
+    assert wait_running_tasks(cluster, lambda n: n == 0) == 0
+    with cluster.connect() as conn:
+        states = [r[0] for r in conn.execute(
+            "SELECT state FROM basin.queries WHERE query LIKE '%JOIN lineitem b%' "
+            "AND query NOT LIKE '%basin.queries%' ORDER BY query_id"
+        ).fetchall()]
+    assert states == ["finished", "cancelled", "cancelled"], states
+
+
+def test_sigterm_drains_an_executor_without_failing_its_query(cluster):
+    with cluster.connect() as conn:
+        started = time.monotonic()
+        expected = conn.execute(SLOW_QUERY).fetchone()
+        took = time.monotonic() - started
+    thread, result = run_in_thread(cluster, SLOW_QUERY)
+    time.sleep(max(0.2, took / 3))
+    leaving = cluster.executors[2]
+    os.killpg(leaving.pid, signal.SIGTERM)
+    thread.join(timeout=300)
+    assert result.get("row") == expected, result.get("error")
+    leaving.wait(timeout=60)
+    with cluster.connect() as conn:
+        _state, _stages, attempts, _used = cluster.last_query(conn, "%JOIN lineitem b%")
+        assert attempts == 1, "the draining executor finished its tasks"
+    survivors = cluster.wait_live(2)
+    with cluster.connect() as conn:
+        conn.execute(GROUPED_QUERY).fetchall()
+        assert sorted(cluster.last_query(conn, "%GROUP BY 1, 2%")[3].split(",")) == survivors
+
+
+def test_admission_queues_queries_beyond_the_limit(tmp_path):
+    tpch = ensure_tpch()
+    cluster = Cluster(tmp_path, extra_args=("--max-concurrent-queries", "1"))
+    try:
+        for _ in range(2):
+            cluster.add_executor()
+        cluster.wait_live(2)
+        with cluster.connect() as conn:
+            conn.execute(
+                f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{tpch}/lineitem.parquet'"
+            )
+            expected = conn.execute(SLOW_QUERY).fetchone()
+        first, first_result = run_in_thread(cluster, SLOW_QUERY)
+        time.sleep(0.3)
+        second, second_result = run_in_thread(cluster, SLOW_QUERY)
+        seen_queued = False
+        deadline = time.monotonic() + 60
+        while first.is_alive() and time.monotonic() < deadline and not seen_queued:
+            with cluster.connect() as conn:
+                seen_queued = conn.execute(
+                    "SELECT count(*) FROM basin.queries WHERE state = 'queued'"
+                ).fetchone()[0] == 1
+            time.sleep(0.05)
+        first.join(timeout=300)
+        second.join(timeout=300)
+        assert seen_queued, "the second query never waited for admission"
+        assert first_result.get("row") == expected, first_result.get("error")
+        assert second_result.get("row") == expected, second_result.get("error")
+    finally:
+        cluster.stop()
 
 
 def test_dead_executor_noticed_by_heartbeat_within_ten_seconds(cluster):

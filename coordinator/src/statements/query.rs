@@ -80,7 +80,7 @@ pub(super) async fn execute(
             let result = session
                 .server
                 .dist
-                .execute(&state, &plan, physical, &mut run)
+                .execute(&state, &plan, physical, log, &mut run)
                 .await;
             log.set_run(run);
             let stream = result?;
