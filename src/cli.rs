@@ -138,6 +138,11 @@ pub(crate) struct CoordinatorArgs {
     #[arg(long, env = "BASIN_TARGET_PARTITIONS", value_name = "N")]
     pub(crate) target_partitions: Option<usize>,
 
+    /// Memory pool of the coordinator's own work (single-node queries, the head stage of
+    /// distributed ones); bytes or a size such as 2GiB [default: 25% of the machine's memory].
+    #[arg(long, env = "BASIN_COORDINATOR_MEMORY_LIMIT", value_name = "SIZE")]
+    pub(crate) coordinator_memory_limit: Option<ByteSize>,
+
     /// Queries reading fewer bytes than this from files run on the coordinator alone; larger
     /// ones are spread over the executors [default: 64MiB].
     #[arg(long, env = "BASIN_DISTRIBUTE_MIN_BYTES", value_name = "SIZE")]
@@ -167,7 +172,7 @@ pub(crate) struct StandaloneArgs {
     #[arg(long, env = "BASIN_EXECUTORS", value_name = "N")]
     pub(crate) executors: Option<usize>,
 
-    /// Memory pool of each executor; bytes or a size such as 4GiB [default: 70% of the
+    /// Memory pool of each executor; bytes or a size such as 4GiB [default: 45% of the
     /// machine's memory, split between the executors].
     #[arg(long, env = "BASIN_MEMORY_LIMIT", value_name = "SIZE")]
     pub(crate) memory_limit: Option<ByteSize>,

@@ -13,6 +13,19 @@ use serde::Deserialize;
 use crate::byte_size::ByteSize;
 use crate::cli::{CoordinatorArgs, ExecutorArgs, StandaloneArgs};
 
+/// Share of the machine's memory the coordinator's pool takes by default.
+const COORDINATOR_MEMORY_FRACTION: f64 = 0.25;
+/// Share of the machine's memory `standalone`'s executors split between them by default (with
+/// the coordinator's share, 70% in all).
+pub(crate) const STANDALONE_EXECUTORS_MEMORY_FRACTION: f64 = 0.45;
+
+/// The coordinator's default pool; no limit when the machine's memory cannot be read.
+fn default_coordinator_memory() -> u64 {
+    basin_executor::memory::available_memory_bytes().map_or(0, |bytes| {
+        (bytes as f64 * COORDINATOR_MEMORY_FRACTION) as u64
+    })
+}
+
 /// Executors `standalone` starts when not told otherwise.
 pub(crate) const DEFAULT_STANDALONE_EXECUTORS: usize = 2;
 
@@ -42,6 +55,7 @@ struct CoordinatorFile {
     insecure_no_auth: Option<bool>,
     max_message_bytes: Option<ByteSize>,
     target_partitions: Option<usize>,
+    memory_limit: Option<ByteSize>,
     distribute_min_bytes: Option<ByteSize>,
     scan_bytes_per_partition: Option<ByteSize>,
     max_concurrent_queries: Option<usize>,
@@ -152,6 +166,10 @@ pub(crate) fn coordinator_config(
             .target_partitions
             .or(from_file.target_partitions)
             .unwrap_or(defaults.target_partitions),
+        memory_limit_bytes: match args.coordinator_memory_limit.or(from_file.memory_limit) {
+            Some(size) => size.bytes(),
+            None => default_coordinator_memory(),
+        },
         distribute_min_bytes: args
             .distribute_min_bytes
             .or(from_file.distribute_min_bytes)

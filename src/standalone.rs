@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::StandaloneConfig;
+use crate::config::{STANDALONE_EXECUTORS_MEMORY_FRACTION, StandaloneConfig};
 
 /// How long executors get to drain and deregister before they are killed.
 const EXECUTOR_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,7 +39,12 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let memory_per_executor = match (config.executors, config.executor_memory_limit_bytes) {
         (0, _) => 0,
-        (n, 0) => basin_executor::memory::default_memory_limit_bytes()? / n as u64,
+        (n, 0) => {
+            let available = basin_executor::memory::available_memory_bytes().context(
+                "cannot determine the machine's memory: set --memory-limit for the executors",
+            )?;
+            (available as f64 * STANDALONE_EXECUTORS_MEMORY_FRACTION) as u64 / n as u64
+        }
         (_, bytes) => bytes,
     };
     let control_url = format!("http://{}", connectable(config.coordinator.control_listen));
@@ -73,7 +78,7 @@ pub(crate) async fn run(
     let early_exit = tokio::select! {
         () = shutdown.cancelled() => None,
         joined = &mut coordinator => Some(joined),
-        () = watch_executors(&mut executors) => None,
+        () = supervise_executors(&mut executors, &control_url, memory_per_executor) => None,
     };
     stop_executors(&mut executors).await;
     let joined = match early_exit {
@@ -103,6 +108,21 @@ struct ExecutorProcess {
     index: usize,
     child: Child,
     exited: bool,
+    started: Instant,
+    /// Restarts in a row that each died soon after starting; grows the backoff.
+    quick_deaths: u32,
+    restart_at: Option<Instant>,
+}
+
+/// An executor that ran at least this long before dying is restarted without backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// Longest wait before restarting an executor that keeps dying.
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
+
+fn restart_backoff(quick_deaths: u32) -> Duration {
+    Duration::from_millis(500)
+        .saturating_mul(1 << quick_deaths.min(6))
+        .min(MAX_RESTART_BACKOFF)
 }
 
 fn spawn_executor(
@@ -139,18 +159,40 @@ fn spawn_executor(
         index,
         child,
         exited: false,
+        started: Instant::now(),
+        quick_deaths: 0,
+        restart_at: None,
     })
 }
 
-/// Logs executors that exit on their own. Never resolves: a dead executor is not a reason to
-/// stop the coordinator; the control plane notices the missing heartbeats.
-async fn watch_executors(executors: &mut [ExecutorProcess]) {
+/// Restarts executors that exit on their own, after a backoff that grows while they keep dying
+/// quickly. Never resolves: a dead executor is not a reason to stop the coordinator, which
+/// notices the missing heartbeats and re-plans around it; the restarted process registers anew
+/// and gets work on the next query.
+async fn supervise_executors(executors: &mut [ExecutorProcess], control_url: &str, memory: u64) {
     loop {
-        for executor in executors.iter_mut().filter(|e| !e.exited) {
+        let now = Instant::now();
+        for executor in executors.iter_mut() {
+            if executor.exited {
+                if executor.restart_at.is_some_and(|at| now >= at) {
+                    restart(executor, control_url, memory);
+                }
+                continue;
+            }
             match executor.child.try_wait() {
                 Ok(Some(status)) => {
                     executor.exited = true;
-                    error!(executor = executor.index, %status, "executor process exited unexpectedly");
+                    if now.saturating_duration_since(executor.started) >= STABLE_AFTER {
+                        executor.quick_deaths = 0;
+                    }
+                    let backoff = restart_backoff(executor.quick_deaths);
+                    executor.restart_at = Some(now + backoff);
+                    error!(
+                        executor = executor.index,
+                        %status,
+                        restart_in_ms = backoff.as_millis(),
+                        "executor process exited unexpectedly; restarting it"
+                    );
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -158,7 +200,25 @@ async fn watch_executors(executors: &mut [ExecutorProcess]) {
                 }
             }
         }
-        sleep(Duration::from_millis(500)).await;
+        sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn restart(executor: &mut ExecutorProcess, control_url: &str, memory: u64) {
+    match spawn_executor(executor.index, control_url, memory) {
+        Ok(fresh) => {
+            let quick_deaths = executor.quick_deaths + 1;
+            *executor = ExecutorProcess {
+                quick_deaths,
+                ..fresh
+            };
+        }
+        Err(err) => {
+            executor.quick_deaths += 1;
+            let backoff = restart_backoff(executor.quick_deaths);
+            executor.restart_at = Some(Instant::now() + backoff);
+            error!(executor = executor.index, error = %err, "cannot restart executor");
+        }
     }
 }
 

@@ -30,6 +30,9 @@ pub struct CoordinatorConfig {
     pub max_message_bytes: usize,
     /// Default DataFusion target partitions (0 = number of cores).
     pub target_partitions: usize,
+    /// Memory pool for the work the coordinator does itself: single-node queries and the head
+    /// stage of distributed ones. Sorts and aggregates spill beyond it. 0 = no limit.
+    pub memory_limit_bytes: u64,
     /// Queries reading fewer bytes than this from files run on the coordinator alone (the
     /// single-node fast path); larger ones are spread over the executors.
     pub distribute_min_bytes: u64,
@@ -55,6 +58,7 @@ impl CoordinatorConfig {
             insecure_no_auth: false,
             max_message_bytes: 64 * 1024 * 1024,
             target_partitions: 0,
+            memory_limit_bytes: 0,
             distribute_min_bytes: 64 * 1024 * 1024,
             scan_bytes_per_partition: 16 * 1024 * 1024,
             max_concurrent_queries: 8,

@@ -40,6 +40,24 @@ async fn bind(address: std::net::SocketAddr, what: &str) -> Result<TcpListener> 
         })
 }
 
+/// The coordinator's DataFusion runtime: a fair spilling memory pool when a limit is set, spill
+/// files in the OS temp directory.
+fn runtime(
+    config: &CoordinatorConfig,
+) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+    let mut builder = RuntimeEnvBuilder::new();
+    if config.memory_limit_bytes > 0 {
+        let limit = usize::try_from(config.memory_limit_bytes).unwrap_or(usize::MAX);
+        let top = std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN);
+        builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            FairSpillPool::new(limit),
+            top,
+        )));
+    }
+    Ok(builder.build_arc()?)
+}
+
 /// Runs the coordinator until `shutdown` is cancelled: binds every listener first (so a port
 /// conflict fails start-up with a clear error), then serves Postgres, HTTP and the control
 /// plane, and stops them all together.
@@ -55,7 +73,7 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     );
 
     let catalog = basin_catalog::Catalog::open(&config.data_dir)?;
-    let runtime = RuntimeEnvBuilder::new().build_arc()?;
+    let runtime = runtime(&config)?;
     let membership = Arc::new(membership::Membership::new());
     let server = Arc::new(ServerState::new(
         catalog,

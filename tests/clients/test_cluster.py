@@ -423,3 +423,40 @@ def test_query_beyond_executor_memory_fails_with_53200_and_executors_stay_up(tmp
                 time.sleep(0.1)
     finally:
         cluster.stop()
+
+
+def test_standalone_restarts_a_killed_executor(tmp_path):
+    from conftest import Basin
+
+    server = Basin(basin_binary(), tmp_path)
+    try:
+        server.start()
+        deadline = time.monotonic() + 30
+        while True:
+            with server.connect() as conn:
+                live = conn.execute(
+                    "SELECT id FROM basin.executors WHERE state = 'live' ORDER BY id"
+                ).fetchall()
+            if len(live) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(live) == 2, "standalone starts two executors by default"
+        children = subprocess.run(
+            ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert len(children) == 2
+        os.kill(int(children[0]), signal.SIGKILL)
+        # A replacement registers; the killed one is dead (seen by the failed heartbeat or
+        # the reaper) and gets no work.
+        deadline = time.monotonic() + 30
+        while True:
+            with server.connect() as conn:
+                states = dict(conn.execute("SELECT id, state FROM basin.executors").fetchall())
+            fresh = [i for i, s in states.items() if s == "live" and (i,) not in live]
+            if fresh or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(fresh) == 1, states
+        assert server.alive()
+    finally:
+        server.stop(kill9=True)
