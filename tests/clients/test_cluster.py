@@ -45,7 +45,14 @@ def ensure_tpch() -> Path:
 class Cluster:
     """A coordinator and executors, each its own process group."""
 
-    def __init__(self, root: Path, executor_memory: str = "1GiB", extra_args: tuple = ()):
+    def __init__(
+        self,
+        root: Path,
+        executor_memory: str = "1GiB",
+        extra_args: tuple = (),
+        distribute_min_bytes: str = "0",
+        scan_bytes_per_partition: str = "64KiB",
+    ):
         self.root = root
         self.binary = basin_binary()
         self.executor_memory = executor_memory
@@ -62,8 +69,8 @@ class Cluster:
                 "--http-listen", f"127.0.0.1:{self.http}",
                 "--control-listen", f"127.0.0.1:{self.control}",
                 "--data-dir", str(root / "data"),
-                "--distribute-min-bytes", "0",
-                "--scan-bytes-per-partition", "64KiB",
+                "--distribute-min-bytes", distribute_min_bytes,
+                "--scan-bytes-per-partition", scan_bytes_per_partition,
                 *extra_args,
             ],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
