@@ -77,6 +77,12 @@ class Cluster:
             start_new_session=True,
         )
 
+    host = "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self.pg
+
     @property
     def dsn(self) -> str:
         return f"host=127.0.0.1 port={self.pg} user=basin dbname=basin connect_timeout=10"
@@ -337,6 +343,67 @@ def test_admission_queues_queries_beyond_the_limit(tmp_path):
         assert seen_queued, "the second query never waited for admission"
         assert first_result.get("row") == expected, first_result.get("error")
         assert second_result.get("row") == expected, second_result.get("error")
+    finally:
+        cluster.stop()
+
+
+def test_executor_lost_after_rows_were_sent_is_a_retryable_error(cluster):
+    import pgwire_raw as raw
+
+    sock = raw.open_socket(cluster, timeout=120)
+    try:
+        raw.handshake(sock)
+        # 36 million rows: they stream for a long while, so rows reach the client first.
+        sock.sendall(raw.query(
+            "SELECT a.l_orderkey, b.l_orderkey FROM lineitem a JOIN lineitem b "
+            "ON a.l_suppkey = b.l_suppkey"
+        ))
+        kinds = []
+        while b"D" not in kinds:
+            kind, _payload = raw.read_message(sock)
+            kinds.append(kind)
+        victim = cluster.executors[0]
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+        error = None
+        while True:
+            message = raw.read_message(sock)
+            assert message is not None, "connection closed instead of an error"
+            kind, payload = message
+            if kind == b"E":
+                error = raw.error_fields(payload)
+            if kind in (b"Z", b"C"):
+                break
+        assert error is not None, "the query completed although an executor was killed mid-stream"
+        assert error.get("C") == "40001", error
+        assert "executor" in error.get("M", ""), error
+    finally:
+        sock.close()
+    # The next query works on the survivors.
+    with cluster.connect() as conn:
+        assert conn.execute(GROUPED_QUERY).fetchall()[0][2] > 0
+
+
+def test_q5_plan_has_stages_with_tasks_on_both_executors(tmp_path):
+    tpch = ensure_tpch()
+    cluster = Cluster(tmp_path)
+    try:
+        for _ in range(2):
+            cluster.add_executor()
+        live = cluster.wait_live(2)
+        q5 = (REPO / "sql-tests" / "slt" / "tpch" / "q05.slt").read_text()
+        sql = q5[q5.index("select"):q5.index("----")]
+        with cluster.connect() as conn:
+            for table in ("customer", "orders", "lineitem", "supplier", "nation", "region"):
+                conn.execute(
+                    f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{tpch}/{table}.parquet'"
+                )
+            plan = "\n".join(r[1] for r in conn.execute(f"EXPLAIN {sql}").fetchall())
+        stages = set(re.findall(r"Stage (\d+) ── tasks=(\d+)", plan))
+        assert len(stages) >= 3, plan
+        assert any(int(tasks) == 2 for _num, tasks in stages), plan
+        for executor in live:
+            assert executor in plan, plan
     finally:
         cluster.stop()
 
