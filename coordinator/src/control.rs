@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use basin_proto::BUILD_VERSION;
 use basin_proto::control::v1::control_plane_server::{ControlPlane, ControlPlaneServer};
 use basin_proto::control::v1::{
     DeregisterRequest, DeregisterResponse, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
@@ -59,6 +60,21 @@ impl ControlPlane for ControlPlaneService {
                 advertise_url = request.advertise_url,
                 "refused executor: {message}"
             );
+            return Ok(Response::new(RegisterResponse {
+                accepted: false,
+                message,
+                heartbeat_interval_ms: 0,
+                protocol_version: PROTOCOL_VERSION,
+            }));
+        }
+        if request.build_version != BUILD_VERSION {
+            // Plan fragments travel as DataFusion protobufs, which only identical builds agree on.
+            let message = format!(
+                "executor build {} differs from coordinator build {BUILD_VERSION}: run the same \
+                 basin release on the coordinator and every executor",
+                request.build_version
+            );
+            warn!(advertise_url = request.advertise_url, "refused executor: {message}");
             return Ok(Response::new(RegisterResponse {
                 accepted: false,
                 message,
@@ -170,7 +186,7 @@ mod tests {
             advertise_url: "http://127.0.0.1:50051".to_owned(),
             cores: 8,
             memory_bytes: 1 << 30,
-            build_version: "0.1.0".to_owned(),
+            build_version: BUILD_VERSION.to_owned(),
         }
     }
 
@@ -242,6 +258,28 @@ mod tests {
                 && response
                     .message
                     .contains(&format!("coordinator speaks version {PROTOCOL_VERSION}")),
+            "{}",
+            response.message
+        );
+        assert!(membership.snapshot().is_empty());
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn refuses_a_different_build() {
+        let (mut client, membership, shutdown) = start().await;
+        let response = client
+            .register(RegisterRequest {
+                build_version: "0.0.9".to_owned(),
+                ..register_request(PROTOCOL_VERSION)
+            })
+            .await
+            .expect("register")
+            .into_inner();
+        assert!(!response.accepted);
+        assert!(
+            response.message.contains("executor build 0.0.9")
+                && response.message.contains(BUILD_VERSION),
             "{}",
             response.message
         );

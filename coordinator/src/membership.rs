@@ -161,6 +161,16 @@ impl Membership {
         true
     }
 
+    /// Records that a live executor drains (learned from a probe before its next heartbeat).
+    pub(crate) fn mark_draining(&self, id: &ExecutorId) {
+        if let Some(entry) = self.lock().get_mut(id)
+            && entry.state == ExecutorState::Live
+        {
+            info!(executor_id = %id, "executor draining (seen by a probe)");
+            entry.state = ExecutorState::Draining;
+        }
+    }
+
     /// gRPC URLs of the executors that take new work, ordered by executor ID.
     pub(crate) fn live_urls(&self) -> Vec<(ExecutorId, String)> {
         self.lock()

@@ -44,39 +44,53 @@ pub(crate) fn looks_like_transport(error: &DataFusionError) -> bool {
     TRANSPORT_MARKERS.iter().any(|marker| text.contains(marker))
 }
 
-/// Pings each executor in `used`; marks the ones that do not answer dead. Returns their ids.
+/// What a probe learned about an executor.
+enum Probe {
+    Live,
+    /// Answering but draining: it refuses new tasks.
+    Draining,
+    Unreachable,
+}
+
+/// Pings each executor in `used`. Marks the ones that do not answer dead and the ones that
+/// drain as draining (both get no more tasks); returns the ids of both.
 pub(crate) async fn probe_and_mark(
     membership: &Membership,
     used: &[(ExecutorId, Url)],
 ) -> Vec<ExecutorId> {
-    let probes = used.iter().map(|(id, url)| async move {
-        let alive = ping(url).await;
-        (id.clone(), alive)
-    });
+    let probes = used.iter().map(|(id, url)| async move { (id.clone(), ping(url).await) });
     let mut lost = Vec::new();
-    for (id, alive) in futures::future::join_all(probes).await {
-        if !alive {
-            membership.mark_dead(&id, "unreachable after a query failed");
-            lost.push(id);
+    for (id, probe) in futures::future::join_all(probes).await {
+        match probe {
+            Probe::Live => {}
+            Probe::Draining => {
+                membership.mark_draining(&id);
+                lost.push(id);
+            }
+            Probe::Unreachable => {
+                membership.mark_dead(&id, "unreachable after a query failed");
+                lost.push(id);
+            }
         }
     }
     lost
 }
 
-async fn ping(url: &Url) -> bool {
+async fn ping(url: &Url) -> Probe {
     let Ok(endpoint) = Endpoint::from_shared(url.to_string()) else {
-        return false;
+        return Probe::Unreachable;
     };
     let endpoint = endpoint
         .connect_timeout(PROBE_TIMEOUT)
         .timeout(PROBE_TIMEOUT);
     let Ok(channel) = endpoint.connect().await else {
-        return false;
+        return Probe::Unreachable;
     };
-    ExecutorServiceClient::new(channel)
-        .ping(PingRequest {})
-        .await
-        .is_ok()
+    match ExecutorServiceClient::new(channel).ping(PingRequest {}).await {
+        Ok(response) if response.get_ref().draining => Probe::Draining,
+        Ok(_) => Probe::Live,
+        Err(_) => Probe::Unreachable,
+    }
 }
 
 #[cfg(test)]
