@@ -74,7 +74,10 @@ impl ControlPlane for ControlPlaneService {
                  basin release on the coordinator and every executor",
                 request.build_version
             );
-            warn!(advertise_url = request.advertise_url, "refused executor: {message}");
+            warn!(
+                advertise_url = request.advertise_url,
+                "refused executor: {message}"
+            );
             return Ok(Response::new(RegisterResponse {
                 accepted: false,
                 message,

@@ -58,7 +58,9 @@ pub(crate) async fn probe_and_mark(
     membership: &Membership,
     used: &[(ExecutorId, Url)],
 ) -> Vec<ExecutorId> {
-    let probes = used.iter().map(|(id, url)| async move { (id.clone(), ping(url).await) });
+    let probes = used
+        .iter()
+        .map(|(id, url)| async move { (id.clone(), ping(url).await) });
     let mut lost = Vec::new();
     for (id, probe) in futures::future::join_all(probes).await {
         match probe {
@@ -86,7 +88,10 @@ async fn ping(url: &Url) -> Probe {
     let Ok(channel) = endpoint.connect().await else {
         return Probe::Unreachable;
     };
-    match ExecutorServiceClient::new(channel).ping(PingRequest {}).await {
+    match ExecutorServiceClient::new(channel)
+        .ping(PingRequest {})
+        .await
+    {
         Ok(response) if response.get_ref().draining => Probe::Draining,
         Ok(_) => Probe::Live,
         Err(_) => Probe::Unreachable,
