@@ -26,6 +26,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use object_store::ObjectMeta;
 use object_store::path::Path as StorePath;
 use url::Url;
 
@@ -129,7 +130,16 @@ impl TableProvider for DeltaFilesTable {
         let files: Vec<PartitionedFile> = self
             .files
             .iter()
-            .map(|f| PartitionedFile::new(f.path.to_string(), f.size))
+            .map(|f| {
+                // From the store path itself: re-parsing its string would encode it twice.
+                PartitionedFile::new_from_meta(ObjectMeta {
+                    location: f.path.clone(),
+                    last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                    size: f.size,
+                    e_tag: None,
+                    version: None,
+                })
+            })
             .collect();
         // One group per core at most; the physical optimizer splits large files further.
         let groups = split_round_robin(files, state.config_options().execution.target_partitions);

@@ -27,6 +27,7 @@ use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_distributed::{DistributedExec, DistributedExt, SessionStateBuilderExt};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -154,10 +155,8 @@ impl Distribution {
         if queued {
             log.set_queued(true);
         }
-        let permit = Arc::clone(&self.admission)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("admission closed".to_owned()))?;
+        // Held by the result stream: a portal suspended mid-result keeps its slot until closed.
+        let permit = self.admit().await?;
         if queued {
             log.set_queued(false);
         }
@@ -186,7 +185,7 @@ impl Distribution {
             match first {
                 Ok((first, rest)) => {
                     let rows = futures::stream::iter(first.map(Ok::<RecordBatch, DataFusionError>))
-                        .chain(rest)
+                        .chain(rest.fuse())
                         .map(move |item| {
                             // The permit is released when the stream is dropped.
                             let _admitted = &permit;
@@ -196,8 +195,22 @@ impl Distribution {
                 }
                 Err(err) => {
                     let lost = failure::probe_and_mark(&self.membership, &routing.used()).await;
-                    let transport = failure::looks_like_transport(&err);
-                    if lost.is_empty() && !transport {
+                    if lost.is_empty() {
+                        if failure::is_distribution_failure(&err) {
+                            // Not the query's fault and no executor lost: a plan the executors
+                            // could not run, or none left. The coordinator answers instead.
+                            tracing::warn!(
+                                error = %err,
+                                "distributed execution failed; running the query on the coordinator"
+                            );
+                            info.stages = 1;
+                            info.attempts = attempt + 1;
+                            let optimized = state.optimize(logical)?;
+                            let single = DefaultPhysicalPlanner::default()
+                                .create_physical_plan(&optimized, state)
+                                .await?;
+                            return Ok(execute_stream(single, state.task_ctx())?);
+                        }
                         return Err(err.into());
                     }
                     if attempt > self.retries {
@@ -222,6 +235,14 @@ impl Distribution {
                 }
             }
         }
+    }
+
+    /// Waits for a slot among the distributed queries allowed to run at once.
+    pub(crate) async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.admission)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("admission closed".to_owned()))
     }
 }
 

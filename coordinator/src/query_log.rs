@@ -78,7 +78,10 @@ impl QueryLog {
                 true
             }
         });
-        QueryHandle { entry }
+        QueryHandle {
+            entry,
+            handed_over: false,
+        }
     }
 
     /// Every kept entry, oldest first.
@@ -129,13 +132,13 @@ impl QueryEntry {
 #[derive(Debug)]
 pub(crate) struct QueryHandle {
     entry: Arc<QueryEntry>,
+    /// Set once the entry is ended or handed to a tracked stream (which ends it).
+    handed_over: bool,
 }
 
 impl Drop for QueryHandle {
     fn drop(&mut self) {
-        // A no-op when the entry already ended or a tracked stream now owns it (that stream's
-        // own drop ends it).
-        if Arc::strong_count(&self.entry) <= 2 {
+        if !self.handed_over {
             self.entry.end("cancelled", None);
         }
     }
@@ -155,17 +158,20 @@ impl QueryHandle {
         });
     }
 
-    pub(crate) fn fail(self, error: &str) {
+    pub(crate) fn fail(mut self, error: &str) {
         self.entry.end("failed", Some(error.to_owned()));
+        self.handed_over = true;
     }
 
-    pub(crate) fn finish(self) {
+    pub(crate) fn finish(mut self) {
         self.entry.end("finished", None);
+        self.handed_over = true;
     }
 
     /// Wraps the result stream: counts rows, and ends the entry when the stream ends, fails or
     /// is dropped early (cancelled, timed out, or a portal closed).
-    pub(crate) fn track(self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    pub(crate) fn track(mut self, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+        self.handed_over = true;
         Box::pin(TrackedStream {
             inner: stream,
             entry: Arc::clone(&self.entry),

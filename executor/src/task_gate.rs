@@ -3,6 +3,10 @@
 //! datafusion-distributed opens one `CoordinatorChannel` stream per task and keeps it open until
 //! the task ends, so a task runs exactly as long as that response body lives. The gate admits a
 //! task through [`ExecutorState::try_start_task`] and ties the returned guard to the body.
+//!
+//! That holds because Basin runs with metrics collection on (datafusion-distributed's default):
+//! the worker keeps the channel open to send the task's metrics when the coordinator ends the
+//! query. With collection off the channel would close early and drain could stop too soon.
 
 use std::convert::Infallible;
 use std::pin::Pin;

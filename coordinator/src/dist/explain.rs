@@ -82,6 +82,7 @@ pub(crate) async fn explain_analyze_text(
             .to_string(),
         );
     }
+    let _admitted = dist.admit().await?;
     let routing = Arc::new(QueryRouting::new(dist.peek_offset()));
     let started = std::time::Instant::now();
     collect(

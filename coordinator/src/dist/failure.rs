@@ -44,6 +44,20 @@ pub(crate) fn looks_like_transport(error: &DataFusionError) -> bool {
     TRANSPORT_MARKERS.iter().any(|marker| text.contains(marker))
 }
 
+/// Whether a distributed run failed for a reason of its own rather than the query's: an internal
+/// error (a plan fragment that did not survive the trip to the executors), no executor left to
+/// place tasks on, or a network error with every executor still answering.
+pub(crate) fn is_distribution_failure(error: &DataFusionError) -> bool {
+    match error.find_root() {
+        DataFusionError::Internal(_) => true,
+        DataFusionError::Execution(message) if message.contains(NO_EXECUTORS) => true,
+        _ => looks_like_transport(error),
+    }
+}
+
+/// The router's error when no executor is live.
+pub(crate) const NO_EXECUTORS: &str = "no live executors to run the query on";
+
 /// What a probe learned about an executor.
 enum Probe {
     Live,

@@ -83,7 +83,8 @@ impl RouteTasksHandler for Router {
         let workers = live_workers(&self.0);
         if workers.is_empty() {
             return Some(exec_err!(
-                "no live executors to run the query on; see basin.executors"
+                "{}; see basin.executors",
+                super::failure::NO_EXECUTORS
             ));
         }
         let routing = ev.task_ctx.session_config().get_extension::<QueryRouting>();

@@ -7,7 +7,6 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::SchemaRef;
 use datafusion::common::format::ExplainFormat;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
-use datafusion::physical_plan::collect;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 use super::Output;
@@ -34,7 +33,7 @@ pub(super) async fn execute(
 ) -> Result<Output> {
     match &plan {
         LogicalPlan::Dml(DmlStatement { op, .. }) => match op {
-            WriteOp::Insert(_) => insert(session, &plan).await,
+            WriteOp::Insert(_) => insert(session, &plan, log).await,
             other => Err(Error::unsupported(format!(
                 "{} is not supported yet; Basin tables are append-only",
                 other.name()
@@ -108,14 +107,23 @@ fn plan_rows(plan: &LogicalPlan, rows: &[(&str, String)]) -> Result<Output> {
     })
 }
 
-async fn insert(session: &Arc<Session>, plan: &LogicalPlan) -> Result<Output> {
+async fn insert(session: &Arc<Session>, plan: &LogicalPlan, log: &QueryHandle) -> Result<Output> {
     let LogicalPlan::Dml(DmlStatement { table_name, .. }) = plan else {
         return Err(Error::Internal("insert without a DML plan".to_owned()));
     };
     let started = std::time::SystemTime::now();
     let state = session.ctx.state();
     let physical = state.create_physical_plan(plan).await?;
-    let batches = collect(physical, session.ctx.task_ctx()).await?;
+    // A large INSERT ... SELECT reads its input over the executors, admitted and retried like
+    // any distributed query; the Delta commit itself happens here.
+    let mut run = RunInfo::default();
+    let result = session
+        .server
+        .dist
+        .execute(&state, plan, physical, log, &mut run)
+        .await;
+    log.set_run(run);
+    let batches = datafusion::physical_plan::common::collect(result?).await?;
     let rows: u64 = batches
         .iter()
         .filter_map(|b| {
