@@ -90,8 +90,10 @@ def ensure_data(scale: float) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--kill-after", type=int, default=8,
+    parser.add_argument("--kill-after", type=int, default=9,
                         help="kill the victim while this query (1-based) of the second run runs")
+    parser.add_argument("--kill-delay", type=float, default=0.1,
+                        help="seconds into that query the victim is killed")
     parser.add_argument("--scan-bytes", default="16MiB",
                         help="--scan-bytes-per-partition of the coordinator")
     args = parser.parse_args()
@@ -149,7 +151,7 @@ def main() -> int:
                                     dead_after.append(time.monotonic() - killed_at[0])
                                     return
                                 time.sleep(0.1)
-                        timer = threading.Timer(0.3, kill)
+                        timer = threading.Timer(args.kill_delay, kill)
                         timer.start()
                     started = time.monotonic()
                     try:
@@ -163,9 +165,10 @@ def main() -> int:
                         conn.execute(statement)
                     if timer:
                         timer.join()
+                    # This session's previous statement (the death watcher runs queries too).
                     attempts = conn.execute(
-                        "SELECT attempts FROM basin.queries WHERE query NOT LIKE '%basin.queries%' "
-                        "ORDER BY query_id DESC LIMIT 1"
+                        "SELECT attempts FROM basin.queries WHERE pid = pg_backend_pid() "
+                        "AND query NOT LIKE '%basin.queries%' ORDER BY query_id DESC LIMIT 1"
                     ).fetchone()[0]
                     print(f"{run:5} {name}: {took * 1000:8.1f} ms  attempts={attempts}  "
                           f"{'ok' if ok else 'WRONG'}", flush=True)
@@ -186,8 +189,8 @@ def main() -> int:
                 with cluster.connect() as conn:
                     conn.execute(suite[0][2]).fetchall()
                     used = conn.execute(
-                        "SELECT executors FROM basin.queries WHERE query NOT LIKE '%basin.queries%' "
-                        "ORDER BY query_id DESC LIMIT 1"
+                        "SELECT executors FROM basin.queries WHERE pid = pg_backend_pid() "
+                        "AND query NOT LIKE '%basin.queries%' ORDER BY query_id DESC LIMIT 1"
                     ).fetchone()[0]
                 print(f"after restart: live={live} used={used}")
                 if sorted(used.split(",")) != live:
