@@ -1,7 +1,7 @@
 //! Runs the `.slt` corpus in `sql-tests/slt/` over pgwire, one fresh Basin cluster per file and
-//! cluster shape: by default every file runs on `basin standalone --executors N` for N = 1, 2
-//! and 3 executor processes, with every query that reads files distributed; choose with
-//! `--executors 0,2` (0: everything on the coordinator) or `BASIN_TEST_EXECUTORS`.
+//! cluster shape: by default every file runs on `basin standalone --executors N` for N = 0 (every
+//! query on the coordinator, the single-node path) and 1, 2 and 3 executor processes, with every
+//! query that reads files distributed; choose with `--executors 0,2` or `BASIN_TEST_EXECUTORS`.
 //!
 //! ```text
 //! cargo test -p basin-sql-tests --test sqllogictests                         # everything
@@ -31,8 +31,9 @@ use sqllogictest::harness::{Arguments, Failed, Trial};
 const PG_COMPAT_MARKER: &str = "# pg_compat";
 
 /// Cluster shapes every file runs on unless `--executors` or `BASIN_TEST_EXECUTORS` says
-/// otherwise: executor processes next to the coordinator (0: queries run in the coordinator).
-const DEFAULT_EXECUTORS: &str = "1,2,3";
+/// otherwise: executor processes next to the coordinator (0: queries run in the coordinator, so
+/// single-node and distributed answers are held to the same expected output).
+const DEFAULT_EXECUTORS: &str = "0,1,2,3";
 
 struct Cli {
     complete: bool,
