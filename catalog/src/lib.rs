@@ -13,6 +13,7 @@ pub mod model;
 mod provider;
 pub mod session;
 mod store;
+pub mod stream_log;
 mod tables;
 
 pub use ddl::{DropKind, RelationName};

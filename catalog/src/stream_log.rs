@@ -1,0 +1,458 @@
+//! The append log of a streaming table shard: where acknowledged rows live until compaction
+//! moves them into the lake.
+//!
+//! An append returns only once its rows are on disk: written, `fdatasync`ed, and, when the
+//! write started a new segment file, the directory fsynced too. Appends that arrive while a
+//! sync runs are committed together in the next group, so the disk's few hundred syncs per
+//! second bound commit groups, not rows. Rows become visible to readers (`batches`) in the same
+//! step that acknowledges them, so a reader after an acknowledgement sees them.
+//!
+//! On disk a shard is a directory of segment files `<first row offset, 20 digits>.bsl`. A segment
+//! is a sequence of frames, one per appended batch:
+//!
+//! ```text
+//! "BSL1" | payload length u32 LE | row count u32 LE | CRC-32 of payload u32 LE | payload
+//! ```
+//!
+//! where the payload is an Arrow IPC stream (schema, one batch, end marker). Opening a log reads
+//! every frame back; a torn last frame (a crash mid-write, never acknowledged) is cut off, while
+//! a bad checksum anywhere before the last frame is corruption and refuses to open rather than
+//! return fewer rows.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use tokio::sync::{mpsc, oneshot};
+
+const MAGIC: &[u8; 4] = b"BSL1";
+const HEADER_BYTES: usize = 16;
+const SEGMENT_SUFFIX: &str = "bsl";
+
+/// Errors of the append log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("stream log {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stream log {path} is corrupt at byte {offset}: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("batch does not match the table: {0}")]
+    Schema(String),
+    #[error("stream log encoding: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("stream log is closed after an earlier write failure: {0}")]
+    Failed(String),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Settings of one log.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    /// A segment that reached this size is closed; the next group starts a new one.
+    pub segment_bytes: u64,
+    /// Most bytes committed in one group (one sync).
+    pub max_group_bytes: usize,
+    /// Appends waiting for their group; more wait for room (back-pressure).
+    pub queue_depth: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 64 * 1024 * 1024,
+            max_group_bytes: 16 * 1024 * 1024,
+            queue_depth: 256,
+        }
+    }
+}
+
+/// What readers see: every acknowledged batch, in order.
+#[derive(Debug, Default)]
+struct Visible {
+    batches: Vec<RecordBatch>,
+    rows: u64,
+    /// Commit groups (syncs) since the log was opened.
+    groups: u64,
+}
+
+struct Append {
+    batch: RecordBatch,
+    frame: Vec<u8>,
+    done: oneshot::Sender<Result<u64, LogError>>,
+}
+
+/// One shard's append log. Cheap to share behind an `Arc`; appends from many tasks are
+/// committed in groups by one writer task.
+#[derive(Debug)]
+pub struct StreamLog {
+    schema: SchemaRef,
+    dir: PathBuf,
+    visible: Arc<RwLock<Visible>>,
+    appends: mpsc::Sender<Append>,
+}
+
+impl StreamLog {
+    /// Opens (creating if needed) the log in `dir` and reads back every committed row.
+    pub async fn open(
+        dir: &Path,
+        schema: SchemaRef,
+        options: LogOptions,
+    ) -> Result<Self, LogError> {
+        let dir = dir.to_owned();
+        let recovered = {
+            let (dir, schema) = (dir.clone(), Arc::clone(&schema));
+            tokio::task::spawn_blocking(move || recover(&dir, &schema))
+                .await
+                .map_err(|e| LogError::Failed(format!("recovery task: {e}")))??
+        };
+        let visible = Arc::new(RwLock::new(Visible {
+            rows: recovered.rows,
+            batches: recovered.batches,
+            groups: 0,
+        }));
+        let (appends, queue) = mpsc::channel(options.queue_depth.max(1));
+        let writer = Writer {
+            dir: dir.clone(),
+            options,
+            segment: recovered.segment,
+            next_offset: recovered.rows,
+            visible: Arc::clone(&visible),
+        };
+        tokio::spawn(writer.run(queue));
+        Ok(Self {
+            schema,
+            dir,
+            visible,
+            appends,
+        })
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends `batch` durably. Returns the log's row count after it once the rows are synced
+    /// to disk and visible to readers; an error means they were not acknowledged.
+    pub async fn append(&self, batch: RecordBatch) -> Result<u64, LogError> {
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(LogError::Schema(format!(
+                "expected columns {:?}, got {:?}",
+                self.schema.fields(),
+                batch.schema().fields()
+            )));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(self.rows());
+        }
+        let frame = encode_frame(&batch)?;
+        let (done, acked) = oneshot::channel();
+        self.appends
+            .send(Append { batch, frame, done })
+            .await
+            .map_err(|_| LogError::Failed("writer stopped".to_owned()))?;
+        acked
+            .await
+            .map_err(|_| LogError::Failed("writer stopped".to_owned()))?
+    }
+
+    /// Every acknowledged batch, oldest first.
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        self.visible
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .batches
+            .clone()
+    }
+
+    /// Acknowledged rows.
+    pub fn rows(&self) -> u64 {
+        self.visible.read().unwrap_or_else(|e| e.into_inner()).rows
+    }
+
+    /// Commit groups (one write and sync each) since the log was opened.
+    pub fn commit_groups(&self) -> u64 {
+        self.visible
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .groups
+    }
+}
+
+fn encode_frame(batch: &RecordBatch) -> Result<Vec<u8>, LogError> {
+    let mut payload = Vec::new();
+    {
+        let mut writer = StreamWriter::try_new(&mut payload, &batch.schema())?;
+        writer.write(batch)?;
+        writer.finish()?;
+    }
+    let len = u32::try_from(payload.len())
+        .map_err(|_| LogError::Schema("a single batch over 4 GiB".to_owned()))?;
+    let rows = u32::try_from(batch.num_rows())
+        .map_err(|_| LogError::Schema("a single batch over 4 billion rows".to_owned()))?;
+    let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
+    frame.extend_from_slice(MAGIC);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&rows.to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    Ok(frame)
+}
+
+/// The segment being appended to.
+struct Segment {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+struct Recovered {
+    batches: Vec<RecordBatch>,
+    rows: u64,
+    segment: Option<Segment>,
+}
+
+fn segment_name(first_offset: u64) -> String {
+    format!("{first_offset:020}.{SEGMENT_SUFFIX}")
+}
+
+fn recover(dir: &Path, schema: &SchemaRef) -> Result<Recovered, LogError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut segments: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let stem = path.file_stem()?.to_str()?;
+            let offset = stem.parse::<u64>().ok()?;
+            (path.extension()? == SEGMENT_SUFFIX).then_some((offset, path))
+        })
+        .collect();
+    segments.sort();
+    let mut batches = Vec::new();
+    let mut rows = 0u64;
+    let last = segments.len().checked_sub(1);
+    for (index, (first_offset, path)) in segments.iter().enumerate() {
+        if *first_offset != rows {
+            return Err(LogError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: format!("segment starts at row {first_offset}, expected {rows}"),
+            });
+        }
+        let is_last = Some(index) == last;
+        let (segment_batches, valid_len) = read_segment(path, schema, is_last)?;
+        for batch in segment_batches {
+            rows += batch.num_rows() as u64;
+            batches.push(batch);
+        }
+        if is_last {
+            let file = OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(io_error(path))?;
+            let on_disk = file.metadata().map_err(io_error(path))?.len();
+            if on_disk != valid_len {
+                // A torn frame from a crash mid-write: it was never acknowledged.
+                file.set_len(valid_len).map_err(io_error(path))?;
+                file.sync_all().map_err(io_error(path))?;
+            }
+            return Ok(Recovered {
+                batches,
+                rows,
+                segment: Some(Segment {
+                    path: path.clone(),
+                    file,
+                    len: valid_len,
+                }),
+            });
+        }
+    }
+    Ok(Recovered {
+        batches,
+        rows,
+        segment: None,
+    })
+}
+
+/// Reads a segment's frames. In the last segment an incomplete or damaged final frame ends the
+/// log (returned length excludes it); anywhere else damage is corruption.
+fn read_segment(
+    path: &Path,
+    schema: &SchemaRef,
+    is_last: bool,
+) -> Result<(Vec<RecordBatch>, u64), LogError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io_error(path))?;
+    let mut batches = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let corrupt = |reason: &str| LogError::Corrupt {
+            path: path.to_owned(),
+            offset: at as u64,
+            reason: reason.to_owned(),
+        };
+        let header = bytes.get(at..at + HEADER_BYTES);
+        let frame = header.and_then(|h| {
+            let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+            let body = bytes.get(at + HEADER_BYTES..at + HEADER_BYTES + len)?;
+            Some((h, len, body))
+        });
+        let Some((header, len, payload)) = frame else {
+            if is_last {
+                break; // torn tail
+            }
+            return Err(corrupt("truncated frame"));
+        };
+        let rows = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+        let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        let tail = at + HEADER_BYTES + len == bytes.len();
+        if &header[..4] != MAGIC || crc32fast::hash(payload) != crc {
+            if is_last && tail {
+                break; // the last frame was being written when the process died
+            }
+            return Err(corrupt("bad magic or checksum"));
+        }
+        let reader = StreamReader::try_new(payload, None)?;
+        for batch in reader {
+            let batch = batch?;
+            if batch.schema().fields() != schema.fields() {
+                return Err(corrupt("frame schema differs from the table's"));
+            }
+            if batch.num_rows() != rows as usize {
+                return Err(corrupt("row count differs from the frame header"));
+            }
+            batches.push(batch);
+        }
+        at += HEADER_BYTES + len;
+    }
+    Ok((batches, at as u64))
+}
+
+/// The single task that writes, syncs and acknowledges.
+struct Writer {
+    dir: PathBuf,
+    options: LogOptions,
+    segment: Option<Segment>,
+    next_offset: u64,
+    visible: Arc<RwLock<Visible>>,
+}
+
+impl Writer {
+    async fn run(mut self, mut queue: mpsc::Receiver<Append>) {
+        let mut failed: Option<String> = None;
+        while let Some(first) = queue.recv().await {
+            let mut group = vec![first];
+            let mut bytes = group[0].frame.len();
+            while bytes < self.options.max_group_bytes {
+                match queue.try_recv() {
+                    Ok(next) => {
+                        bytes += next.frame.len();
+                        group.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Some(reason) = &failed {
+                for append in group {
+                    let _ = append.done.send(Err(LogError::Failed(reason.clone())));
+                }
+                continue;
+            }
+            match self.commit(&group).await {
+                Ok(()) => {
+                    let mut visible = self.visible.write().unwrap_or_else(|e| e.into_inner());
+                    visible.groups += 1;
+                    for append in group {
+                        visible.rows += append.batch.num_rows() as u64;
+                        visible.batches.push(append.batch);
+                        let _ = append.done.send(Ok(visible.rows));
+                    }
+                }
+                Err(err) => {
+                    // After a failed write or sync the file's state is unknown: acknowledge
+                    // nothing more until the log is reopened (and recovered) from disk.
+                    let reason = err.to_string();
+                    tracing::error!(dir = %self.dir.display(), error = %reason, "stream log write failed");
+                    for append in group {
+                        let _ = append.done.send(Err(LogError::Failed(reason.clone())));
+                    }
+                    failed = Some(reason);
+                }
+            }
+        }
+    }
+
+    /// Writes the group's frames and syncs them (and the directory for a new segment).
+    async fn commit(&mut self, group: &[Append]) -> Result<(), LogError> {
+        let rows: u64 = group.iter().map(|a| a.batch.num_rows() as u64).sum();
+        let mut data = Vec::with_capacity(group.iter().map(|a| a.frame.len()).sum());
+        for append in group {
+            data.extend_from_slice(&append.frame);
+        }
+        let roll = self
+            .segment
+            .as_ref()
+            .is_none_or(|s| s.len >= self.options.segment_bytes);
+        let dir = self.dir.clone();
+        let first_offset = self.next_offset;
+        let current = self.segment.take();
+        let segment = tokio::task::spawn_blocking(move || -> Result<Segment, LogError> {
+            let mut segment = match (roll, current) {
+                (false, Some(segment)) => segment,
+                (_, _) => {
+                    let path = dir.join(segment_name(first_offset));
+                    let file = OpenOptions::new()
+                        .create_new(true)
+                        .append(true)
+                        .open(&path)
+                        .map_err(io_error(&path))?;
+                    // The new name must survive a power loss too.
+                    File::open(&dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(io_error(&dir))?;
+                    Segment { path, file, len: 0 }
+                }
+            };
+            segment
+                .file
+                .write_all(&data)
+                .map_err(io_error(&segment.path))?;
+            segment.file.sync_data().map_err(io_error(&segment.path))?;
+            segment.len += data.len() as u64;
+            Ok(segment)
+        })
+        .await
+        .map_err(|e| LogError::Failed(format!("writer task: {e}")))??;
+        self.segment = Some(segment);
+        self.next_offset += rows;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "stream_log_tests.rs"]
+mod tests;
