@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use basin_catalog::model::CatalogState;
-use datafusion::catalog::SchemaProvider;
+use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::common::{Result, plan_datafusion_err};
 use datafusion::datasource::TableProvider;
 use datafusion::prelude::SessionContext;
@@ -76,6 +76,18 @@ pub(crate) fn install(
     snapshot: Arc<dyn Fn() -> Arc<CatalogState> + Send + Sync>,
     vars: Arc<SessionVars>,
 ) -> Result<()> {
+    let catalog = default_catalog(ctx)?;
+    let source = Arc::new(CatalogSource::try_new(snapshot, vars)?);
+    for schema in ["pg_catalog", "information_schema"] {
+        catalog.register_schema(schema, Arc::new(SystemSchema::new(schema, &source)))?;
+    }
+    functions::register(ctx, &source);
+    Ok(())
+}
+
+/// The session's default catalog (the DataFusion catalog named after the database), where Basin's
+/// system schemas are registered.
+pub(crate) fn default_catalog(ctx: &SessionContext) -> Result<Arc<dyn CatalogProvider>> {
     let catalog_name = ctx
         .state()
         .config()
@@ -83,15 +95,8 @@ pub(crate) fn install(
         .catalog
         .default_catalog
         .clone();
-    let catalog = ctx
-        .catalog(&catalog_name)
-        .ok_or_else(|| plan_datafusion_err!("catalog \"{catalog_name}\" does not exist"))?;
-    let source = Arc::new(CatalogSource::try_new(snapshot, vars)?);
-    for schema in ["pg_catalog", "information_schema"] {
-        catalog.register_schema(schema, Arc::new(SystemSchema::new(schema, &source)))?;
-    }
-    functions::register(ctx, &source);
-    Ok(())
+    ctx.catalog(&catalog_name)
+        .ok_or_else(|| plan_datafusion_err!("catalog \"{catalog_name}\" does not exist"))
 }
 
 /// `pg_catalog` or `information_schema`: the catalog tables of one schema.

@@ -65,13 +65,10 @@ impl QueryLog {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.push_back(Arc::clone(&entry));
         // Drop the oldest finished entries beyond the limit; running ones always stay.
-        let finished = entries
-            .iter()
-            .filter(|e| e.progress().duration.is_some())
-            .count();
+        let finished = entries.iter().filter(|e| e.is_finished()).count();
         let mut excess = finished.saturating_sub(KEEP_FINISHED);
         entries.retain(|e| {
-            if excess > 0 && e.progress().duration.is_some() {
+            if excess > 0 && e.is_finished() {
                 excess -= 1;
                 false
             } else {
@@ -101,6 +98,14 @@ impl QueryEntry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn is_finished(&self) -> bool {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .duration
+            .is_some()
     }
 
     /// Time since start for running queries, total time for finished ones.

@@ -199,16 +199,7 @@ pub(crate) fn install(
     membership: Arc<Membership>,
     log: Arc<QueryLog>,
 ) -> Result<()> {
-    let catalog_name = ctx
-        .state()
-        .config()
-        .options()
-        .catalog
-        .default_catalog
-        .clone();
-    let Some(catalog) = ctx.catalog(&catalog_name) else {
-        return Ok(());
-    };
+    let catalog = crate::pg_catalog::default_catalog(ctx)?;
     let schema = MemorySchemaProvider::new();
     schema.register_table(
         "executors".to_owned(),

@@ -112,7 +112,7 @@ fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
             } else if path.extension().is_some_and(|ext| ext == "slt") {
                 let name = path
                     .strip_prefix(dir)
-                    .expect("discovered files lie under the corpus directory")
+                    .with_context(|| format!("{} is outside {}", path.display(), dir.display()))?
                     .components()
                     .map(|part| part.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()

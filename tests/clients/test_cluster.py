@@ -108,6 +108,15 @@ class Cluster:
         self.executors.append(process)
         return process
 
+    def create_tpch_tables(self, *tables: str) -> None:
+        """External tables over the TPC-H SF 0.01 files (lineitem when none are named)."""
+        tpch = ensure_tpch()
+        with self.connect() as conn:
+            for table in tables or ("lineitem",):
+                conn.execute(
+                    f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{tpch}/{table}.parquet'"
+                )
+
     def live(self) -> list[str]:
         with self.connect() as conn:
             rows = conn.execute(
@@ -150,16 +159,12 @@ class Cluster:
 
 @pytest.fixture()
 def cluster(tmp_path):
-    tpch = ensure_tpch()
     cluster = Cluster(tmp_path)
     try:
         for _ in range(3):
             cluster.add_executor()
         cluster.wait_live(3)
-        with cluster.connect() as conn:
-            conn.execute(
-                f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{tpch}/lineitem.parquet'"
-            )
+        cluster.create_tpch_tables()
         yield cluster
     finally:
         cluster.stop()
@@ -316,16 +321,13 @@ def test_sigterm_drains_an_executor_without_failing_its_query(cluster):
 
 
 def test_admission_queues_queries_beyond_the_limit(tmp_path):
-    tpch = ensure_tpch()
     cluster = Cluster(tmp_path, extra_args=("--max-concurrent-queries", "1"))
     try:
         for _ in range(2):
             cluster.add_executor()
         cluster.wait_live(2)
+        cluster.create_tpch_tables()
         with cluster.connect() as conn:
-            conn.execute(
-                f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{tpch}/lineitem.parquet'"
-            )
             expected = conn.execute(SLOW_QUERY).fetchone()
         first, first_result = run_in_thread(cluster, SLOW_QUERY)
         time.sleep(0.3)
@@ -385,7 +387,6 @@ def test_executor_lost_after_rows_were_sent_is_a_retryable_error(cluster):
 
 
 def test_q5_plan_has_stages_with_tasks_on_both_executors(tmp_path):
-    tpch = ensure_tpch()
     cluster = Cluster(tmp_path)
     try:
         for _ in range(2):
@@ -393,11 +394,8 @@ def test_q5_plan_has_stages_with_tasks_on_both_executors(tmp_path):
         live = cluster.wait_live(2)
         q5 = (REPO / "sql-tests" / "slt" / "tpch" / "q05.slt").read_text()
         sql = q5[q5.index("select"):q5.index("----")]
+        cluster.create_tpch_tables("customer", "orders", "lineitem", "supplier", "nation", "region")
         with cluster.connect() as conn:
-            for table in ("customer", "orders", "lineitem", "supplier", "nation", "region"):
-                conn.execute(
-                    f"CREATE EXTERNAL TABLE {table} STORED AS PARQUET LOCATION '{tpch}/{table}.parquet'"
-                )
             plan = "\n".join(r[1] for r in conn.execute(f"EXPLAIN {sql}").fetchall())
         stages = set(re.findall(r"Stage (\d+) ── tasks=(\d+)", plan))
         assert len(stages) >= 3, plan
@@ -418,15 +416,12 @@ def test_dead_executor_noticed_by_heartbeat_within_ten_seconds(cluster):
 
 
 def test_executor_added_to_running_cluster_gets_work(tmp_path):
-    tpch = ensure_tpch()
     cluster = Cluster(tmp_path)
     try:
         cluster.add_executor()
         first = cluster.wait_live(1)
+        cluster.create_tpch_tables()
         with cluster.connect() as conn:
-            conn.execute(
-                f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{tpch}/lineitem.parquet'"
-            )
             conn.execute(GROUPED_QUERY).fetchall()
             assert cluster.last_query(conn, "%GROUP BY 1, 2%")[3] == first[0]
         cluster.add_executor()
@@ -443,10 +438,7 @@ def memory_cluster(tmp_path: Path, memory: str) -> Cluster:
     for _ in range(2):
         cluster.add_executor()
     cluster.wait_live(2)
-    with cluster.connect() as conn:
-        conn.execute(
-            f"CREATE EXTERNAL TABLE lineitem STORED AS PARQUET LOCATION '{ensure_tpch()}/lineitem.parquet'"
-        )
+    cluster.create_tpch_tables()
     return cluster
 
 
