@@ -363,6 +363,7 @@ impl Catalog {
             })
             .await?;
         if let Some(entry) = dropped {
+            self.close_stream(entry.oid).await;
             self.remove_managed_files(&entry);
         }
         Ok(())
@@ -470,8 +471,10 @@ impl Catalog {
     }
 
     fn remove_managed_files(&self, entry: &RelationEntry) {
-        if let RelationKind::Managed { path } = &entry.kind {
-            remove_dir_logged(&self.data_dir().join(path));
+        match &entry.kind {
+            RelationKind::Managed { path } => remove_dir_logged(&self.data_dir().join(path)),
+            RelationKind::Stream(spec) => remove_dir_logged(&self.data_dir().join(&spec.path)),
+            RelationKind::External { .. } | RelationKind::View { .. } => {}
         }
     }
 }
@@ -479,7 +482,7 @@ impl Catalog {
 /// Delta Lake stores a narrower set of types than Arrow: timestamps in microseconds, no
 /// unsigned integers, no string views. Returns the schema a new managed table gets, or says
 /// which column cannot be stored.
-fn delta_compatible_schema(schema: &Schema, keep_not_null: bool) -> Result<SchemaRef> {
+pub(crate) fn delta_compatible_schema(schema: &Schema, keep_not_null: bool) -> Result<SchemaRef> {
     let fields = schema
         .fields()
         .iter()
@@ -537,7 +540,7 @@ fn delta_type(data_type: &DataType) -> Option<DataType> {
 
 /// An identifier as a directory name: letters, digits and `_` only (quoted identifiers may hold
 /// `/` or `..`), at most 64 characters. The OID suffix keeps paths unique.
-fn path_component(name: &str) -> String {
+pub(crate) fn path_component(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| {
@@ -583,7 +586,7 @@ fn absolute_location(location: &str) -> Result<String> {
     Ok(text)
 }
 
-fn remove_dir_logged(path: &std::path::Path) {
+pub(crate) fn remove_dir_logged(path: &std::path::Path) {
     match std::fs::remove_dir_all(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

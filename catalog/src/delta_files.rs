@@ -65,17 +65,12 @@ impl DeltaFilesTable {
     }
 
     fn statistics(&self) -> Statistics {
-        let mut stats = Statistics::new_unknown(&self.schema);
-        let rows: Option<usize> = self.files.iter().map(|f| f.rows).sum();
-        stats.num_rows = rows.map_or(Precision::Absent, Precision::Exact);
-        stats.total_byte_size =
-            Precision::Inexact(self.files.iter().map(|f| f.size as usize).sum());
-        stats
+        files_statistics(&self.schema, &self.files)
     }
 }
 
 /// The object store a table URL lives in: `file:///` for local tables, `s3://bucket` for S3.
-fn store_url_of(table_url: &Url) -> DfResult<ObjectStoreUrl> {
+pub(crate) fn store_url_of(table_url: &Url) -> DfResult<ObjectStoreUrl> {
     let authority = &table_url[url::Position::BeforeHost..url::Position::AfterPort];
     ObjectStoreUrl::parse(format!("{}://{authority}", table_url.scheme()))
 }
@@ -109,47 +104,15 @@ impl TableProvider for DeltaFilesTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if self.files.is_empty() {
-            let schema = match projection {
-                Some(indices) => Arc::new(self.schema.project(indices)?),
-                None => Arc::clone(&self.schema),
-            };
-            return Ok(Arc::new(EmptyExec::new(schema)));
-        }
-        let mut source = ParquetSource::new(Arc::clone(&self.schema)).with_table_parquet_options(
-            TableParquetOptions {
-                global: state.config_options().execution.parquet.clone(),
-                ..TableParquetOptions::default()
-            },
-        );
-        if let Some(filter) = conjunction(filters.iter().cloned()) {
-            let df_schema = DFSchema::try_from(Arc::clone(&self.schema))?;
-            let predicate = state.create_physical_expr(filter, &df_schema)?;
-            source = source.with_predicate(predicate);
-        }
-        let files: Vec<PartitionedFile> = self
-            .files
-            .iter()
-            .map(|f| {
-                // From the store path itself: re-parsing its string would encode it twice.
-                PartitionedFile::new_from_meta(ObjectMeta {
-                    location: f.path.clone(),
-                    last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-                    size: f.size,
-                    e_tag: None,
-                    version: None,
-                })
-            })
-            .collect();
-        // One group per core at most; the physical optimizer splits large files further.
-        let groups = split_round_robin(files, state.config_options().execution.target_partitions);
-        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
-            .with_file_groups(groups)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .with_statistics(DeltaFilesTable::statistics(self))
-            .build();
-        Ok(DataSourceExec::from_data_source(config))
+        scan_files(
+            state,
+            &self.schema,
+            &self.store_url,
+            &self.files,
+            projection,
+            filters,
+            limit,
+        )
     }
 
     async fn insert_into(
@@ -160,6 +123,70 @@ impl TableProvider for DeltaFilesTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.writer.insert_into(state, input, insert_op).await
     }
+}
+
+/// A Parquet scan of `files` (all of schema `schema`) as DataFusion's own `DataSourceExec`,
+/// with `filters` pushed down for row-group and page pruning.
+pub(crate) fn scan_files(
+    state: &dyn Session,
+    schema: &SchemaRef,
+    store_url: &ObjectStoreUrl,
+    files: &[DataFile],
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    if files.is_empty() {
+        let schema = match projection {
+            Some(indices) => Arc::new(schema.project(indices)?),
+            None => Arc::clone(schema),
+        };
+        return Ok(Arc::new(EmptyExec::new(schema)));
+    }
+    let mut source =
+        ParquetSource::new(Arc::clone(schema)).with_table_parquet_options(TableParquetOptions {
+            global: state.config_options().execution.parquet.clone(),
+            ..TableParquetOptions::default()
+        });
+    if let Some(filter) = conjunction(filters.iter().cloned()) {
+        let df_schema = DFSchema::try_from(Arc::clone(schema))?;
+        let predicate = state.create_physical_expr(filter, &df_schema)?;
+        source = source.with_predicate(predicate);
+    }
+    let partitioned: Vec<PartitionedFile> = files
+        .iter()
+        .map(|f| {
+            // From the store path itself: re-parsing its string would encode it twice.
+            PartitionedFile::new_from_meta(ObjectMeta {
+                location: f.path.clone(),
+                last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                size: f.size,
+                e_tag: None,
+                version: None,
+            })
+        })
+        .collect();
+    // One group per core at most; the physical optimizer splits large files further.
+    let groups = split_round_robin(
+        partitioned,
+        state.config_options().execution.target_partitions,
+    );
+    let config = FileScanConfigBuilder::new(store_url.clone(), Arc::new(source))
+        .with_file_groups(groups)
+        .with_projection_indices(projection.cloned())?
+        .with_limit(limit)
+        .with_statistics(files_statistics(schema, files))
+        .build();
+    Ok(DataSourceExec::from_data_source(config))
+}
+
+/// Row count and size of `files`, as the planner's statistics.
+pub(crate) fn files_statistics(schema: &SchemaRef, files: &[DataFile]) -> Statistics {
+    let mut stats = Statistics::new_unknown(schema);
+    let rows: Option<usize> = files.iter().map(|f| f.rows).sum();
+    stats.num_rows = rows.map_or(Precision::Absent, Precision::Exact);
+    stats.total_byte_size = Precision::Inexact(files.iter().map(|f| f.size as usize).sum());
+    stats
 }
 
 fn split_round_robin(files: Vec<PartitionedFile>, groups: usize) -> Vec<FileGroup> {

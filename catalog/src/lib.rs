@@ -1,4 +1,5 @@
-//! Basin's catalog: databases, schemas, lake tables, Basin-managed Delta tables and views; their
+//! Basin's catalog: databases, schemas, lake tables, Basin-managed Delta tables, streaming tables
+//! (their logs, compaction and lake) and views; their
 //! durable storage (`catalog.json` under the data directory, replaced atomically); the DataFusion
 //! `CatalogProvider`s that expose them; and the one session builder every role uses.
 //!
@@ -14,6 +15,7 @@ mod provider;
 pub mod session;
 mod store;
 pub mod stream_log;
+pub mod streams;
 mod tables;
 
 pub use ddl::{DropKind, RelationName};

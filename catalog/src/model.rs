@@ -75,6 +75,81 @@ pub enum RelationKind {
         #[serde(default)]
         default_schema: Option<String>,
     },
+    /// A streaming table (`CREATE TABLE ... APPEND ONLY`): appends land in a sharded,
+    /// group-committed log and are compacted into a Delta table under the data directory.
+    Stream(StreamSpec),
+}
+
+/// What happens to a row that does not fit the table's schema.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// The whole request (batch) is refused, naming the first bad row and column.
+    #[default]
+    Reject,
+    /// Bad rows go to the table's dead-letter table `<name>_dead_letter`; the rest is appended.
+    DeadLetter,
+}
+
+impl OnError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Reject => "reject",
+            OnError::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// How compacted files are laid out by event time.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TimePartitioning {
+    /// One file per compaction round, sorted by event time.
+    None,
+    Hour,
+    #[default]
+    Day,
+}
+
+impl TimePartitioning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimePartitioning::None => "none",
+            TimePartitioning::Hour => "hour",
+            TimePartitioning::Day => "day",
+        }
+    }
+
+    /// Width of one partition in microseconds.
+    pub fn width_micros(self) -> Option<i64> {
+        match self {
+            TimePartitioning::None => None,
+            TimePartitioning::Hour => Some(3_600_000_000),
+            TimePartitioning::Day => Some(86_400_000_000),
+        }
+    }
+}
+
+/// The definition of a streaming table, as `CREATE TABLE ... APPEND ONLY WITH (...)` gave it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamSpec {
+    /// Directory relative to the data directory; holds `log/shard-<k>/` and `lake/` (Delta).
+    pub path: String,
+    /// The event-time column (`WATERMARK FOR <column>`), used to sort and partition files.
+    pub event_time: Option<String>,
+    /// The watermark expression as written, e.g. `ts - INTERVAL '5 seconds'`.
+    pub watermark: Option<String>,
+    /// Number of log shards appends are spread over.
+    pub shards: u32,
+    pub on_error: OnError,
+    pub partition_by: TimePartitioning,
+    /// How often the compactor moves the log into the lake, in milliseconds.
+    pub compaction_interval_ms: u64,
+    /// Compacted rows whose event time is older than this are deleted (`retention`).
+    pub retention_secs: Option<u64>,
+    /// The dead-letter table's name when `on_error = 'dead_letter'`.
+    #[serde(default)]
+    pub dead_letter: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,11 +189,23 @@ pub struct RelationEntry {
 
 impl RelationEntry {
     /// Postgres `relkind`: 'r' table, 'v' view ('m' materialized views and 'f' foreign tables
-    /// arrive with later issues).
+    /// arrive with later issues). Streaming tables are tables to clients.
     pub fn relkind(&self) -> char {
         match self.kind {
             RelationKind::View { .. } => 'v',
-            RelationKind::External { .. } | RelationKind::Managed { .. } => 'r',
+            RelationKind::External { .. }
+            | RelationKind::Managed { .. }
+            | RelationKind::Stream(_) => 'r',
+        }
+    }
+
+    /// What `basin.tables` calls this relation.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RelationKind::View { .. } => "view",
+            RelationKind::External { .. } => "external",
+            RelationKind::Managed { .. } => "managed",
+            RelationKind::Stream(_) => "streaming",
         }
     }
 

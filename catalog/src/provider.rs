@@ -106,6 +106,16 @@ impl SchemaProvider for BasinSchemaProvider {
         let Some(entry) = snapshot.relation(&self.database, &self.schema, name) else {
             return Ok(None);
         };
+        if matches!(entry.kind, crate::model::RelationKind::Stream(_)) {
+            let table = self
+                .catalog
+                .stream_table(entry)
+                .await
+                .map_err(DataFusionError::from)?;
+            return Ok(Some(Arc::new(crate::streams::StreamTableProvider::new(
+                table,
+            ))));
+        }
         let state: SessionState = planning_state(Arc::clone(&self.catalog), &self.database);
         open_relation(entry, self.catalog.data_dir(), &state)
             .await

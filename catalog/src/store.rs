@@ -23,6 +23,7 @@ pub struct Catalog {
     data_dir: PathBuf,
     current: Arc<RwLock<Arc<CatalogState>>>,
     writer: Arc<tokio::sync::Mutex<()>>,
+    streams: crate::streams::StreamRegistry,
 }
 
 impl Catalog {
@@ -58,12 +59,17 @@ impl Catalog {
             data_dir,
             current: Arc::new(RwLock::new(Arc::new(state))),
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            streams: crate::streams::StreamRegistry::default(),
         }))
     }
 
     /// The directory that holds the catalog and Basin-managed tables (absolute).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    pub(crate) fn streams(&self) -> &crate::streams::StreamRegistry {
+        &self.streams
     }
 
     /// The latest committed state. Never blocks on writers for longer than a pointer swap.

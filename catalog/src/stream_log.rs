@@ -85,11 +85,15 @@ impl Default for LogOptions {
     }
 }
 
-/// What readers see: every acknowledged batch, in order.
+/// What readers see: every acknowledged batch not yet released, in order, with the log offset
+/// of its first row.
 #[derive(Debug, Default)]
 struct Visible {
-    batches: Vec<RecordBatch>,
+    batches: std::collections::VecDeque<(u64, RecordBatch)>,
+    /// Offset after the last acknowledged row: the log's row count since it was created.
     rows: u64,
+    /// Arrow memory held by `batches`.
+    memory_bytes: usize,
     /// Commit groups (syncs) since the log was opened.
     groups: u64,
 }
@@ -111,22 +115,30 @@ pub struct StreamLog {
 }
 
 impl StreamLog {
-    /// Opens (creating if needed) the log in `dir` and reads back every committed row.
+    /// Opens (creating if needed) the log in `dir` and reads back every committed row from
+    /// offset `keep_from` on (rows before it are already in the lake).
     pub async fn open(
         dir: &Path,
         schema: SchemaRef,
         options: LogOptions,
+        keep_from: u64,
     ) -> Result<Self, LogError> {
         let dir = dir.to_owned();
         let recovered = {
             let (dir, schema) = (dir.clone(), Arc::clone(&schema));
-            tokio::task::spawn_blocking(move || recover(&dir, &schema))
+            tokio::task::spawn_blocking(move || recover(&dir, &schema, keep_from))
                 .await
                 .map_err(|e| LogError::Failed(format!("recovery task: {e}")))??
         };
+        let memory_bytes = recovered
+            .batches
+            .iter()
+            .map(|(_, b)| b.get_array_memory_size())
+            .sum();
         let visible = Arc::new(RwLock::new(Visible {
             rows: recovered.rows,
-            batches: recovered.batches,
+            batches: recovered.batches.into(),
+            memory_bytes,
             groups: 0,
         }));
         let (appends, queue) = mpsc::channel(options.queue_depth.max(1));
@@ -178,13 +190,69 @@ impl StreamLog {
             .map_err(|_| LogError::Failed("writer stopped".to_owned()))?
     }
 
-    /// Every acknowledged batch, oldest first.
+    /// Every acknowledged batch not yet released, oldest first.
     pub fn batches(&self) -> Vec<RecordBatch> {
+        self.tail(0).into_iter().map(|(_, b)| b).collect()
+    }
+
+    /// Acknowledged batches whose first row is at offset `from` or later, with that offset.
+    pub fn tail(&self, from: u64) -> Vec<(u64, RecordBatch)> {
         self.visible
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .batches
-            .clone()
+            .iter()
+            .filter(|(offset, _)| *offset >= from)
+            .cloned()
+            .collect()
+    }
+
+    /// Arrow memory held by unreleased batches.
+    pub fn memory_bytes(&self) -> usize {
+        self.visible
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .memory_bytes
+    }
+
+    /// Forgets rows before offset `upto` (they are safely in the lake): drops them from memory
+    /// and deletes closed segment files that hold only such rows. `upto` must fall on a batch
+    /// boundary, as offsets returned by [`StreamLog::tail`] do.
+    pub async fn release_below(&self, upto: u64) -> Result<(), LogError> {
+        self.forget_below(upto);
+        self.delete_below(upto).await
+    }
+
+    /// The memory half of [`StreamLog::release_below`]: readers stop seeing rows before `upto`.
+    pub fn forget_below(&self, upto: u64) {
+        let mut visible = self.visible.write().unwrap_or_else(|e| e.into_inner());
+        while let Some((offset, batch)) = visible.batches.front() {
+            if offset + batch.num_rows() as u64 > upto {
+                break;
+            }
+            let freed = batch.get_array_memory_size();
+            visible.memory_bytes = visible.memory_bytes.saturating_sub(freed);
+            visible.batches.pop_front();
+        }
+    }
+
+    /// The disk half of [`StreamLog::release_below`]: deletes closed segments holding only rows
+    /// before `upto`.
+    pub async fn delete_below(&self, upto: u64) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || delete_segments_below(&dir, upto))
+            .await
+            .map_err(|e| LogError::Failed(format!("truncate task: {e}")))?
+    }
+
+    /// Bytes of segment files on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        list_segments(&self.dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, path)| fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Acknowledged rows.
@@ -229,7 +297,7 @@ struct Segment {
 }
 
 struct Recovered {
-    batches: Vec<RecordBatch>,
+    batches: Vec<(u64, RecordBatch)>,
     rows: u64,
     segment: Option<Segment>,
 }
@@ -238,8 +306,8 @@ fn segment_name(first_offset: u64) -> String {
     format!("{first_offset:020}.{SEGMENT_SUFFIX}")
 }
 
-fn recover(dir: &Path, schema: &SchemaRef) -> Result<Recovered, LogError> {
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
+/// Segment files of `dir` by first offset, oldest first.
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
     let mut segments: Vec<(u64, PathBuf)> = fs::read_dir(dir)
         .map_err(io_error(dir))?
         .filter_map(|entry| {
@@ -250,8 +318,36 @@ fn recover(dir: &Path, schema: &SchemaRef) -> Result<Recovered, LogError> {
         })
         .collect();
     segments.sort();
+    Ok(segments)
+}
+
+/// Deletes every segment whose rows all lie before `upto`, oldest first so a crash midway leaves
+/// a contiguous log. The newest segment is never deleted: the writer appends to it.
+fn delete_segments_below(dir: &Path, upto: u64) -> Result<(), LogError> {
+    let segments = list_segments(dir)?;
+    let mut deleted = false;
+    for pair in segments.windows(2) {
+        let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
+        if *next_first > upto {
+            break;
+        }
+        fs::remove_file(path).map_err(io_error(path))?;
+        deleted = true;
+    }
+    if deleted {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(dir))?;
+    }
+    Ok(())
+}
+
+fn recover(dir: &Path, schema: &SchemaRef, keep_from: u64) -> Result<Recovered, LogError> {
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let segments = list_segments(dir)?;
     let mut batches = Vec::new();
-    let mut rows = 0u64;
+    // A truncated log starts at its oldest remaining segment.
+    let mut rows = segments.first().map_or(0, |(first, _)| *first);
     let last = segments.len().checked_sub(1);
     for (index, (first_offset, path)) in segments.iter().enumerate() {
         if *first_offset != rows {
@@ -264,8 +360,11 @@ fn recover(dir: &Path, schema: &SchemaRef) -> Result<Recovered, LogError> {
         let is_last = Some(index) == last;
         let (segment_batches, valid_len) = read_segment(path, schema, is_last)?;
         for batch in segment_batches {
+            let offset = rows;
             rows += batch.num_rows() as u64;
-            batches.push(batch);
+            if rows > keep_from {
+                batches.push((offset, batch));
+            }
         }
         if is_last {
             let file = OpenOptions::new()
@@ -387,8 +486,10 @@ impl Writer {
                     let mut visible = self.visible.write().unwrap_or_else(|e| e.into_inner());
                     visible.groups += 1;
                     for append in group {
+                        let offset = visible.rows;
                         visible.rows += append.batch.num_rows() as u64;
-                        visible.batches.push(append.batch);
+                        visible.memory_bytes += append.batch.get_array_memory_size();
+                        visible.batches.push_back((offset, append.batch));
                         let _ = append.done.send(Ok(visible.rows));
                     }
                 }

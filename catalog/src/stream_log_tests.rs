@@ -51,7 +51,7 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test]
 async fn acknowledged_rows_are_visible_and_survive_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect("open");
     assert_eq!(log.append(batch(0, 3)).await.expect("append"), 3);
@@ -59,7 +59,7 @@ async fn acknowledged_rows_are_visible_and_survive_reopening() {
     assert_eq!(log.append(batch(3, 2)).await.expect("append"), 5);
     drop(log);
 
-    let log = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect("reopen");
     assert_eq!(log.rows(), 5);
@@ -71,7 +71,7 @@ async fn acknowledged_rows_are_visible_and_survive_reopening() {
 async fn concurrent_appends_commit_in_groups() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Arc::new(
-        StreamLog::open(dir.path(), schema(), LogOptions::default())
+        StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
             .await
             .expect("open"),
     );
@@ -98,7 +98,7 @@ async fn concurrent_appends_commit_in_groups() {
 #[tokio::test]
 async fn a_torn_last_frame_is_cut_off_and_the_log_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect("open");
     log.append(batch(0, 4)).await.expect("append");
@@ -114,7 +114,7 @@ async fn a_torn_last_frame_is_cut_off_and_the_log_goes_on() {
     file.write_all(&frame[..frame.len() / 2]).expect("write");
     drop(file);
 
-    let log = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect("reopen");
     assert_eq!(ids(&log.batches()), vec![0, 1, 2, 3]);
@@ -123,7 +123,7 @@ async fn a_torn_last_frame_is_cut_off_and_the_log_goes_on() {
         .await
         .expect("append after recovery");
     drop(log);
-    let log = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect("reopen");
     assert_eq!(ids(&log.batches()), vec![0, 1, 2, 3, 4]);
@@ -132,7 +132,7 @@ async fn a_torn_last_frame_is_cut_off_and_the_log_goes_on() {
 #[tokio::test]
 async fn damage_before_the_end_refuses_to_open() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect("open");
     log.append(batch(0, 4)).await.expect("append");
@@ -143,7 +143,7 @@ async fn damage_before_the_end_refuses_to_open() {
     bytes[HEADER_BYTES + 40] ^= 0xff; // inside the first frame's payload
     fs::write(&segment, bytes).expect("write");
 
-    let err = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let err = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect_err("corruption must not read as fewer rows");
     assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
@@ -156,7 +156,7 @@ async fn segments_roll_and_are_all_read_back() {
         segment_bytes: 1,
         ..LogOptions::default()
     };
-    let log = StreamLog::open(dir.path(), schema(), options)
+    let log = StreamLog::open(dir.path(), schema(), options, 0)
         .await
         .expect("open");
     for i in 0..5 {
@@ -169,7 +169,7 @@ async fn segments_roll_and_are_all_read_back() {
         .collect();
     assert_eq!(names.len(), 5, "{names:?}");
     assert_eq!(names[1], segment_name(2));
-    let log = StreamLog::open(dir.path(), schema(), options)
+    let log = StreamLog::open(dir.path(), schema(), options, 0)
         .await
         .expect("reopen");
     assert_eq!(ids(&log.batches()), (0..10).collect::<Vec<_>>());
@@ -178,7 +178,7 @@ async fn segments_roll_and_are_all_read_back() {
 #[tokio::test]
 async fn batches_of_another_shape_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = StreamLog::open(dir.path(), schema(), LogOptions::default())
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
         .await
         .expect("open");
     let other = RecordBatch::try_new(
@@ -188,4 +188,33 @@ async fn batches_of_another_shape_are_refused() {
     .expect("batch");
     assert!(matches!(log.append(other).await, Err(LogError::Schema(_))));
     assert_eq!(log.rows(), 0);
+}
+
+#[tokio::test]
+async fn released_rows_leave_memory_and_disk_but_offsets_carry_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = LogOptions {
+        segment_bytes: 1,
+        ..LogOptions::default()
+    };
+    let log = StreamLog::open(dir.path(), schema(), options, 0)
+        .await
+        .expect("open");
+    for i in 0..5 {
+        log.append(batch(i * 2, 2)).await.expect("append");
+    }
+    let tail = log.tail(4);
+    assert_eq!(tail.first().map(|(offset, _)| *offset), Some(4));
+    log.release_below(6).await.expect("release");
+    assert_eq!(ids(&log.batches()), vec![6, 7, 8, 9]);
+    // Segments 0, 2 and 4 held only released rows.
+    assert_eq!(segments(dir.path()).len(), 2);
+    drop(log);
+    // Reopened knowing rows before 6 are in the lake: offsets keep counting from the log.
+    let log = StreamLog::open(dir.path(), schema(), options, 6)
+        .await
+        .expect("reopen");
+    assert_eq!(ids(&log.batches()), vec![6, 7, 8, 9]);
+    assert_eq!(log.append(batch(10, 1)).await.expect("append"), 11);
+    assert_eq!(log.tail(10).len(), 1);
 }

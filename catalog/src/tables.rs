@@ -50,6 +50,10 @@ pub(crate) async fn open_relation(
                 .await
                 .map_err(DataFusionError::from)
         }
+        RelationKind::Stream(_) => Err(DataFusionError::Internal(format!(
+            "streaming table \"{}\" is opened through the catalog's stream registry",
+            entry.name
+        ))),
         RelationKind::View {
             sql,
             default_schema,
@@ -70,12 +74,25 @@ pub(crate) async fn open_delta(url: &Url, name: &str) -> Result<Arc<dyn TablePro
     let table = deltalake::open_table(url.clone())
         .await
         .map_err(|e| Error::delta(name, e))?;
+    let files = active_files(&table, url).map_err(|e| Error::delta(name, e))?;
+    let writer = table
+        .table_provider()
+        .await
+        .map_err(|e| Error::DataFusion(e.context(format!("open delta table \"{name}\""))))?;
+    let provider = DeltaFilesTable::new(url, writer.schema(), files, writer)?;
+    Ok(Arc::new(provider))
+}
+
+/// The active data files of `table` (at `url`) in its loaded snapshot.
+pub(crate) fn active_files(
+    table: &deltalake::DeltaTable,
+    url: &Url,
+) -> Result<Vec<DataFile>, deltalake::DeltaTableError> {
     let base = object_store::path::Path::from_url_path(url.path())
-        .map_err(|e| Error::Unsupported(format!("table URL {url}: {e}")))?;
-    let files = table
+        .map_err(|e| deltalake::DeltaTableError::Generic(format!("table URL {url}: {e}")))?;
+    Ok(table
         .snapshot()
-        .and_then(|state| state.snapshot().try_log_data())
-        .map_err(|e| Error::delta(name, e))?
+        .and_then(|state| state.snapshot().try_log_data())?
         .iter()
         .map(|file| {
             let relative = file.object_store_path();
@@ -85,13 +102,7 @@ pub(crate) async fn open_delta(url: &Url, name: &str) -> Result<Arc<dyn TablePro
                 rows: file.num_records(),
             }
         })
-        .collect();
-    let writer = table
-        .table_provider()
-        .await
-        .map_err(|e| Error::DataFusion(e.context(format!("open delta table \"{name}\""))))?;
-    let provider = DeltaFilesTable::new(url, writer.schema(), files, writer)?;
-    Ok(Arc::new(provider))
+        .collect())
 }
 
 /// The file URL of a managed table from its path relative to the data directory.

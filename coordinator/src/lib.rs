@@ -11,6 +11,7 @@ mod control;
 mod dist;
 mod error;
 mod http;
+mod ingest;
 mod membership;
 mod pg_catalog;
 mod pgwire;

@@ -6,6 +6,7 @@ mod ddl;
 mod query;
 mod settings;
 mod show_tables;
+mod stream_ddl;
 mod transaction;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub(crate) struct ParsedStatement {
     pub(crate) statement: DfStatement,
     /// Result column names as Postgres gives them, figured before rewriting.
     pub(crate) output_names: Option<Vec<String>>,
+    /// Set for `CREATE TABLE ... APPEND ONLY`: what the parser could not see.
+    pub(crate) stream: Option<stream_ddl::StreamClause>,
 }
 
 /// What a client learns from Describe: parameter types (None = unknown) and result columns.
@@ -53,8 +56,10 @@ pub(crate) struct Description {
 
 /// Splits `sql` into statements, with Postgres-only syntax rewritten for DataFusion.
 pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
+    let (sql, stream_clauses) = stream_ddl::extract(sql)?;
+    let mut stream_clauses = stream_clauses.into_iter();
     let dialect = PostgreSqlDialect {};
-    let mut parser = DFParserBuilder::new(sql)
+    let mut parser = DFParserBuilder::new(sql.as_str())
         .with_dialect(&dialect)
         .build()
         .map_err(|e| Error::syntax(e.to_string()))?;
@@ -74,6 +79,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
                 sql: statement.to_string(),
                 statement,
                 output_names,
+                stream: stream_clauses.next().flatten(),
             }
         })
         .collect())
@@ -136,6 +142,12 @@ impl Session {
 
     /// Parameter and result types of `parsed`, for Describe.
     pub(crate) async fn describe(&self, parsed: &ParsedStatement) -> Result<Description> {
+        if parsed.stream.is_some() {
+            return Ok(Description {
+                parameters: Vec::new(),
+                result: None,
+            });
+        }
         if let Some(statement) = utility(&parsed.statement) {
             return Ok(Description {
                 parameters: Vec::new(),
@@ -182,6 +194,9 @@ impl Session {
         parsed: &ParsedStatement,
         params: Option<ParamValues>,
     ) -> Result<Output> {
+        if let Some(clause) = &parsed.stream {
+            return stream_ddl::execute(self, &parsed.statement, clause).await;
+        }
         if let Some(statement) = utility(&parsed.statement) {
             return match statement {
                 SqlStatement::ShowTables { .. } => show_tables::execute(self),

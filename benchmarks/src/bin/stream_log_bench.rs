@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .map_or(Ok(5), |a| a.parse())
         .context("seconds")?;
     let scratch = tempfile::tempdir_in(args.get(3).map_or(".", String::as_str))?;
-    let log = Arc::new(StreamLog::open(scratch.path(), schema(), LogOptions::default()).await?);
+    let log = Arc::new(StreamLog::open(scratch.path(), schema(), LogOptions::default(), 0).await?);
     let bytes_per_batch = batch(0, 0, rows)?.get_array_memory_size();
 
     let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -1,0 +1,391 @@
+//! Streaming tables at run time. Every ingest path (INSERT, COPY, HTTP, Flight) ends in
+//! [`StreamTable::append`]: the batch is checked against the schema, spread round-robin over the
+//! table's log shards, and acknowledged once its shard has synced it. A background compactor
+//! moves the log into the table's Delta lake and releases it; scans read the lake's files plus
+//! the log's tail, so a row is visible from its acknowledgement on, before and after compaction.
+//!
+//! The lake is the authority for what has been compacted: every compaction commits, in the same
+//! Delta transaction as its files, each shard's next offset as an application transaction
+//! (`txn` action `basin-shard-<k>`). After a crash the log is replayed from those offsets, so a
+//! row is in the lake or in the log tail, never both and never neither.
+
+mod compact;
+mod create;
+mod provider;
+mod stats;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use tokio::sync::Notify;
+use url::Url;
+
+pub use self::create::StreamDefinition;
+pub use self::provider::StreamTableProvider;
+use self::stats::Counters;
+pub use self::stats::IngestStats;
+use crate::delta_files::DataFile;
+use crate::error::{Error, Result};
+use crate::model::{Oid, RelationEntry, RelationKind, StreamSpec};
+use crate::store::Catalog;
+use crate::stream_log::{LogError, LogOptions, StreamLog};
+
+/// Unreleased log memory per table above which appends wait for compaction (and HTTP answers
+/// 503): ingest slows rather than exhausting memory.
+pub const DEFAULT_MAX_LOG_MEMORY: usize = 512 * 1024 * 1024;
+
+/// A row the table refused, and why. `row` counts from 1 within the request.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct RowError {
+    pub row: Option<u64>,
+    pub column: Option<String>,
+    pub message: String,
+    /// SQLSTATE: 22P02 bad value, 23502 NULL in a NOT NULL column, 22P04 bad framing.
+    pub sqlstate: &'static str,
+}
+
+impl RowError {
+    fn describe(&self) -> String {
+        match (self.row, &self.column) {
+            (Some(row), Some(column)) => {
+                format!("row {row}, column \"{column}\": {}", self.message)
+            }
+            (Some(row), None) => format!("row {row}: {}", self.message),
+            (None, Some(column)) => format!("column \"{column}\": {}", self.message),
+            (None, None) => self.message.clone(),
+        }
+    }
+}
+
+/// Why an append was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The data does not fit the table; nothing of the batch was written.
+    #[error(transparent)]
+    Rejected(#[from] RowError),
+    /// The log could not make the batch durable; nothing was acknowledged.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The table was dropped.
+    #[error("streaming table {0} was dropped")]
+    Dropped(String),
+}
+
+/// What the compactor last published: the lake's files and, per shard, the first log offset
+/// not in them.
+#[derive(Debug, Clone)]
+struct Published {
+    files: Arc<Vec<DataFile>>,
+    compacted: Vec<u64>,
+    lake_version: i64,
+}
+
+/// One open streaming table: its shards, its lake, its counters.
+#[derive(Debug)]
+pub struct StreamTable {
+    oid: Oid,
+    name: String,
+    spec: StreamSpec,
+    schema: SchemaRef,
+    lake_url: Url,
+    shards: Vec<StreamLog>,
+    next_shard: AtomicUsize,
+    published: RwLock<Published>,
+    counters: Counters,
+    max_log_memory: usize,
+    /// Signalled when compaction released memory.
+    room: Notify,
+    /// Signalled to start a compaction round now.
+    wake: Notify,
+    dropped: AtomicBool,
+    /// Serialises compaction rounds (the background task and explicit requests).
+    compacting: tokio::sync::Mutex<Option<deltalake::DeltaTable>>,
+}
+
+impl StreamTable {
+    pub fn oid(&self) -> Oid {
+        self.oid
+    }
+
+    /// The table's qualified name, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    pub fn spec(&self) -> &StreamSpec {
+        &self.spec
+    }
+
+    /// Appends `batch` durably; returns once it is synced and visible to every reader. Waits
+    /// while the log holds more than its memory budget (compaction is behind).
+    pub async fn append(&self, batch: RecordBatch) -> Result<u64, IngestError> {
+        let batch = self.conform(batch)?;
+        if batch.num_rows() == 0 {
+            return Ok(0);
+        }
+        while self.pressure().is_some() {
+            if self.dropped.load(Ordering::Acquire) {
+                return Err(IngestError::Dropped(self.name.clone()));
+            }
+            self.wake.notify_one();
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.room.notified()).await;
+        }
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(IngestError::Dropped(self.name.clone()));
+        }
+        let shard = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let rows = batch.num_rows() as u64;
+        let bytes = batch.get_array_memory_size() as u64;
+        self.shards[shard].append(batch).await?;
+        self.counters.appended(rows, bytes);
+        Ok(rows)
+    }
+
+    /// `Some(retry after)` while the log is over its memory budget: callers that can refuse
+    /// (HTTP) should, callers that can wait (COPY, Flight) wait in [`StreamTable::append`].
+    pub fn pressure(&self) -> Option<Duration> {
+        let memory: usize = self.shards.iter().map(StreamLog::memory_bytes).sum();
+        (memory > self.max_log_memory).then(|| {
+            self.wake.notify_one();
+            Duration::from_secs(1)
+        })
+    }
+
+    /// Counts rows refused by a front end before they reached [`StreamTable::append`].
+    pub fn record_rejected(&self, rows: u64) {
+        self.counters.rejected(rows);
+    }
+
+    /// Checks `batch` against the table: same column count, names and types (front ends
+    /// convert first) and no NULL in a NOT NULL column; returns it with the table's schema.
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch, RowError> {
+        let fields = self.schema.fields();
+        if batch.num_columns() != fields.len() {
+            return Err(RowError {
+                row: None,
+                column: None,
+                message: format!(
+                    "expected {} columns, got {}",
+                    fields.len(),
+                    batch.num_columns()
+                ),
+                sqlstate: "22P04",
+            });
+        }
+        for (field, column) in fields.iter().zip(batch.columns()) {
+            if column.data_type() != field.data_type() {
+                return Err(RowError {
+                    row: None,
+                    column: Some(field.name().clone()),
+                    message: format!(
+                        "expected type {}, got {}",
+                        field.data_type(),
+                        column.data_type()
+                    ),
+                    sqlstate: "42804",
+                });
+            }
+            if !field.is_nullable()
+                && column.null_count() > 0
+                && let Some(row) = (0..column.len()).find(|&i| column.is_null(i))
+            {
+                self.counters.rejected(batch.num_rows() as u64);
+                return Err(RowError {
+                    row: Some(row as u64 + 1),
+                    column: Some(field.name().clone()),
+                    message: "null value violates not-null constraint".to_owned(),
+                    sqlstate: "23502",
+                });
+            }
+        }
+        RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec()).map_err(|e| {
+            RowError {
+                row: None,
+                column: None,
+                message: e.to_string(),
+                sqlstate: "22P04",
+            }
+        })
+    }
+
+    /// What scans see now: the lake's files and every log batch after them. Taken under the
+    /// publication lock so a compaction cannot move rows between the two halves meanwhile.
+    fn snapshot(&self) -> (Arc<Vec<DataFile>>, Vec<RecordBatch>) {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let tail = self
+            .shards
+            .iter()
+            .zip(&published.compacted)
+            .flat_map(|(shard, from)| shard.tail(*from))
+            .map(|(_, batch)| batch)
+            .collect();
+        (Arc::clone(&published.files), tail)
+    }
+
+    /// Counters and sizes for `basin.ingest_stats`.
+    pub fn stats(&self) -> IngestStats {
+        let published = self
+            .published
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let log_rows: u64 = self
+            .shards
+            .iter()
+            .zip(&published.compacted)
+            .map(|(shard, from)| shard.rows().saturating_sub(*from))
+            .sum();
+        self.counters.snapshot(
+            log_rows,
+            self.shards.iter().map(StreamLog::disk_bytes).sum(),
+            self.shards
+                .iter()
+                .map(StreamLog::memory_bytes)
+                .sum::<usize>() as u64,
+            published.files.iter().filter_map(|f| f.rows).sum::<usize>() as u64,
+            published.files.len() as u64,
+            published.lake_version,
+        )
+    }
+
+    fn stop(&self) {
+        self.dropped.store(true, Ordering::Release);
+        self.wake.notify_one();
+        self.room.notify_waiters();
+    }
+}
+
+/// The streaming tables this process has open, by OID.
+#[derive(Debug, Default)]
+pub(crate) struct StreamRegistry {
+    tables: tokio::sync::Mutex<HashMap<Oid, Arc<StreamTable>>>,
+}
+
+impl Catalog {
+    /// The open streaming table `entry`, opening (and recovering) it on first use.
+    pub async fn stream_table(self: &Arc<Self>, entry: &RelationEntry) -> Result<Arc<StreamTable>> {
+        let RelationKind::Stream(spec) = &entry.kind else {
+            return Err(Error::WrongObjectType(format!(
+                "\"{}\" is not a streaming table",
+                entry.name
+            )));
+        };
+        let mut tables = self.streams().tables.lock().await;
+        if let Some(table) = tables.get(&entry.oid) {
+            return Ok(Arc::clone(table));
+        }
+        let table = Arc::new(open_stream(self.data_dir(), entry, spec).await?);
+        compact::spawn(Arc::downgrade(&table));
+        tables.insert(entry.oid, Arc::clone(&table));
+        Ok(table)
+    }
+
+    /// Opens every streaming table, so logs left by a crash are recovered and compacted
+    /// without waiting for a first query. Errors are logged per table.
+    pub async fn open_streams(self: &Arc<Self>) {
+        let snapshot = self.snapshot();
+        for entry in &snapshot.relations {
+            if matches!(entry.kind, RelationKind::Stream(_))
+                && let Err(error) = self.stream_table(entry).await
+            {
+                tracing::error!(table = %entry.name, %error, "could not open streaming table");
+            }
+        }
+    }
+
+    /// Every open streaming table.
+    pub async fn open_stream_tables(&self) -> Vec<Arc<StreamTable>> {
+        self.streams()
+            .tables
+            .lock()
+            .await
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Closes a dropped streaming table; its files are removed by the caller afterwards.
+    pub(crate) async fn close_stream(&self, oid: Oid) {
+        if let Some(table) = self.streams().tables.lock().await.remove(&oid) {
+            table.stop();
+            // Let a running compaction round finish before its files go away.
+            let _ = table.compacting.lock().await;
+        }
+    }
+
+    /// Runs one compaction round of `table` now; returns the rows moved into the lake.
+    pub async fn compact_stream(&self, table: &StreamTable) -> Result<u64> {
+        compact::compact_once(table).await
+    }
+}
+
+async fn open_stream(
+    data_dir: &std::path::Path,
+    entry: &RelationEntry,
+    spec: &StreamSpec,
+) -> Result<StreamTable> {
+    let dir = data_dir.join(&spec.path);
+    let lake_url = crate::tables::managed_table_url(data_dir, &format!("{}/lake", spec.path))?;
+    let name = format!("{}.{}", entry.schema, entry.name);
+    let lake = deltalake::open_table(lake_url.clone())
+        .await
+        .map_err(|e| Error::delta(&name, e))?;
+    let files =
+        crate::tables::active_files(&lake, &lake_url).map_err(|e| Error::delta(&name, e))?;
+    let lake_version = lake
+        .version()
+        .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
+    let schema = entry.arrow_schema();
+    let mut shards = Vec::new();
+    let mut compacted = Vec::new();
+    for shard in 0..spec.shards.max(1) {
+        let from = compact::compacted_offset(&lake, shard)
+            .await
+            .map_err(|e| Error::delta(&name, e))?;
+        let log = StreamLog::open(
+            &shard_dir(&dir, shard),
+            Arc::clone(&schema),
+            LogOptions::default(),
+            from,
+        )
+        .await
+        .map_err(|e| Error::io(format!("open log of {name}"), std::io::Error::other(e)))?;
+        compacted.push(from);
+        shards.push(log);
+    }
+    tracing::info!(table = %name, shards = shards.len(), lake_files = files.len(), "opened streaming table");
+    Ok(StreamTable {
+        oid: entry.oid,
+        name,
+        spec: spec.clone(),
+        schema,
+        lake_url,
+        shards,
+        next_shard: AtomicUsize::new(0),
+        published: RwLock::new(Published {
+            files: Arc::new(files),
+            compacted,
+            lake_version,
+        }),
+        counters: Counters::default(),
+        max_log_memory: DEFAULT_MAX_LOG_MEMORY,
+        room: Notify::new(),
+        wake: Notify::new(),
+        dropped: AtomicBool::new(false),
+        compacting: tokio::sync::Mutex::new(Some(lake)),
+    })
+}
+
+fn shard_dir(table_dir: &std::path::Path, shard: u32) -> PathBuf {
+    table_dir.join("log").join(format!("shard-{shard}"))
+}

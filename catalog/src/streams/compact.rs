@@ -1,0 +1,252 @@
+//! Compaction: moves a streaming table's log tail into its Delta lake, one Parquet file per
+//! event-time partition (hour or day), rows sorted by event time, all in one Delta commit that
+//! also records each shard's next offset. Only after that commit and its files are fsynced is
+//! the log released.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow::compute::{SortColumn, SortOptions, cast, concat_batches, lexsort_to_indices, take};
+use arrow::datatypes::{DataType, TimeUnit};
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+
+use super::{Published, StreamTable};
+use crate::error::{Error, Result};
+use crate::model::TimePartitioning;
+
+/// Runs compaction rounds for `table` every `compaction_interval_ms`, or sooner when appends
+/// ask for room, until the table is dropped or closed.
+pub(super) fn spawn(table: Weak<StreamTable>) {
+    tokio::spawn(async move {
+        loop {
+            let Some(table) = table.upgrade() else { return };
+            if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            let interval = Duration::from_millis(table.spec.compaction_interval_ms.max(10));
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = table.wake.notified() => {}
+            }
+            if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            if let Err(error) = compact_once(&table).await {
+                tracing::warn!(table = %table.name, %error, "compaction failed; will retry");
+                table.counters.compaction_failed(error.to_string());
+                drop(table);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+}
+
+/// The Delta application id under which shard `shard` records its compacted offset.
+fn app_id(shard: u32) -> String {
+    format!("basin-shard-{shard}")
+}
+
+/// The first log offset of `shard` not yet in `lake`.
+pub(super) async fn compacted_offset(
+    lake: &DeltaTable,
+    shard: u32,
+) -> Result<u64, deltalake::DeltaTableError> {
+    let version = lake
+        .snapshot()?
+        .transaction_version(lake.log_store().as_ref(), app_id(shard))
+        .await?;
+    Ok(version.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+}
+
+/// One round: everything in the log now goes to the lake. Returns the rows moved.
+pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
+    let mut lake_guard = table.compacting.lock().await;
+    let Some(lake) = lake_guard.as_mut() else {
+        return Ok(0);
+    };
+    if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+        return Ok(0);
+    }
+    let published = table
+        .published
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut next = published.compacted.clone();
+    let mut batches = Vec::new();
+    for (index, shard) in table.shards.iter().enumerate() {
+        for (offset, batch) in shard.tail(published.compacted[index]) {
+            next[index] = offset + batch.num_rows() as u64;
+            batches.push(batch);
+        }
+    }
+    if batches.is_empty() {
+        return Ok(0);
+    }
+    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let started = SystemTime::now();
+    let parts = partition_by_time(
+        &table.schema,
+        table.spec.event_time.as_deref(),
+        table.spec.partition_by,
+        &batches,
+    )?;
+    drop(batches);
+    let mut writer =
+        RecordBatchWriter::for_table(lake).map_err(|e| Error::delta(&table.name, e))?;
+    let mut adds = Vec::new();
+    for part in parts {
+        writer
+            .write(part)
+            .await
+            .map_err(|e| Error::delta(&table.name, e))?;
+        adds.extend(
+            writer
+                .flush()
+                .await
+                .map_err(|e| Error::delta(&table.name, e))?
+                .into_iter()
+                .map(Action::Add),
+        );
+    }
+    let offsets = next
+        .iter()
+        .enumerate()
+        .map(|(shard, offset)| {
+            Transaction::new(
+                app_id(u32::try_from(shard).unwrap_or(u32::MAX)),
+                i64::try_from(*offset).unwrap_or(i64::MAX),
+            )
+        })
+        .collect();
+    let snapshot = lake.snapshot().map_err(|e| Error::delta(&table.name, e))?;
+    CommitBuilder::from(CommitProperties::default().with_application_transactions(offsets))
+        .with_actions(adds)
+        .build(
+            Some(snapshot),
+            lake.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: None,
+            },
+        )
+        .await
+        .map_err(|e| Error::delta(&table.name, e))?;
+    // object_store's local store never fsyncs: the files and the commit must be durable before
+    // the log forgets these rows.
+    if let Ok(dir) = table.lake_url.to_file_path() {
+        tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, started))
+            .await
+            .map_err(|e| Error::io("fsync lake files", std::io::Error::other(e)))??;
+    }
+    lake.update_state()
+        .await
+        .map_err(|e| Error::delta(&table.name, e))?;
+    let files = crate::tables::active_files(lake, &table.lake_url)
+        .map_err(|e| Error::delta(&table.name, e))?;
+    {
+        let mut current = table.published.write().unwrap_or_else(|e| e.into_inner());
+        *current = Published {
+            files: Arc::new(files),
+            compacted: next.clone(),
+            lake_version: lake
+                .version()
+                .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX)),
+        };
+        // Under the same lock as the swap, so no scan sees the rows twice or not at all.
+        for (shard, offset) in table.shards.iter().zip(&next) {
+            shard.forget_below(*offset);
+        }
+    }
+    table.room.notify_waiters();
+    for (shard, offset) in table.shards.iter().zip(&next) {
+        if let Err(error) = shard.delete_below(*offset).await {
+            tracing::warn!(table = %table.name, %error, "could not delete compacted log segments");
+        }
+    }
+    table.counters.compacted(rows);
+    tracing::debug!(table = %table.name, rows, "compacted log into the lake");
+    Ok(rows)
+}
+
+/// Concatenates `batches`, sorts by the event-time column and splits into one batch per
+/// partition (hour/day); without an event-time column, one batch as appended.
+fn partition_by_time(
+    schema: &arrow::datatypes::SchemaRef,
+    event_time: Option<&str>,
+    partitioning: TimePartitioning,
+    batches: &[RecordBatch],
+) -> Result<Vec<RecordBatch>> {
+    let all = concat_batches(schema, batches).map_err(arrow_error)?;
+    let Some(column) = event_time.and_then(|name| all.column_by_name(name).cloned()) else {
+        return Ok(vec![all]);
+    };
+    let micros = to_micros(&column)?;
+    let order = lexsort_to_indices(
+        &[SortColumn {
+            values: Arc::clone(&micros),
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: true,
+            }),
+        }],
+        None,
+    )
+    .map_err(arrow_error)?;
+    let sorted_columns = all
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &order, None))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(arrow_error)?;
+    let sorted = RecordBatch::try_new(Arc::clone(schema), sorted_columns).map_err(arrow_error)?;
+    let Some(width) = partitioning.width_micros() else {
+        return Ok(vec![sorted]);
+    };
+    let keys = take(micros.as_ref(), &order, None).map_err(arrow_error)?;
+    let keys = keys
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| Error::Unsupported("event time is not a timestamp".to_owned()))?;
+    let bucket = |i: usize| keys.is_valid(i).then(|| keys.value(i).div_euclid(width));
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in 1..=sorted.num_rows() {
+        if i == sorted.num_rows() || bucket(i) != bucket(start) {
+            parts.push(sorted.slice(start, i - start));
+            start = i;
+        }
+    }
+    Ok(parts)
+}
+
+/// The event-time column as microseconds since the epoch.
+fn to_micros(column: &ArrayRef) -> Result<ArrayRef> {
+    let micros = match column.data_type() {
+        DataType::Timestamp(_, _) => cast(
+            &cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
+                .map_err(arrow_error)?,
+            &DataType::Int64,
+        ),
+        DataType::Date32 => {
+            let days = cast(column, &DataType::Int64).map_err(arrow_error)?;
+            arrow::compute::kernels::numeric::mul(&days, &Int64Array::new_scalar(86_400_000_000))
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "event-time column has type {other}; expected a timestamp or date"
+            )));
+        }
+    };
+    micros.map_err(arrow_error)
+}
+
+fn arrow_error(error: arrow::error::ArrowError) -> Error {
+    Error::DataFusion(error.into())
+}
