@@ -150,6 +150,10 @@ pub struct StreamSpec {
     /// The dead-letter table's name when `on_error = 'dead_letter'`.
     #[serde(default)]
     pub dead_letter: Option<String>,
+    /// Log memory (rows not yet compacted) above which ingest waits or is refused
+    /// (`log_memory_limit`); the default when absent.
+    #[serde(default)]
+    pub log_memory_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -148,6 +148,16 @@ impl StreamTable {
         let bytes = batch.get_array_memory_size() as u64;
         self.shards[shard].append(batch).await?;
         self.counters.appended(rows, bytes);
+        if self
+            .shards
+            .iter()
+            .map(StreamLog::memory_bytes)
+            .sum::<usize>()
+            > self.max_log_memory / 2
+        {
+            // Half the budget used: compact now rather than at the next interval.
+            self.wake.notify_one();
+        }
         Ok(rows)
     }
 
@@ -269,6 +279,8 @@ impl StreamTable {
 #[derive(Debug, Default)]
 pub(crate) struct StreamRegistry {
     tables: tokio::sync::Mutex<HashMap<Oid, Arc<StreamTable>>>,
+    /// The same tables, readable without waiting for a table being opened.
+    open: std::sync::RwLock<Vec<Arc<StreamTable>>>,
 }
 
 impl Catalog {
@@ -287,6 +299,11 @@ impl Catalog {
         let table = Arc::new(open_stream(self.data_dir(), entry, spec).await?);
         compact::spawn(Arc::downgrade(&table));
         tables.insert(entry.oid, Arc::clone(&table));
+        self.streams()
+            .open
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&table));
         Ok(table)
     }
 
@@ -304,18 +321,21 @@ impl Catalog {
     }
 
     /// Every open streaming table.
-    pub async fn open_stream_tables(&self) -> Vec<Arc<StreamTable>> {
+    pub fn open_stream_tables(&self) -> Vec<Arc<StreamTable>> {
         self.streams()
-            .tables
-            .lock()
-            .await
-            .values()
-            .cloned()
-            .collect()
+            .open
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Closes a dropped streaming table; its files are removed by the caller afterwards.
     pub(crate) async fn close_stream(&self, oid: Oid) {
+        self.streams()
+            .open
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|t| t.oid != oid);
         if let Some(table) = self.streams().tables.lock().await.remove(&oid) {
             table.stop();
             // Let a running compaction round finish before its files go away.
@@ -378,7 +398,10 @@ async fn open_stream(
             lake_version,
         }),
         counters: Counters::default(),
-        max_log_memory: DEFAULT_MAX_LOG_MEMORY,
+        max_log_memory: spec
+            .log_memory_limit
+            .and_then(|b| usize::try_from(b).ok())
+            .unwrap_or(DEFAULT_MAX_LOG_MEMORY),
         room: Notify::new(),
         wake: Notify::new(),
         dropped: AtomicBool::new(false),

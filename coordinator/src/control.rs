@@ -26,6 +26,8 @@ use crate::membership::{HEARTBEAT_INTERVAL, Membership, Registration};
 pub(crate) async fn serve(
     listener: TcpListener,
     membership: Arc<Membership>,
+    // With a catalog, the port also serves Arrow Flight ingest.
+    catalog: Option<Arc<basin_catalog::Catalog>>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     if let Ok(addr) = listener.local_addr() {
@@ -33,6 +35,7 @@ pub(crate) async fn serve(
     }
     Server::builder()
         .add_service(ControlPlaneServer::new(ControlPlaneService { membership }))
+        .add_optional_service(catalog.map(crate::flight::service))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown.cancelled_owned(),
@@ -175,7 +178,12 @@ mod tests {
         let addr: SocketAddr = listener.local_addr().expect("local address");
         let membership = Arc::new(Membership::new());
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve(listener, Arc::clone(&membership), shutdown.clone()));
+        tokio::spawn(serve(
+            listener,
+            Arc::clone(&membership),
+            None,
+            shutdown.clone(),
+        ));
         let client = ControlPlaneClient::connect(format!("http://{addr}"))
             .await
             .expect("connect to the control plane");

@@ -127,6 +127,9 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
                 "40001"
             } else if let Some(catalog) = inner.downcast_ref::<basin_catalog::Error>() {
                 catalog_sqlstate(catalog)
+            } else if let Some(ingest) = inner.downcast_ref::<basin_catalog::streams::IngestError>()
+            {
+                ingest_sqlstate(ingest)
             } else if let Some(arrow_error) = inner.downcast_ref::<arrow::error::ArrowError>() {
                 arrow_sqlstate(arrow_error)
             } else if inner.downcast_ref::<std::io::Error>().is_some() {
@@ -153,6 +156,15 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
             DataFusionError::ParquetError(_) => "58030",
             _ => "22000",
         }),
+    }
+}
+
+fn ingest_sqlstate(error: &basin_catalog::streams::IngestError) -> &'static str {
+    use basin_catalog::streams::IngestError as I;
+    match error {
+        I::Rejected(row) => row.sqlstate,
+        I::Dropped(_) => "42P01",
+        I::Log(_) => "58030",
     }
 }
 

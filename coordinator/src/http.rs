@@ -1,6 +1,6 @@
-//! The coordinator's HTTP API: `GET /health` for load balancers and orchestrators, and
-//! `GET /v1/cluster` describing the coordinator and its executors. Read-only; the console and
-//! further endpoints hang off [`router`].
+//! The coordinator's HTTP API: `GET /health` for load balancers and orchestrators,
+//! `GET /v1/cluster` describing the coordinator and its executors, and the table API of
+//! [`crate::http_tables`] (streaming ingest). Further endpoints hang off [`router`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +50,7 @@ impl CoordinatorInfo {
 pub(crate) struct HttpState {
     membership: Arc<Membership>,
     coordinator: Arc<CoordinatorInfo>,
+    tables: Option<crate::http_tables::TablesState>,
 }
 
 impl HttpState {
@@ -57,16 +58,28 @@ impl HttpState {
         Self {
             membership,
             coordinator: Arc::new(coordinator),
+            tables: None,
         }
+    }
+
+    /// Adds the table API (`/v1/tables...`) over `catalog`.
+    pub(crate) fn with_tables(mut self, catalog: Arc<basin_catalog::Catalog>) -> Self {
+        self.tables = Some(crate::http_tables::TablesState::new(catalog));
+        self
     }
 }
 
 /// The API's routes, for [`serve`] and for tests that call handlers without a socket.
 pub(crate) fn router(state: HttpState) -> Router {
-    Router::new()
+    let tables = state.tables.clone();
+    let router = Router::new()
         .route("/health", get(health))
         .route("/v1/cluster", get(cluster))
-        .with_state(state)
+        .with_state(state);
+    match tables {
+        Some(tables) => router.merge(crate::http_tables::routes(tables)),
+        None => router,
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight requests

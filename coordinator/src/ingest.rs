@@ -18,6 +18,9 @@ use basin_catalog::{Catalog, RelationName};
 
 use crate::error::{Error, Result};
 
+/// Rows the JSON decoder builds at a time.
+const JSON_BATCH_ROWS: usize = 65_536;
+
 /// A row the table could not take.
 #[derive(Debug, Clone)]
 pub(crate) struct BadRow {
@@ -424,19 +427,21 @@ pub(crate) fn from_ndjson(table: &StreamTable, body: &[u8]) -> Result<Decoded> {
 fn decode_json(schema: &SchemaRef, body: &[u8]) -> std::result::Result<RecordBatch, String> {
     let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(schema))
         .with_strict_mode(true)
-        .with_batch_size(usize::MAX / 2)
+        .with_batch_size(JSON_BATCH_ROWS)
         .build_decoder()
         .map_err(|e| e.to_string())?;
+    let mut batches = Vec::new();
     let mut at = 0;
     while at < body.len() {
         let read = decoder.decode(&body[at..]).map_err(|e| e.to_string())?;
-        if read == 0 {
-            break;
-        }
         at += read;
+        if read == 0 || decoder.len() >= JSON_BATCH_ROWS {
+            // A full batch: take it out so decoding can go on.
+            batches.extend(decoder.flush().map_err(|e| e.to_string())?);
+        }
     }
-    let batch = decoder.flush().map_err(|e| e.to_string())?;
-    Ok(batch.unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema))))
+    batches.extend(decoder.flush().map_err(|e| e.to_string())?);
+    arrow::compute::concat_batches(schema, &batches).map_err(|e| e.to_string())
 }
 
 /// The non-empty line `row` (0-based) of `body`.

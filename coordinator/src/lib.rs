@@ -10,7 +10,9 @@ mod config;
 mod control;
 mod dist;
 mod error;
+mod flight;
 mod http;
+mod http_tables;
 mod ingest;
 mod membership;
 mod pg_catalog;
@@ -74,6 +76,8 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     );
 
     let catalog = basin_catalog::Catalog::open(&config.data_dir)?;
+    // Streaming tables recover their logs before the first connection is accepted.
+    catalog.open_streams().await;
     let runtime = runtime(&config)?;
     let membership = Arc::new(membership::Membership::new());
     let server = Arc::new(ServerState::new(
@@ -87,14 +91,18 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     tasks.spawn(Arc::clone(&membership).run_reaper(shutdown.clone()));
     {
         let (membership, shutdown) = (Arc::clone(&membership), shutdown.clone());
+        let catalog = Arc::clone(&server.catalog);
         tasks.spawn(async move {
-            if let Err(error) = control::serve(control_listener, membership, shutdown).await {
+            if let Err(error) =
+                control::serve(control_listener, membership, Some(catalog), shutdown).await
+            {
                 tracing::error!(%error, "control plane stopped");
             }
         });
     }
     {
-        let state = http::HttpState::new(Arc::clone(&membership), info.clone());
+        let state = http::HttpState::new(Arc::clone(&membership), info.clone())
+            .with_tables(Arc::clone(&server.catalog));
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             if let Err(error) = http::serve(http_listener, state, shutdown).await {

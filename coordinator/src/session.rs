@@ -60,6 +60,7 @@ impl Session {
             &ctx,
             Arc::clone(server.dist.membership()),
             Arc::clone(&server.queries),
+            Arc::clone(&server.catalog),
         )?;
         let session = Arc::new(Self {
             vars,

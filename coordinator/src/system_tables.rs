@@ -1,6 +1,9 @@
 //! The `basin` schema: the cluster seen through SQL. `basin.executors` lists the executors the
-//! coordinator knows (live, draining, dead) and `basin.queries` the running and recent queries.
+//! coordinator knows (live, draining, dead), `basin.queries` the running and recent queries,
+//! `basin.tables` and `basin.ingest_stats` the tables and streaming ingest ([`streams`]).
 //! Each scan builds its rows afresh.
+
+mod streams;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -198,6 +201,7 @@ pub(crate) fn install(
     ctx: &SessionContext,
     membership: Arc<Membership>,
     log: Arc<QueryLog>,
+    tables: Arc<basin_catalog::Catalog>,
 ) -> Result<()> {
     let catalog = crate::pg_catalog::default_catalog(ctx)?;
     let schema = MemorySchemaProvider::new();
@@ -206,6 +210,14 @@ pub(crate) fn install(
         Arc::new(executors_table(membership)),
     )?;
     schema.register_table("queries".to_owned(), Arc::new(queries_table(log)))?;
+    schema.register_table(
+        "tables".to_owned(),
+        Arc::new(streams::tables_table(Arc::clone(&tables))),
+    )?;
+    schema.register_table(
+        "ingest_stats".to_owned(),
+        Arc::new(streams::ingest_stats_table(tables)),
+    )?;
     catalog.register_schema("basin", Arc::new(schema))?;
     Ok(())
 }

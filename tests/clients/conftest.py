@@ -68,6 +68,8 @@ class Basin:
     binary: Path
     root: Path
     port: int = 0
+    http_port: int = 0
+    control_port: int = 0
     process: subprocess.Popen | None = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
@@ -115,7 +117,7 @@ class Basin:
                     env=env,
                     start_new_session=True,  # own process group: kill -9 takes helpers along
                 )
-            self.port = pg
+            self.port, self.http_port, self.control_port = pg, http, control
             error = self._wait_ready()
             if error is None:
                 return

@@ -205,6 +205,7 @@ fn parse_options(options: &[(String, String)]) -> Result<StreamSpec> {
         compaction_interval_ms: DEFAULT_COMPACTION_INTERVAL_MS,
         retention_secs: None,
         dead_letter: None,
+        log_memory_limit: None,
     };
     for (key, value) in options {
         let bad = |expected: &str| {
@@ -240,6 +241,13 @@ fn parse_options(options: &[(String, String)]) -> Result<StreamSpec> {
                     .filter(|ms| *ms >= 10)
                     .ok_or_else(|| bad("a duration of at least 10ms, e.g. '10s' or '500ms'"))?;
             }
+            "log_memory_limit" => {
+                spec.log_memory_limit = Some(
+                    parse_bytes(value)
+                        .filter(|b| *b >= 64 * 1024)
+                        .ok_or_else(|| bad("a size of at least 64KB, e.g. '256MB'"))?,
+                );
+            }
             "retention" => {
                 return Err(Error::Unsupported(
                     "option \"retention\" is not supported yet: compacted rows are kept".to_owned(),
@@ -249,7 +257,7 @@ fn parse_options(options: &[(String, String)]) -> Result<StreamSpec> {
             other => {
                 return Err(Error::Unsupported(format!(
                     "unknown option \"{other}\" for a streaming table; known: shards, on_error, \
-                     partition_by, compaction_interval"
+                     partition_by, compaction_interval, log_memory_limit"
                 )));
             }
         }
@@ -270,6 +278,24 @@ fn parse_duration_ms(text: &str) -> Option<u64> {
         "s" | "sec" | "second" | "seconds" => 1_000,
         "min" | "minute" | "minutes" => 60_000,
         "h" | "hour" | "hours" => 3_600_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+/// `'64MB'`, `'1GiB'`, `'512kB'` or a number of bytes.
+fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "kb" | "kib" | "k" => 1 << 10,
+        "mb" | "mib" | "m" => 1 << 20,
+        "gb" | "gib" | "g" => 1 << 30,
         _ => return None,
     };
     number.checked_mul(factor)
@@ -301,6 +327,7 @@ fn dead_letter_spec() -> StreamSpec {
         compaction_interval_ms: DEFAULT_COMPACTION_INTERVAL_MS,
         retention_secs: None,
         dead_letter: None,
+        log_memory_limit: None,
     }
 }
 
@@ -315,6 +342,9 @@ mod tests {
         assert_eq!(parse_duration_ms("2 min"), Some(120_000));
         assert_eq!(parse_duration_ms("250"), Some(250));
         assert_eq!(parse_duration_ms("ten"), None);
+        assert_eq!(parse_bytes("64MB"), Some(64 << 20));
+        assert_eq!(parse_bytes("1 GiB"), Some(1 << 30));
+        assert_eq!(parse_bytes("lots"), None);
     }
 
     #[test]

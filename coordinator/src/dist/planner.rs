@@ -124,10 +124,14 @@ impl PlanShape {
                     .sum::<u64>();
             }
             // Leaves executors can decode without Basin-specific codecs.
+            // In-memory sources (a streaming table's log tail) live only on the coordinator.
+            let file_scan = node.downcast_ref::<DataSourceExec>().is_some_and(|scan| {
+                scan.data_source()
+                    .downcast_ref::<FileScanConfig>()
+                    .is_some()
+            });
             if node.children().is_empty()
-                && !(node.is::<DataSourceExec>()
-                    || node.is::<EmptyExec>()
-                    || node.is::<PlaceholderRowExec>())
+                && !(file_scan || node.is::<EmptyExec>() || node.is::<PlaceholderRowExec>())
             {
                 shape.executor_safe = false;
             }
