@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import threading
 import time
 import urllib.error
@@ -91,6 +92,14 @@ def test_ddl_insert_and_catalog(basin, conn):
         "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 's_events' ORDER BY ordinal_position"
     ).fetchall()
     assert cols == [("device_id", "NO"), ("ts", "YES"), ("temp", "YES")]
+    # psql's \d+ tells a streaming table apart by its options.
+    described = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(basin.port), "-U", "basin", "-d", "basin", "-c", "\\d+ s_events"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert described.returncode == 0, described.stderr
+    assert "streaming=true" in described.stdout, described.stdout
+    assert "watermark=ts - INTERVAL '5 seconds'" in described.stdout, described.stdout
     with pytest.raises(psycopg.errors.FeatureNotSupported, match="unknown option"):
         conn.execute("CREATE TABLE s_bad (a INT) APPEND ONLY WITH (colour = 'red')")
     with pytest.raises(psycopg.Error, match="no such column"):

@@ -179,6 +179,8 @@ pub(super) struct Relation<'a> {
     pub(super) definition: Option<&'a str>,
     /// A catalog table rather than a user relation.
     pub(super) system: bool,
+    /// `pg_class.reloptions`: a streaming table's settings, shown by psql's `\d+`.
+    pub(super) options: Vec<String>,
 }
 
 impl<'a> Relation<'a> {
@@ -333,6 +335,7 @@ impl<'a> Snapshot<'a> {
             columns: Columns::User(&entry.columns),
             definition,
             system: false,
+            options: relation_options(&entry.kind),
         })
     }
 
@@ -419,6 +422,7 @@ fn system_relation(relation: &SystemRelation) -> Relation<'_> {
         columns: Columns::System(&relation.columns),
         definition: None,
         system: true,
+        options: Vec::new(),
     }
 }
 
@@ -512,4 +516,26 @@ mod tests {
         assert_eq!(quote_ident("lineitem"), "lineitem");
         assert_eq!(quote_ident("LineItem"), "\"LineItem\"");
     }
+}
+
+/// `reloptions` of a user relation: a streaming table's definition, so `\d+` tells it apart.
+fn relation_options(kind: &RelationKind) -> Vec<String> {
+    let RelationKind::Stream(spec) = kind else {
+        return Vec::new();
+    };
+    let mut options = vec!["streaming=true".to_owned(), "append_only=true".to_owned()];
+    if let Some(column) = &spec.event_time {
+        options.push(format!("event_time={column}"));
+    }
+    if let Some(watermark) = &spec.watermark {
+        options.push(format!("watermark={watermark}"));
+    }
+    options.push(format!("shards={}", spec.shards));
+    options.push(format!("on_error={}", spec.on_error.as_str()));
+    options.push(format!("partition_by={}", spec.partition_by.as_str()));
+    options.push(format!(
+        "compaction_interval={}ms",
+        spec.compaction_interval_ms
+    ));
+    options
 }

@@ -4,7 +4,7 @@
 use datafusion::common::Result;
 
 use crate::pg_catalog::snapshot::{HEAP_AM, Relation, SUPERUSER_OID, Snapshot};
-use crate::pg_catalog::table::{Row, row};
+use crate::pg_catalog::table::{Row, Value, row};
 use crate::pg_catalog::types::builtin_type;
 
 pub(super) fn pg_namespace(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
@@ -43,6 +43,11 @@ pub(super) fn pg_class(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
                 "relhasrules" => !table,
                 "relispopulated" => true,
                 "relreplident" => if table { 'd' } else { 'n' },
+                "reloptions" => if r.options.is_empty() {
+                    Value::Null
+                } else {
+                    Value::from(r.options.iter().map(String::as_str).collect::<Vec<_>>())
+                },
             }
         })
         .collect())
