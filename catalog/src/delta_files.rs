@@ -37,6 +37,8 @@ pub(crate) struct DataFile {
     pub(crate) path: StorePath,
     pub(crate) size: u64,
     pub(crate) rows: Option<usize>,
+    /// Per-column bounds from the Delta log, for skipping the file without opening it.
+    pub(crate) statistics: Option<Arc<Statistics>>,
 }
 
 /// A managed table at one Delta version: scans read its files directly, inserts go to Delta.
@@ -157,13 +159,17 @@ pub(crate) fn scan_files(
         .iter()
         .map(|f| {
             // From the store path itself: re-parsing its string would encode it twice.
-            PartitionedFile::new_from_meta(ObjectMeta {
+            let file = PartitionedFile::new_from_meta(ObjectMeta {
                 location: f.path.clone(),
                 last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
                 size: f.size,
                 e_tag: None,
                 version: None,
-            })
+            });
+            match &f.statistics {
+                Some(stats) => file.with_statistics(Arc::clone(stats)),
+                None => file,
+            }
         })
         .collect();
     // One group per core at most; the physical optimizer splits large files further.

@@ -8,6 +8,7 @@
 
 mod ddl;
 mod delta_files;
+mod delta_stats;
 mod durability;
 mod error;
 pub mod model;

@@ -90,16 +90,24 @@ pub(crate) fn active_files(
 ) -> Result<Vec<DataFile>, deltalake::DeltaTableError> {
     let base = object_store::path::Path::from_url_path(url.path())
         .map_err(|e| deltalake::DeltaTableError::Generic(format!("table URL {url}: {e}")))?;
-    Ok(table
+    let state = table.snapshot()?;
+    let schema: arrow::datatypes::SchemaRef = state.snapshot().arrow_schema();
+    Ok(state
         .snapshot()
-        .and_then(|state| state.snapshot().try_log_data())?
+        .try_log_data()?
         .iter()
         .map(|file| {
             let relative = file.object_store_path();
+            let size = u64::try_from(file.size()).unwrap_or(0);
             DataFile {
                 path: base.parts().chain(relative.parts()).collect(),
-                size: u64::try_from(file.size()).unwrap_or(0),
+                size,
                 rows: file.num_records(),
+                statistics: crate::delta_stats::file_statistics(
+                    &schema,
+                    file.stats().as_deref(),
+                    size,
+                ),
             }
         })
         .collect())

@@ -256,6 +256,9 @@ def test_compaction_keeps_results_and_duckdb_reads_the_lake(basin, conn):
     assert stats[2] == 3, "one file per event-time day"
     assert conn.execute(query).fetchall() == before
     assert conn.execute(pruned).fetchone() == before_pruned == (100,)
+    # Whole files outside the time range are skipped on their Delta statistics, unopened.
+    plan = "\n".join(r[-1] for r in conn.execute("EXPLAIN ANALYZE " + pruned).fetchall())
+    assert "files_ranges_pruned_statistics=3 total → 1 matched" in plan, plan
     # Fresh rows after compaction mix with the lake's.
     assert post(basin, "c_events", ndjson(rows[:10]), "application/x-ndjson")[0] == 200
     assert conn.execute("SELECT count(*) FROM c_events").fetchone() == (310,)
