@@ -75,7 +75,14 @@ pub enum IngestError {
     /// The table was dropped.
     #[error("streaming table {0} was dropped")]
     Dropped(String),
+    /// The log stayed over its memory budget for [`MAX_BACKPRESSURE_WAIT`]: compaction is not
+    /// keeping up (or failing); nothing of the batch was written.
+    #[error("{0}")]
+    Stalled(String),
 }
+
+/// Longest an append waits for compaction to make room before it fails.
+pub const MAX_BACKPRESSURE_WAIT: Duration = Duration::from_secs(60);
 
 /// What the compactor last published: the lake's files and, per shard, the first log offset
 /// not in them.
@@ -133,9 +140,21 @@ impl StreamTable {
         if batch.num_rows() == 0 {
             return Ok(0);
         }
+        let waiting_since = std::time::Instant::now();
         while self.pressure().is_some() {
             if self.dropped.load(Ordering::Acquire) {
                 return Err(IngestError::Dropped(self.name.clone()));
+            }
+            if waiting_since.elapsed() > MAX_BACKPRESSURE_WAIT {
+                let last = self.stats().last_compaction_error;
+                return Err(IngestError::Stalled(format!(
+                    "ingest into {} stalled: its log has been over its memory budget for {}s \
+                     while compaction catches up{}",
+                    self.name,
+                    MAX_BACKPRESSURE_WAIT.as_secs(),
+                    last.map(|e| format!(" (last compaction error: {e})"))
+                        .unwrap_or_default()
+                )));
             }
             self.wake.notify_one();
             let _ = tokio::time::timeout(Duration::from_millis(100), self.room.notified()).await;

@@ -165,6 +165,7 @@ fn ingest_sqlstate(error: &basin_catalog::streams::IngestError) -> &'static str 
         I::Rejected(row) => row.sqlstate,
         I::Dropped(_) => "42P01",
         I::Log(_) => "58030",
+        I::Stalled(_) => "53000",
     }
 }
 

@@ -60,6 +60,7 @@ fn error_response(error: &Error) -> Response {
         "42P01" => StatusCode::NOT_FOUND,
         "42809" => StatusCode::CONFLICT,
         "58030" | "XX000" => StatusCode::INTERNAL_SERVER_ERROR,
+        "53000" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     (

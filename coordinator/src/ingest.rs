@@ -147,6 +147,7 @@ pub(crate) fn ingest_error(
             "42P01",
             format!("relation \"{}\" was dropped", table.name()),
         ),
+        IngestError::Stalled(message) => Error::user("53000", message),
         IngestError::Log(log) => Error::user(
             "58030",
             format!("could not make rows durable in {}: {log}", table.name()),
