@@ -133,8 +133,8 @@ class Path_:
 
 
 class FlightPath(Path_):
-    def __init__(self, rows: int = 65536):
-        super().__init__("flight", rows)
+    def __init__(self, rows: int = 65536, name: str = "flight"):
+        super().__init__(name, rows)
         self.batch = make_rows(rows).to_batches(max_chunksize=rows)[0]
 
     def connect(self, basin, table):
@@ -275,7 +275,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--producers", default="1,2,4,8")
-    parser.add_argument("--paths", default="flight,copy_binary,copy_text,http_ndjson,http_arrow")
+    parser.add_argument("--paths", default="flight,flight_8k,copy_binary,copy_text,http_ndjson,http_arrow")
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--binary", default=str(REPO / "target" / "release" / "basin"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ingest.md"))
@@ -285,6 +285,7 @@ def main() -> None:
     print(f"row size in Arrow: {row_bytes(sample):.0f} bytes", flush=True)
     paths: dict[str, Path_] = {
         "flight": FlightPath(),
+        "flight_8k": FlightPath(8192, "flight_8k"),
         "http_ndjson": HttpPath("http_ndjson", "application/x-ndjson", ndjson_of(make_rows(5000)), 5000),
         "http_arrow": HttpPath("http_arrow", "application/vnd.apache.arrow.stream", ipc_of(make_rows(65536)), 65536),
         "copy_binary": CopyPath("copy_binary", "COPY {table} FROM STDIN (FORMAT BINARY)", pgcopy_binary_of(make_rows(100_000)), 100_000),
