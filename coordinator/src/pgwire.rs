@@ -1,8 +1,9 @@
 //! The Postgres front end on pgwire 0.42: our own connection loop and framing checks, start-up
-//! and authentication, simple and extended query handlers, Arrow-to-wire encoding and parameter
-//! decoding. pgwire's types stay inside this module.
+//! and authentication, simple and extended query handlers, `COPY ... FROM STDIN`, Arrow-to-wire
+//! encoding and parameter decoding. pgwire's types stay inside this module.
 
 mod connection;
+mod copy;
 mod encode;
 mod errors;
 mod execution;
@@ -15,7 +16,6 @@ pub(crate) mod types;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pgwire::api::NoopHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::messages::cancel::CancelRequest;
 use tokio::net::TcpListener;
@@ -44,7 +44,7 @@ pub(crate) async fn serve(
         startup: Arc::new(startup::BasinStartup::new(Arc::clone(&server))),
         queries: Arc::new(handler::QueryHandler::new()),
         cancel: Arc::new(CancelRequests(Arc::clone(&server))),
-        noop: Arc::new(NoopHandler),
+        copy: Arc::new(copy::CopyIn),
         max_message_bytes: server.config.max_message_bytes,
     });
     loop {

@@ -9,15 +9,21 @@ mod show_tables;
 mod stream_ddl;
 mod transaction;
 
+pub(crate) use ddl::resolve;
+
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ParamValues;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{CopyTarget, Statement as SqlStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::error::{Error, Result};
 use crate::session::Session;
@@ -63,8 +69,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .with_dialect(&dialect)
         .build()
         .map_err(|e| Error::syntax(e.to_string()))?;
-    let statements = parser
-        .parse_statements()
+    let statements = parse_statements(&mut parser, &dialect)
         .map_err(|e| Error::syntax(strip_parser_prefix(&e.to_string())))?;
     Ok(statements
         .into_iter()
@@ -83,6 +88,86 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             }
         })
         .collect())
+}
+
+/// [`DFParser::parse_statements`], except that `COPY` in Postgres syntax (`FROM STDIN`, column
+/// lists, `WITH (FORMAT ...)`), which DataFusion's own `COPY ... TO` parser refuses, goes to
+/// sqlparser's.
+fn parse_statements(
+    parser: &mut DFParser<'_>,
+    dialect: &PostgreSqlDialect,
+) -> Result<Vec<DfStatement>, DataFusionError> {
+    let mut statements = Vec::new();
+    let mut expecting_delimiter = false;
+    loop {
+        while parser.parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        let next = parser.parser.peek_token();
+        if next.token == Token::EOF {
+            return Ok(statements);
+        }
+        if expecting_delimiter {
+            return parser
+                .parser
+                .expected("end of statement", next)
+                .map_err(Into::into);
+        }
+        let statement = match parse_postgres_copy(&mut parser.parser, dialect)? {
+            Some(copy) => DfStatement::Statement(Box::new(copy)),
+            None => parser.parse_statement()?,
+        };
+        statements.push(statement);
+        expecting_delimiter = true;
+    }
+}
+
+/// A `COPY` statement in Postgres syntax, parsed on its own tokens (sqlparser would otherwise
+/// read whatever follows `FROM STDIN;` as inline data). `None`: not a `COPY`, or a `COPY ...
+/// TO` only DataFusion's parser knows (`STORED AS`), left to it.
+fn parse_postgres_copy(
+    parser: &mut Parser<'_>,
+    dialect: &PostgreSqlDialect,
+) -> Result<Option<SqlStatement>, ParserError> {
+    let is_copy = |token: &Token| matches!(token, Token::Word(w) if w.keyword == Keyword::COPY);
+    if !is_copy(&parser.peek_token().token) {
+        return Ok(None);
+    }
+    let mut is_copy_to = false;
+    let mut not_postgres = false;
+    let attempt = parser.try_parse(|parser| {
+        let mut tokens = Vec::new();
+        let mut depth = 0usize;
+        loop {
+            let token = parser.peek_token();
+            match &token.token {
+                Token::EOF => break,
+                Token::SemiColon if depth == 0 => break,
+                Token::LParen => depth += 1,
+                Token::RParen => depth = depth.saturating_sub(1),
+                Token::Word(w) if depth == 0 && w.keyword == Keyword::TO => is_copy_to = true,
+                _ => {}
+            }
+            tokens.push(parser.next_token());
+        }
+        let mut own = Parser::new(dialect).with_tokens_with_locations(tokens);
+        let statement = own.parse_statement()?;
+        let rest = own.peek_token();
+        if rest.token != Token::EOF {
+            return own.expected("end of statement", rest);
+        }
+        if !matches!(statement, SqlStatement::Copy { .. }) {
+            // `COPY INTO` (Snowflake): rewind and let DataFusion's parser have it.
+            not_postgres = true;
+            return own.expected("COPY", rest);
+        }
+        Ok(statement)
+    });
+    match attempt {
+        Ok(statement) => Ok(Some(statement)),
+        Err(_) if is_copy_to || not_postgres => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// DataFusion's parser has its own `RESET` node; Basin handles sqlparser's, with `RESET ALL`.
@@ -128,7 +213,8 @@ fn utility(statement: &DfStatement) -> Option<&SqlStatement> {
         | SqlStatement::Savepoint { .. }
         | SqlStatement::ReleaseSavepoint { .. }
         | SqlStatement::Discard { .. }
-        | SqlStatement::Deallocate { .. } => Some(inner.as_ref()),
+        | SqlStatement::Deallocate { .. }
+        | SqlStatement::Copy { .. } => Some(inner.as_ref()),
         _ => None,
     }
 }
@@ -200,6 +286,7 @@ impl Session {
         if let Some(statement) = utility(&parsed.statement) {
             return match statement {
                 SqlStatement::ShowTables { .. } => show_tables::execute(self),
+                SqlStatement::Copy { to, target, .. } => Err(copy_not_here(*to, target)),
                 SqlStatement::StartTransaction { .. }
                 | SqlStatement::Commit { .. }
                 | SqlStatement::Rollback { .. }
@@ -243,6 +330,26 @@ impl Session {
                 Err(err)
             }
         }
+    }
+}
+
+/// `COPY ... FROM STDIN` runs in the wire layer, which owns the client's data stream; the
+/// other forms are not supported.
+fn copy_not_here(to: bool, target: &CopyTarget) -> Error {
+    match (to, target) {
+        (true, _) => {
+            Error::unsupported("COPY ... TO is not supported; read the table with SELECT instead")
+        }
+        (false, CopyTarget::Stdin) => {
+            Error::unsupported("COPY ... FROM STDIN needs a client that sends the data")
+        }
+        (false, _) => Error::User {
+            sqlstate: "0A000",
+            message: "COPY ... FROM a file or program on the server is not supported".to_owned(),
+            hint: Some(
+                "send the data from the client: COPY ... FROM STDIN, or \\copy in psql".to_owned(),
+            ),
+        },
     }
 }
 

@@ -497,27 +497,6 @@ pub(super) fn quote_ident(name: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qualified_names_split_like_postgres() {
-        assert_eq!(
-            split_qualified_name("Public.\"LineItem\""),
-            Some(vec!["public".to_owned(), "LineItem".to_owned()])
-        );
-        assert_eq!(split_qualified_name("a..b"), None);
-        assert_eq!(split_qualified_name("\"open"), None);
-        assert_eq!(
-            split_identifiers("\"$user\", public"),
-            vec!["$user".to_owned(), "public".to_owned()]
-        );
-        assert_eq!(quote_ident("lineitem"), "lineitem");
-        assert_eq!(quote_ident("LineItem"), "\"LineItem\"");
-    }
-}
-
 /// `reloptions` of a user relation: a streaming table's definition, so `\d+` tells it apart.
 fn relation_options(kind: &RelationKind) -> Vec<String> {
     let RelationKind::Stream(spec) = kind else {
@@ -538,4 +517,25 @@ fn relation_options(kind: &RelationKind) -> Vec<String> {
         spec.compaction_interval_ms
     ));
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_split_like_postgres() {
+        assert_eq!(
+            split_qualified_name("Public.\"LineItem\""),
+            Some(vec!["public".to_owned(), "LineItem".to_owned()])
+        );
+        assert_eq!(split_qualified_name("a..b"), None);
+        assert_eq!(split_qualified_name("\"open"), None);
+        assert_eq!(
+            split_identifiers("\"$user\", public"),
+            vec!["$user".to_owned(), "public".to_owned()]
+        );
+        assert_eq!(quote_ident("lineitem"), "lineitem");
+        assert_eq!(quote_ident("LineItem"), "\"LineItem\"");
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, SinkExt, StreamExt};
-use pgwire::api::{ClientInfo, DefaultClient, NoopHandler, PgWireConnectionState};
+use pgwire::api::{ClientInfo, DefaultClient, PgWireConnectionState};
 use pgwire::error::ErrorInfo;
 use pgwire::messages::response::{GssEncResponse, SslResponse};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage, SslNegotiationMetaMessage};
@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use super::CancelRequests;
+use super::copy::CopyIn;
 use super::frame_guard::GuardedStream;
 use super::handler::QueryHandler;
 use super::startup::BasinStartup;
@@ -29,7 +30,7 @@ pub(crate) struct Handlers {
     pub(crate) startup: Arc<BasinStartup>,
     pub(crate) queries: Arc<QueryHandler>,
     pub(crate) cancel: Arc<CancelRequests>,
-    pub(crate) noop: Arc<NoopHandler>,
+    pub(crate) copy: Arc<CopyIn>,
     pub(crate) max_message_bytes: usize,
 }
 
@@ -134,7 +135,7 @@ async fn run(stream: TcpStream, peer: SocketAddr, handlers: &Handlers) -> std::i
                     Arc::clone(&handlers.startup),
                     Arc::clone(&handlers.queries),
                     Arc::clone(&handlers.queries),
-                    Arc::clone(&handlers.noop),
+                    Arc::clone(&handlers.copy),
                     Arc::clone(&handlers.cancel),
                 )
                 .await;

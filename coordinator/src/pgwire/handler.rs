@@ -1,6 +1,6 @@
 //! Query handlers: the simple protocol (several statements per message, each streamed in turn)
 //! and the extended protocol (Parse/Bind/Describe/Execute with portal suspension), both on top
-//! of [`super::execution`].
+//! of [`super::execution`]; `COPY ... FROM STDIN` is handed to [`super::copy`].
 
 use std::fmt::Debug;
 use std::ops::DerefMut;
@@ -23,6 +23,7 @@ use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 
+use super::copy;
 use super::errors::error_info;
 use super::execution::{Reply, StatementGuard, fields_for, run};
 use super::params;
@@ -291,10 +292,31 @@ impl SimpleQueryHandler for QueryHandler {
                     .await?;
             }
             Ok(statements) => {
-                for parsed in &statements {
+                for (position, parsed) in statements.iter().enumerate() {
                     if status == TransactionStatus::Error && !is_transaction_exit(parsed) {
                         feed_error(client, &aborted_transaction_error()).await?;
                         break;
+                    }
+                    if let Some(copy) = copy::from_stdin(parsed) {
+                        // pgwire sends ReadyForQuery after CopyDone, so nothing may follow.
+                        let prepared = if position + 1 < statements.len() {
+                            Err(Error::unsupported(
+                                "COPY ... FROM STDIN must be the last statement of a query string",
+                            ))
+                        } else {
+                            copy::prepare(&session, copy, &parsed.sql).await
+                        };
+                        match prepared {
+                            Ok(copy) => {
+                                client.set_transaction_status(status);
+                                return copy::begin(client, copy, false).await;
+                            }
+                            Err(error) => {
+                                feed_error(client, &error).await?;
+                                status = status.to_error_state();
+                                break;
+                            }
+                        }
                     }
                     let guard = StatementGuard::begin(&session);
                     let settings_before = reported_settings(&session, parsed);
@@ -418,6 +440,11 @@ impl ExtendedQueryHandler for QueryHandler {
             && !is_transaction_exit(&portal.statement.statement.parsed)
         {
             return Err(aborted_transaction_error().into());
+        }
+        let parsed = &portal.statement.statement.parsed;
+        if let Some(copy) = copy::from_stdin(parsed) {
+            let copy = copy::prepare(&session, copy, &parsed.sql).await?;
+            return copy::begin(client, copy, true).await;
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
         let outcome = self

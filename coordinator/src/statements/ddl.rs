@@ -123,7 +123,7 @@ fn reject_temporary(temporary: bool) -> Result<()> {
 }
 
 /// Catalog, schema and name for a new or dropped relation, defaulting like the session does.
-pub(super) fn resolve(session: &Session, name: &TableReference) -> RelationName {
+pub(crate) fn resolve(session: &Session, name: &TableReference) -> RelationName {
     RelationName {
         database: name
             .catalog()
