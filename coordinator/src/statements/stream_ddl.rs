@@ -35,31 +35,69 @@ fn may_hold_stream_ddl(sql: &str) -> bool {
 
 /// Removes `WATERMARK FOR ...` and `APPEND ONLY` from every `CREATE TABLE` in `sql`. Returns
 /// the SQL to parse and, per non-empty statement, the streaming clause if it had one.
+///
+/// Only byte ranges of the original text are cut out; tokens are never rendered back to text,
+/// which would lose quote escaping (`'it''s'`) and change what the SQL means.
 pub(crate) fn extract(sql: &str) -> Result<(String, Vec<Option<StreamClause>>)> {
     if !may_hold_stream_ddl(sql) {
         return Ok((sql.to_owned(), Vec::new()));
     }
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
-        .tokenize()
+    let spanned = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
         .map_err(|e| Error::syntax(e.to_string()))?;
-    let mut out = String::with_capacity(sql.len());
+    let lines = line_starts(sql);
+    let mut starts: Vec<usize> = spanned
+        .iter()
+        .map(|t| byte_offset(sql, &lines, t.span.start.line, t.span.start.column))
+        .collect();
+    starts.push(sql.len());
+    let tokens: Vec<Token> = spanned.into_iter().map(|t| t.token).collect();
     let mut clauses = Vec::new();
-    let mut statement: Vec<Token> = Vec::new();
-    for token in tokens.into_iter().chain(std::iter::once(Token::SemiColon)) {
-        if token == Token::SemiColon {
-            if statement.iter().any(|t| !is_space(t)) {
-                let (text, clause) = rewrite_statement(&statement)?;
-                out.push_str(&text);
-                clauses.push(clause);
+    let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut begin = 0;
+    for end in (0..=tokens.len()).filter(|&i| i == tokens.len() || tokens[i] == Token::SemiColon) {
+        let statement = &tokens[begin..end];
+        if statement.iter().any(|t| !is_space(t)) {
+            let (clause, removals) = analyze_statement(statement)?;
+            for (from, to) in removals {
+                cut.push(starts[begin + from]..starts[begin + to]);
             }
-            out.push(';');
-            statement.clear();
-        } else {
-            statement.push(token);
+            clauses.push(clause);
         }
+        begin = end + 1;
     }
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for range in cut {
+        out.push_str(sql.get(at..range.start).unwrap_or_default());
+        at = range.end;
+    }
+    out.push_str(sql.get(at..).unwrap_or_default());
     Ok((out, clauses))
+}
+
+/// Byte offset of each line's start.
+fn line_starts(sql: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// Byte offset of a tokenizer location (1-based line and character column).
+fn byte_offset(sql: &str, lines: &[usize], line: u64, column: u64) -> usize {
+    let Some(&line_start) = usize::try_from(line)
+        .ok()
+        .and_then(|l| l.checked_sub(1))
+        .and_then(|l| lines.get(l))
+    else {
+        return sql.len();
+    };
+    let rest = sql.get(line_start..).unwrap_or_default();
+    let skip = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
+    rest.char_indices()
+        .nth(skip)
+        .map_or(sql.len(), |(i, _)| line_start + i)
 }
 
 fn is_space(token: &Token) -> bool {
@@ -70,6 +108,7 @@ fn is_word(token: &Token, keyword: &str) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
 }
 
+/// Text of tokens, for the watermark expression as stored and shown (not re-parsed).
 fn text(tokens: &[Token]) -> String {
     tokens.iter().map(ToString::to_string).collect::<String>()
 }
@@ -83,7 +122,10 @@ fn identifier(token: &Token) -> Option<String> {
     }
 }
 
-fn rewrite_statement(tokens: &[Token]) -> Result<(String, Option<StreamClause>)> {
+/// The streaming clause of one statement and the token index ranges to cut out for it.
+type Removals = Vec<(usize, usize)>;
+
+fn analyze_statement(tokens: &[Token]) -> Result<(Option<StreamClause>, Removals)> {
     let words: Vec<usize> = (0..tokens.len())
         .filter(|&i| !is_space(&tokens[i]))
         .collect();
@@ -91,7 +133,7 @@ fn rewrite_statement(tokens: &[Token]) -> Result<(String, Option<StreamClause>)>
         && is_word(&tokens[words[0]], "create")
         && is_word(&tokens[words[1]], "table");
     if !is_create_table {
-        return Ok((text(tokens), None));
+        return Ok((None, Vec::new()));
     }
     let mut keep = vec![true; tokens.len()];
     let mut watermark = None;
@@ -161,15 +203,22 @@ fn rewrite_statement(tokens: &[Token]) -> Result<(String, Option<StreamClause>)>
         i += 1;
     }
     if !append_only && watermark.is_none() {
-        return Ok((text(tokens), None));
+        return Ok((None, Vec::new()));
     }
-    let kept: Vec<Token> = tokens
-        .iter()
-        .zip(&keep)
-        .filter(|(_, keep)| **keep)
-        .map(|(t, _)| t.clone())
-        .collect();
-    Ok((text(&kept), Some(StreamClause { watermark })))
+    let mut removals = Vec::new();
+    let mut i = 0;
+    while i < keep.len() {
+        if keep[i] {
+            i += 1;
+            continue;
+        }
+        let from = i;
+        while i < keep.len() && !keep[i] {
+            i += 1;
+        }
+        removals.push((from, i));
+    }
+    Ok((Some(StreamClause { watermark }), removals))
 }
 
 /// Index just past a column-list element starting at `from`: the next comma or closing
@@ -314,7 +363,7 @@ mod tests {
         assert_eq!(
             sql,
             "CREATE TABLE events (device_id TEXT, ts TIMESTAMPTZ, temp DOUBLE PRECISION)  \
-             WITH (shards = 2); SELECT 1;"
+             WITH (shards = 2); SELECT 1"
         );
         assert_eq!(
             clauses,
@@ -332,13 +381,32 @@ mod tests {
         let (sql, clauses) =
             extract("create table t (watermark for ts as ts, ts timestamp) append only")
                 .expect("extract");
-        assert_eq!(sql, "create table t ( ts timestamp) ;");
+        assert_eq!(sql, "create table t ( ts timestamp) ");
         assert!(clauses[0].is_some());
         let (sql, clauses) = extract("create table t (append_col int)").expect("extract");
-        assert_eq!(sql, "create table t (append_col int);");
+        assert_eq!(sql, "create table t (append_col int)");
         assert_eq!(clauses, vec![None]);
         assert!(extract("create table t (a int, watermark for ts) append only").is_err());
         let (sql, _) = extract("create table t (watermark int) append only").expect("extract");
-        assert_eq!(sql, "create table t (watermark int) ;");
+        assert_eq!(sql, "create table t (watermark int) ");
+    }
+
+    #[test]
+    fn other_text_is_kept_byte_for_byte() {
+        // Quote escapes survive: re-rendering tokens would turn '' into ' and change meaning.
+        let input = "INSERT INTO notes VALUES ('x''); DROP TABLE accounts; --append');\n\
+                     SELECT E'a\\'b append', \"we\"\"ird\" FROM t;\n\
+                     CREATE TABLE ü (a TEXT, WATERMARK FOR a AS a) APPEND ONLY";
+        let (sql, clauses) = extract(input).expect("extract");
+        assert_eq!(
+            sql,
+            input
+                .replace(", WATERMARK FOR a AS a", "")
+                .replace("APPEND ONLY", "")
+        );
+        assert_eq!(clauses.len(), 3);
+        assert_eq!(clauses[0], None);
+        assert_eq!(clauses[1], None);
+        assert!(clauses[2].is_some());
     }
 }
