@@ -82,7 +82,11 @@ fn scalar(value: &Value, data_type: &DataType, upper: bool) -> Option<ScalarValu
             let micros = chrono::DateTime::parse_from_rfc3339(text)
                 .map(|t| t.timestamp_micros())
                 .or_else(|_| {
+                    // Zone-less timestamps: delta-rs writes `2026-02-01 10:00:00.123`.
                     chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                        .or_else(|_| {
+                            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                        })
                         .map(|t| t.and_utc().timestamp_micros())
                 })
                 .ok()?;
@@ -128,5 +132,19 @@ mod tests {
         assert_eq!(ts.null_count, Precision::Exact(1));
         assert_eq!(stats.column_statistics[2].min_value, Precision::Absent);
         assert!(file_statistics(&schema, Some("not json"), 1).is_none());
+        let naive = Arc::new(Schema::new(vec![Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        )]));
+        let json = r#"{"numRecords":1,"minValues":{"at":"2026-02-01 10:00:00.000"},"maxValues":{"at":"2026-02-01 10:00:00.000"}}"#;
+        let stats = file_statistics(&naive, Some(json), 1).expect("stats");
+        assert_eq!(
+            stats.column_statistics[0].min_value,
+            Precision::Exact(ScalarValue::TimestampMicrosecond(
+                Some(1_769_940_000_000_000),
+                None
+            ))
+        );
     }
 }

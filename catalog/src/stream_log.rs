@@ -89,10 +89,12 @@ impl Default for LogOptions {
 /// of its first row.
 #[derive(Debug, Default)]
 struct Visible {
-    batches: std::collections::VecDeque<(u64, RecordBatch)>,
+    /// (first row offset, batch, its encoded size).
+    batches: std::collections::VecDeque<(u64, RecordBatch, usize)>,
     /// Offset after the last acknowledged row: the log's row count since it was created.
     rows: u64,
-    /// Arrow memory held by `batches`.
+    /// Memory held by `batches`, counted as their encoded (IPC) size: batches decoded without
+    /// copying share one buffer, which Arrow's own accounting would count once per column.
     memory_bytes: usize,
     /// Commit groups (syncs) since the log was opened.
     groups: u64,
@@ -130,11 +132,7 @@ impl StreamLog {
                 .await
                 .map_err(|e| LogError::Failed(format!("recovery task: {e}")))??
         };
-        let memory_bytes = recovered
-            .batches
-            .iter()
-            .map(|(_, b)| b.get_array_memory_size())
-            .sum();
+        let memory_bytes = recovered.batches.iter().map(|(_, _, bytes)| bytes).sum();
         let visible = Arc::new(RwLock::new(Visible {
             rows: recovered.rows,
             batches: recovered.batches.into(),
@@ -202,8 +200,8 @@ impl StreamLog {
             .unwrap_or_else(|e| e.into_inner())
             .batches
             .iter()
-            .filter(|(offset, _)| *offset >= from)
-            .cloned()
+            .filter(|(offset, _, _)| *offset >= from)
+            .map(|(offset, batch, _)| (*offset, batch.clone()))
             .collect()
     }
 
@@ -226,12 +224,11 @@ impl StreamLog {
     /// The memory half of [`StreamLog::release_below`]: readers stop seeing rows before `upto`.
     pub fn forget_below(&self, upto: u64) {
         let mut visible = self.visible.write().unwrap_or_else(|e| e.into_inner());
-        while let Some((offset, batch)) = visible.batches.front() {
+        while let Some((offset, batch, bytes)) = visible.batches.front() {
             if offset + batch.num_rows() as u64 > upto {
                 break;
             }
-            let freed = batch.get_array_memory_size();
-            visible.memory_bytes = visible.memory_bytes.saturating_sub(freed);
+            visible.memory_bytes = visible.memory_bytes.saturating_sub(*bytes);
             visible.batches.pop_front();
         }
     }
@@ -297,7 +294,7 @@ struct Segment {
 }
 
 struct Recovered {
-    batches: Vec<(u64, RecordBatch)>,
+    batches: Vec<(u64, RecordBatch, usize)>,
     rows: u64,
     segment: Option<Segment>,
 }
@@ -348,6 +345,16 @@ fn recover(dir: &Path, schema: &SchemaRef, keep_from: u64) -> Result<Recovered, 
     let mut batches = Vec::new();
     // A truncated log starts at its oldest remaining segment.
     let mut rows = segments.first().map_or(0, |(first, _)| *first);
+    if rows > keep_from {
+        return Err(LogError::Corrupt {
+            path: dir.to_owned(),
+            offset: 0,
+            reason: format!(
+                "the log starts at row {rows} but the lake holds rows only up to offset \
+                 {keep_from}: rows in between are missing"
+            ),
+        });
+    }
     let last = segments.len().checked_sub(1);
     for (index, (first_offset, path)) in segments.iter().enumerate() {
         if *first_offset != rows {
@@ -359,11 +366,21 @@ fn recover(dir: &Path, schema: &SchemaRef, keep_from: u64) -> Result<Recovered, 
         }
         let is_last = Some(index) == last;
         let (segment_batches, valid_len) = read_segment(path, schema, is_last)?;
-        for batch in segment_batches {
+        for (batch, bytes) in segment_batches {
             let offset = rows;
             rows += batch.num_rows() as u64;
+            if offset < keep_from && rows > keep_from {
+                return Err(LogError::Corrupt {
+                    path: path.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "the lake holds rows up to offset {keep_from}, inside the batch of rows \
+                         {offset}..{rows}"
+                    ),
+                });
+            }
             if rows > keep_from {
-                batches.push((offset, batch));
+                batches.push((offset, batch, bytes));
             }
         }
         if is_last {
@@ -377,6 +394,7 @@ fn recover(dir: &Path, schema: &SchemaRef, keep_from: u64) -> Result<Recovered, 
                 file.set_len(valid_len).map_err(io_error(path))?;
                 file.sync_all().map_err(io_error(path))?;
             }
+            check_reaches(dir, rows, keep_from)?;
             return Ok(Recovered {
                 batches,
                 rows,
@@ -388,11 +406,27 @@ fn recover(dir: &Path, schema: &SchemaRef, keep_from: u64) -> Result<Recovered, 
             });
         }
     }
+    check_reaches(dir, rows, keep_from)?;
     Ok(Recovered {
         batches,
         rows,
         segment: None,
     })
+}
+
+/// The lake never holds rows the log did not have: if it claims more, log files were lost.
+fn check_reaches(dir: &Path, rows: u64, keep_from: u64) -> Result<(), LogError> {
+    if keep_from > rows {
+        return Err(LogError::Corrupt {
+            path: dir.to_owned(),
+            offset: 0,
+            reason: format!(
+                "the lake holds rows up to offset {keep_from} but the log ends at {rows}: log \
+                 segments are missing"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Reads a segment's frames. In the last segment an incomplete or damaged final frame ends the
@@ -401,7 +435,7 @@ fn read_segment(
     path: &Path,
     schema: &SchemaRef,
     is_last: bool,
-) -> Result<(Vec<RecordBatch>, u64), LogError> {
+) -> Result<(Vec<(RecordBatch, usize)>, u64), LogError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -444,7 +478,7 @@ fn read_segment(
             if batch.num_rows() != rows as usize {
                 return Err(corrupt("row count differs from the frame header"));
             }
-            batches.push(batch);
+            batches.push((batch, HEADER_BYTES + len));
         }
         at += HEADER_BYTES + len;
     }
@@ -488,8 +522,10 @@ impl Writer {
                     for append in group {
                         let offset = visible.rows;
                         visible.rows += append.batch.num_rows() as u64;
-                        visible.memory_bytes += append.batch.get_array_memory_size();
-                        visible.batches.push_back((offset, append.batch));
+                        visible.memory_bytes += append.frame.len();
+                        visible
+                            .batches
+                            .push_back((offset, append.batch, append.frame.len()));
                         let _ = append.done.send(Ok(visible.rows));
                     }
                 }

@@ -218,3 +218,29 @@ async fn released_rows_leave_memory_and_disk_but_offsets_carry_on() {
     assert_eq!(log.append(batch(10, 1)).await.expect("append"), 11);
     assert_eq!(log.tail(10).len(), 1);
 }
+
+#[tokio::test]
+async fn a_lake_offset_the_log_cannot_match_refuses_to_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 0)
+        .await
+        .expect("open");
+    log.append(batch(0, 4)).await.expect("append");
+    drop(log);
+    // Beyond the end: segments were lost.
+    let err = StreamLog::open(dir.path(), schema(), LogOptions::default(), 9)
+        .await
+        .expect_err("beyond the end");
+    assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+    // Inside a batch: its rows would be half in the lake.
+    let err = StreamLog::open(dir.path(), schema(), LogOptions::default(), 2)
+        .await
+        .expect_err("inside a batch");
+    assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+    // At the end: everything compacted, the log opens empty and carries on.
+    let log = StreamLog::open(dir.path(), schema(), LogOptions::default(), 4)
+        .await
+        .expect("at the end");
+    assert!(log.batches().is_empty());
+    assert_eq!(log.append(batch(4, 1)).await.expect("append"), 5);
+}

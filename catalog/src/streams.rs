@@ -237,6 +237,17 @@ impl StreamTable {
                 });
             }
         }
+        for (field, column) in fields.iter().zip(batch.columns()) {
+            if let Some(row) = out_of_range(column) {
+                self.counters.rejected(batch.num_rows() as u64);
+                return Err(RowError {
+                    row: Some(row as u64 + 1),
+                    column: Some(field.name().clone()),
+                    message: "date/time value out of range".to_owned(),
+                    sqlstate: "22008",
+                });
+            }
+        }
         RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec()).map_err(|e| {
             RowError {
                 row: None,
@@ -291,6 +302,44 @@ impl StreamTable {
         self.dropped.store(true, Ordering::Release);
         self.wake.notify_one();
         self.room.notify_waiters();
+    }
+}
+
+/// First row of a date or timestamp column outside the years the lake's writers handle
+/// (chrono's range, about ±262,000 years): such a value would stop compaction.
+fn out_of_range(column: &arrow::array::ArrayRef) -> Option<usize> {
+    use arrow::array::{Date32Array, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, TimeUnit};
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    let min_days = (chrono::NaiveDate::MIN - epoch).num_days();
+    let max_days = (chrono::NaiveDate::MAX - epoch).num_days();
+    let first_outside = |values: &mut dyn Iterator<Item = Option<i64>>, low: i64, high: i64| {
+        values
+            .enumerate()
+            .find(|(_, v)| v.is_some_and(|v| v < low || v > high))
+            .map(|(row, _)| row)
+    };
+    match column.data_type() {
+        DataType::Date32 => {
+            let dates = column.as_any().downcast_ref::<Date32Array>()?;
+            first_outside(
+                &mut dates.iter().map(|d| d.map(i64::from)),
+                min_days,
+                max_days,
+            )
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let times = column
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()?;
+            const DAY_MICROS: i64 = 86_400_000_000;
+            first_outside(
+                &mut times.iter(),
+                min_days.saturating_mul(DAY_MICROS),
+                max_days.saturating_mul(DAY_MICROS),
+            )
+        }
+        _ => None,
     }
 }
 
@@ -355,10 +404,12 @@ impl Catalog {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|t| t.oid != oid);
-        if let Some(table) = self.streams().tables.lock().await.remove(&oid) {
+        let removed = self.streams().tables.lock().await.remove(&oid);
+        if let Some(table) = removed {
             table.stop();
-            // Let a running compaction round finish before its files go away.
-            let _ = table.compacting.lock().await;
+            // Let a running compaction round finish before its files go away (without holding
+            // the registry, so other tables carry on).
+            drop(table.compacting.lock().await);
         }
     }
 

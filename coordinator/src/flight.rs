@@ -3,8 +3,10 @@
 //! the table's one append path. Every batch is acknowledged with a `PutResult` once it is
 //! durable; its `app_metadata` is JSON `{"rows": n, "dead_lettered": m}`. Up to
 //! [`MAX_INFLIGHT_BATCHES`] batches of one stream are committed concurrently, so decoding
-//! overlaps the log's syncs; acknowledgements keep the stream's order. Served on the
-//! coordinator's gRPC (control-plane) port.
+//! overlaps the log's syncs; acknowledgements keep the stream's order. A bad batch ends the
+//! stream with an error after the acknowledgements of the batches before it; when a commit
+//! fails, later batches of the same stream may have been committed without an acknowledgement
+//! (each batch is whole or absent). Served on the coordinator's gRPC (control-plane) port.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -137,18 +139,15 @@ impl FlightService for IngestFlight {
                 let message = match message {
                     Ok(message) => message,
                     Err(error) => {
-                        let _ = sender
-                            .send(Err(Status::invalid_argument(format!(
-                                "bad Flight data: {error}"
-                            ))))
-                            .await;
+                        let status = Status::invalid_argument(format!("bad Flight data: {error}"));
+                        fail_after(&sender, &mut pending, status).await;
                         return;
                     }
                 };
                 match message.payload {
                     DecodedPayload::Schema(schema) => {
                         if let Err(error) = ingest::check_arrow_schema(&table, &schema) {
-                            let _ = sender.send(Err(status(&error))).await;
+                            fail_after(&sender, &mut pending, status(&error)).await;
                             return;
                         }
                     }
@@ -157,7 +156,7 @@ impl FlightService for IngestFlight {
                         let decoded = match ingest::from_arrow(&table, batch, first_row) {
                             Ok(decoded) => decoded,
                             Err(error) => {
-                                let _ = sender.send(Err(status(&error))).await;
+                                fail_after(&sender, &mut pending, status(&error)).await;
                                 return;
                             }
                         };
@@ -255,6 +254,20 @@ impl FlightService for IngestFlight {
 }
 
 type AckSender = tokio::sync::mpsc::Sender<Result<PutResult, Status>>;
+
+/// Ends the stream with `status`, after acknowledging the batches already committing, so the
+/// client learns exactly which batches are durable.
+async fn fail_after<F>(sender: &AckSender, pending: &mut FuturesOrdered<F>, status: Status)
+where
+    F: std::future::Future<Output = Result<ingest::Delivered, Error>>,
+{
+    while let Some(done) = pending.next().await {
+        if !send_ack(sender, done).await {
+            return;
+        }
+    }
+    let _ = sender.send(Err(status)).await;
+}
 
 /// Sends the acknowledgement (or error) of one batch; false when the stream must end.
 async fn send_ack(sender: &AckSender, done: Result<ingest::Delivered, Error>) -> bool {

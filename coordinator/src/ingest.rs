@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 
 /// Rows the JSON decoder builds at a time.
 const JSON_BATCH_ROWS: usize = 65_536;
+/// Rows the CSV reader builds at a time (it preallocates buffers for this many).
+const CSV_BATCH_ROWS: usize = 65_536;
 
 /// A row the table could not take.
 #[derive(Debug, Clone)]
@@ -340,7 +342,7 @@ pub(crate) fn from_csv(table: &StreamTable, body: &[u8], header: bool) -> Result
     ));
     let reader = arrow::csv::ReaderBuilder::new(Arc::clone(&text_schema))
         .with_header(header)
-        .with_batch_size(body.len().max(1))
+        .with_batch_size(CSV_BATCH_ROWS)
         .build(Cursor::new(body))
         .map_err(|e| Error::user("22P04", format!("CSV: {e}")))?;
     let mut batches = Vec::new();
@@ -365,6 +367,13 @@ pub(crate) fn from_csv(table: &StreamTable, body: &[u8], header: bool) -> Result
 
 /// Newline-delimited JSON objects, one row each; unknown keys are refused.
 pub(crate) fn from_ndjson(table: &StreamTable, body: &[u8]) -> Result<Decoded> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Error::user(
+            "22P02",
+            "expected newline-delimited JSON (one object per line), got a JSON array",
+        ));
+    }
     let schema = table.schema();
     let relaxed_schema = relaxed(&schema);
     match decode_json(&relaxed_schema, body) {
@@ -410,7 +419,14 @@ pub(crate) fn from_ndjson(table: &StreamTable, body: &[u8]) -> Result<Decoded> {
             }
             let batch = arrow::compute::concat_batches(&relaxed_schema, &batches)
                 .map_err(|e| Error::Internal(format!("NDJSON: {e}")))?;
-            let nulls = not_null_violations(&schema, &batch);
+            let mut nulls = not_null_violations(&schema, &batch);
+            // Rows of `batch` are the good lines only: number them as the input's lines.
+            for slot in nulls.iter_mut().flatten() {
+                let index = usize::try_from(slot.row)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(1);
+                slot.row = good.get(index).map_or(slot.row, |line| *line as u64 + 1);
+            }
             let decoded = split_bad(table, batch, nulls, &|row| {
                 good.get(row)
                     .map(|line| line_of(body, *line))

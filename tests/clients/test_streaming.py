@@ -156,6 +156,15 @@ def test_http_bad_rows_name_row_and_column(basin, conn):
     wrong = pa.table({"device_id": ["x"], "temp": ["not a number"]})
     status, body, _ = post(basin, "b_events", arrow_ipc(wrong), "application/vnd.apache.arrow.stream")
     assert status == 400 and "does not match" in body["error"], body
+    # A timestamp beyond what the lake's writers handle would stall compaction: refused.
+    far = pa.table(
+        {"device_id": ["x", "y"], "ts": pa.array([0, 2**63 - 1], pa.timestamp("us", tz="UTC")), "temp": [1.0, 2.0]},
+        schema=EVENTS_SCHEMA,
+    )
+    status, body, _ = post(basin, "b_events", arrow_ipc(far), "application/vnd.apache.arrow.stream")
+    assert status == 400 and body["sqlstate"] == "22008" and 'row 2, column "ts"' in body["error"], body
+    status, body, _ = post(basin, "b_events", b'[{"device_id": "x"}]', "application/x-ndjson")
+    assert status == 400 and "JSON array" in body["error"], body
     status, body, _ = post(basin, "b_events", b"{}", "application/xml")
     assert status == 415
     status, body, _ = post(basin, "no_such_table", b"{}", "application/x-ndjson")
@@ -166,7 +175,10 @@ def test_http_bad_rows_name_row_and_column(basin, conn):
     # Nothing of a refused request was written; the refusals are counted.
     assert conn.execute("SELECT count(*) FROM b_events").fetchone() == (0,)
     rejected = conn.execute("SELECT rejected_rows FROM basin.ingest_stats WHERE table_name = 'public.b_events'").fetchone()
-    assert rejected[0] >= 4
+    assert rejected[0] >= 5
+    # A byte-order mark before NDJSON is fine.
+    status, body, _ = post(basin, "b_events", b"\xef\xbb\xbf" + ndjson([{"device_id": "bom"}]), "application/x-ndjson")
+    assert (status, body.get("rows")) == (200, 1), body
 
 
 def test_dead_letter_table_takes_bad_rows(basin, conn):

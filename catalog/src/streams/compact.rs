@@ -14,6 +14,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use futures::FutureExt;
 
 use super::{Published, StreamTable};
 use crate::error::{Error, Result};
@@ -36,12 +37,23 @@ pub(super) fn spawn(table: Weak<StreamTable>) {
             if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
                 return;
             }
-            if let Err(error) = compact_once(&table).await {
-                tracing::warn!(table = %table.name, %error, "compaction failed; will retry");
-                table.counters.compaction_failed(error.to_string());
-                drop(table);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            let round = std::panic::AssertUnwindSafe(compact_once(&table)).catch_unwind();
+            let error = match round.await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                        .unwrap_or_default();
+                    format!("compaction panicked: {message}")
+                }
+            };
+            tracing::warn!(table = %table.name, %error, "compaction failed; will retry");
+            table.counters.compaction_failed(error);
+            drop(table);
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
 }
@@ -72,6 +84,7 @@ pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
     if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
         return Ok(0);
     }
+    reconcile(table, lake).await?;
     let published = table
         .published
         .read()
@@ -109,11 +122,17 @@ pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
             writer
                 .flush()
                 .await
-                .map_err(|e| Error::delta(&table.name, e))?
-                .into_iter()
-                .map(Action::Add),
+                .map_err(|e| Error::delta(&table.name, e))?,
         );
     }
+    // The data files must be durable before a commit names them.
+    if let Ok(dir) = table.lake_url.to_file_path() {
+        let files: Vec<std::path::PathBuf> = adds.iter().map(|add| dir.join(&add.path)).collect();
+        tokio::task::spawn_blocking(move || sync_files(&dir, &files))
+            .await
+            .map_err(|e| Error::io("fsync lake files", std::io::Error::other(e)))??;
+    }
+    let adds: Vec<Action> = adds.into_iter().map(Action::Add).collect();
     let offsets = next
         .iter()
         .enumerate()
@@ -138,13 +157,9 @@ pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
         )
         .await
         .map_err(|e| Error::delta(&table.name, e))?;
-    // object_store's local store never fsyncs: the files and the commit must be durable before
-    // the log forgets these rows.
-    if let Ok(dir) = table.lake_url.to_file_path() {
-        tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, started))
-            .await
-            .map_err(|e| Error::io("fsync lake files", std::io::Error::other(e)))??;
-    }
+    // object_store's local store never fsyncs: the commit (and a checkpoint it may have
+    // written) must be durable before the log forgets these rows.
+    sync_lake_log(table, started).await?;
     lake.update_state()
         .await
         .map_err(|e| Error::delta(&table.name, e))?;
@@ -173,6 +188,85 @@ pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
     table.counters.compacted(rows);
     tracing::debug!(table = %table.name, rows, "compacted log into the lake");
     Ok(rows)
+}
+
+/// Brings what scans see in line with the lake before a round. After a round failed between
+/// its Delta commit and publishing (an fsync or checkpoint error, a crash of the task), the
+/// lake already holds rows the log still shows: make the lake durable, publish its files and
+/// offsets, forget those rows. Otherwise the next round would commit them twice.
+async fn reconcile(table: &StreamTable, lake: &mut DeltaTable) -> Result<()> {
+    lake.update_state()
+        .await
+        .map_err(|e| Error::delta(&table.name, e))?;
+    let mut offsets = Vec::with_capacity(table.shards.len());
+    for shard in 0..table.shards.len() {
+        let shard = u32::try_from(shard).unwrap_or(u32::MAX);
+        offsets.push(
+            compacted_offset(lake, shard)
+                .await
+                .map_err(|e| Error::delta(&table.name, e))?,
+        );
+    }
+    let current = table
+        .published
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .compacted
+        .clone();
+    if offsets == current {
+        return Ok(());
+    }
+    tracing::warn!(table = %table.name, ?current, lake = ?offsets, "publishing a compaction that committed but did not finish");
+    if let Ok(dir) = table.lake_url.to_file_path() {
+        tokio::task::spawn_blocking(move || {
+            crate::durability::sync_tree_since(&dir, SystemTime::UNIX_EPOCH)
+        })
+        .await
+        .map_err(|e| Error::io("fsync lake", std::io::Error::other(e)))??;
+    }
+    let files = crate::tables::active_files(lake, &table.lake_url)
+        .map_err(|e| Error::delta(&table.name, e))?;
+    let mut published = table.published.write().unwrap_or_else(|e| e.into_inner());
+    *published = Published {
+        files: Arc::new(files),
+        compacted: offsets.clone(),
+        lake_version: lake
+            .version()
+            .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX)),
+    };
+    for (shard, offset) in table.shards.iter().zip(&offsets) {
+        shard.forget_below(*offset);
+    }
+    Ok(())
+}
+
+/// Fsyncs `files`, then `dir` (their names).
+fn sync_files(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<()> {
+    for file in files {
+        std::fs::File::open(file)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(format!("fsync {}", file.display()), e))?;
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("fsync {}", dir.display()), e))
+}
+
+/// Fsyncs what the commit wrote under `_delta_log/` (the commit, a checkpoint). File times
+/// come from a coarse clock, so files from a little before `started` are synced too.
+async fn sync_lake_log(table: &StreamTable, started: SystemTime) -> Result<()> {
+    let Ok(dir) = table.lake_url.to_file_path() else {
+        return Ok(());
+    };
+    let since = started
+        .checked_sub(Duration::from_secs(2))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    tokio::task::spawn_blocking(move || {
+        crate::durability::sync_tree_since(&dir.join("_delta_log"), since)?;
+        crate::store::sync_dir(&dir)
+    })
+    .await
+    .map_err(|e| Error::io("fsync lake log", std::io::Error::other(e)))?
 }
 
 /// Concatenates `batches`, sorts by the event-time column and splits into one batch per
