@@ -12,6 +12,7 @@
 mod compact;
 mod create;
 mod provider;
+mod retention;
 mod stats;
 
 use std::collections::HashMap;
@@ -113,6 +114,8 @@ pub struct StreamTable {
     dropped: AtomicBool,
     /// Serialises compaction rounds (the background task and explicit requests).
     compacting: tokio::sync::Mutex<Option<deltalake::DeltaTable>>,
+    /// Lake files removed by retention, with when they may be deleted from disk.
+    expired: std::sync::Mutex<Vec<(std::time::Instant, PathBuf)>>,
 }
 
 impl StreamTable {
@@ -476,6 +479,7 @@ async fn open_stream(
         wake: Notify::new(),
         dropped: AtomicBool::new(false),
         compacting: tokio::sync::Mutex::new(Some(lake)),
+        expired: std::sync::Mutex::new(Vec::new()),
     })
 }
 

@@ -291,6 +291,24 @@ def test_compaction_keeps_results_and_duckdb_reads_the_lake(basin, conn):
     )
 
 
+def test_retention_removes_old_partitions(basin, conn):
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="event-time column"):
+        conn.execute("CREATE TABLE r_bad (a INT) APPEND ONLY WITH (retention = '1 day')")
+    create_events(conn, "r_events", "WITH (retention = '7 days', compaction_interval = '1h')")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rows = [{"device_id": "old", "ts": "2020-01-01T00:00:00Z", "temp": 1}] * 3 + [
+        {"device_id": "new", "ts": now, "temp": 2}
+    ] * 2
+    assert post(basin, "r_events", ndjson(rows), "application/x-ndjson")[0] == 200
+    # Until compaction, the log keeps everything.
+    assert conn.execute("SELECT count(*) FROM r_events").fetchone() == (5,)
+    http_json(basin, "POST", "/v1/tables/r_events/compact")
+    assert conn.execute("SELECT device_id, count(*) FROM r_events GROUP BY 1").fetchall() == [("new", 2)]
+    assert conn.execute(
+        "SELECT lake_files, lake_rows FROM basin.ingest_stats WHERE table_name = 'public.r_events'"
+    ).fetchone() == (1, 2)
+
+
 def test_join_lake_history_with_fresh_rows(basin, conn, tmp_path):
     history = pa.table({"device_id": [f"h{i}" for i in range(10)], "site": [f"site{i % 3}" for i in range(10)]})
     pq.write_table(history, tmp_path / "history.parquet")

@@ -99,6 +99,7 @@ pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
         }
     }
     if batches.is_empty() {
+        super::retention::apply(table, lake).await?;
         return Ok(0);
     }
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
@@ -187,6 +188,7 @@ pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
     }
     table.counters.compacted(rows);
     tracing::debug!(table = %table.name, rows, "compacted log into the lake");
+    super::retention::apply(table, lake).await?;
     Ok(rows)
 }
 
@@ -254,7 +256,7 @@ fn sync_files(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Result<()>
 
 /// Fsyncs what the commit wrote under `_delta_log/` (the commit, a checkpoint). File times
 /// come from a coarse clock, so files from a little before `started` are synced too.
-async fn sync_lake_log(table: &StreamTable, started: SystemTime) -> Result<()> {
+pub(super) async fn sync_lake_log(table: &StreamTable, started: SystemTime) -> Result<()> {
     let Ok(dir) = table.lake_url.to_file_path() else {
         return Ok(());
     };

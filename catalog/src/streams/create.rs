@@ -84,6 +84,12 @@ impl Catalog {
             spec.event_time = Some(column.clone());
             spec.watermark = Some(expression.clone());
         }
+        if spec.retention_secs.is_some() && spec.event_time.is_none() {
+            return Err(Error::Unsupported(
+                "option \"retention\" needs an event-time column: add WATERMARK FOR <column> AS ..."
+                    .to_owned(),
+            ));
+        }
         let dead_letter = (spec.on_error == OnError::DeadLetter).then(|| RelationName {
             name: format!("{}_dead_letter", target.name),
             ..target.clone()
@@ -249,15 +255,18 @@ fn parse_options(options: &[(String, String)]) -> Result<StreamSpec> {
                 );
             }
             "retention" => {
-                return Err(Error::Unsupported(
-                    "option \"retention\" is not supported yet: compacted rows are kept".to_owned(),
-                ));
+                spec.retention_secs = Some(
+                    parse_duration_ms(value)
+                        .map(|ms| ms / 1000)
+                        .filter(|secs| *secs >= 1)
+                        .ok_or_else(|| bad("a duration of at least 1s, e.g. '7 days' or '24h'"))?,
+                );
             }
             "append_only" => {}
             other => {
                 return Err(Error::Unsupported(format!(
                     "unknown option \"{other}\" for a streaming table; known: shards, on_error, \
-                     partition_by, compaction_interval, log_memory_limit"
+                     partition_by, compaction_interval, log_memory_limit, retention"
                 )));
             }
         }
@@ -278,6 +287,7 @@ fn parse_duration_ms(text: &str) -> Option<u64> {
         "s" | "sec" | "second" | "seconds" => 1_000,
         "min" | "minute" | "minutes" => 60_000,
         "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
         _ => return None,
     };
     number.checked_mul(factor)
@@ -342,6 +352,7 @@ mod tests {
         assert_eq!(parse_duration_ms("2 min"), Some(120_000));
         assert_eq!(parse_duration_ms("250"), Some(250));
         assert_eq!(parse_duration_ms("ten"), None);
+        assert_eq!(parse_duration_ms("7 days"), Some(7 * 86_400_000));
         assert_eq!(parse_bytes("64MB"), Some(64 << 20));
         assert_eq!(parse_bytes("1 GiB"), Some(1 << 30));
         assert_eq!(parse_bytes("lots"), None);
