@@ -114,6 +114,8 @@ pub struct StreamLog {
     dir: PathBuf,
     visible: Arc<RwLock<Visible>>,
     appends: mpsc::Sender<Append>,
+    /// Set once a write or sync failed: the log acknowledges nothing more until reopened.
+    broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StreamLog {
@@ -140,12 +142,14 @@ impl StreamLog {
             groups: 0,
         }));
         let (appends, queue) = mpsc::channel(options.queue_depth.max(1));
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = Writer {
             dir: dir.clone(),
             options,
             segment: recovered.segment,
             next_offset: recovered.rows,
             visible: Arc::clone(&visible),
+            broken: Arc::clone(&broken),
         };
         tokio::spawn(writer.run(queue));
         Ok(Self {
@@ -153,11 +157,17 @@ impl StreamLog {
             dir,
             visible,
             appends,
+            broken,
         })
     }
 
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    /// Whether a failed write or sync stopped this log (until it is reopened).
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn dir(&self) -> &Path {
@@ -492,6 +502,7 @@ struct Writer {
     segment: Option<Segment>,
     next_offset: u64,
     visible: Arc<RwLock<Visible>>,
+    broken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
@@ -538,6 +549,8 @@ impl Writer {
                         let _ = append.done.send(Err(LogError::Failed(reason.clone())));
                     }
                     failed = Some(reason);
+                    self.broken
+                        .store(true, std::sync::atomic::Ordering::Release);
                 }
             }
         }

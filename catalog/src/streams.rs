@@ -165,7 +165,14 @@ impl StreamTable {
         if self.dropped.load(Ordering::Acquire) {
             return Err(IngestError::Dropped(self.name.clone()));
         }
-        let shard = self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        // Round-robin over the shards, past any whose log broke (a failed write or sync). A
+        // batch whose commit failed is never retried elsewhere: the failed write may still
+        // be on disk, and the retry would then be a duplicate.
+        let start = self.next_shard.fetch_add(1, Ordering::Relaxed);
+        let shard = (0..self.shards.len())
+            .map(|i| (start + i) % self.shards.len())
+            .find(|&i| !self.shards[i].is_broken())
+            .unwrap_or(start % self.shards.len());
         let rows = batch.num_rows() as u64;
         let bytes = batch.get_array_memory_size() as u64;
         self.shards[shard].append(batch).await?;
