@@ -92,7 +92,13 @@ def test_ddl_insert_and_catalog(basin, conn):
         "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 's_events' ORDER BY ordinal_position"
     ).fetchall()
     assert cols == [("device_id", "NO"), ("ts", "YES"), ("temp", "YES")]
-    # psql's \d+ tells a streaming table apart by its options.
+    # psql's \d names the table's home, basin_streaming; \d+ lists its streaming options.
+    plain = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(basin.port), "-U", "basin", "-d", "basin", "-c", "\\d s_events"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert 'Tablespace: "basin_streaming"' in plain.stdout, plain.stdout
     described = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-p", str(basin.port), "-U", "basin", "-d", "basin", "-c", "\\d+ s_events"],
         capture_output=True, text=True, timeout=60,

@@ -27,6 +27,9 @@ pub(super) const SUPERUSER_OID: u32 = 10;
 pub(super) const HEAP_AM: u32 = 2;
 /// `pg_tablespace.oid` of `pg_default`.
 pub(super) const DEFAULT_TABLESPACE: u32 = 1663;
+/// `pg_tablespace.oid` of `basin_streaming`, where streaming tables (log + Delta lake) live;
+/// psql's `\d` prints it as the table's tablespace, which tells a streaming table apart.
+pub(super) const STREAMING_TABLESPACE: u32 = 8001;
 
 /// Server-wide settings clients read with `current_setting` or `pg_settings` but never change
 /// in a session Basin keeps ([`SessionVars`] holds those), with PostgreSQL 16's values, except

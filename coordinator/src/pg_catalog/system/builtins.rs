@@ -5,7 +5,7 @@ use datafusion::common::Result;
 
 use super::procs::PROCS;
 use crate::pg_catalog::snapshot::{
-    DEFAULT_TABLESPACE, PG_CATALOG_NAMESPACE, SUPERUSER_OID, Snapshot,
+    DEFAULT_TABLESPACE, PG_CATALOG_NAMESPACE, STREAMING_TABLESPACE, SUPERUSER_OID, Snapshot,
 };
 use crate::pg_catalog::table::{Row, row};
 use crate::pg_catalog::types::{
@@ -98,6 +98,11 @@ pub(super) fn pg_tablespace(_: &Snapshot<'_>) -> Result<Vec<Row>> {
     Ok(vec![
         row! {"oid" => DEFAULT_TABLESPACE, "spcname" => "pg_default", "spcowner" => SUPERUSER_OID},
         row! {"oid" => 1664_u32, "spcname" => "pg_global", "spcowner" => SUPERUSER_OID},
+        row! {
+            "oid" => STREAMING_TABLESPACE,
+            "spcname" => "basin_streaming",
+            "spcowner" => SUPERUSER_OID,
+        },
     ])
 }
 

@@ -3,7 +3,9 @@
 
 use datafusion::common::Result;
 
-use crate::pg_catalog::snapshot::{HEAP_AM, Relation, SUPERUSER_OID, Snapshot};
+use crate::pg_catalog::snapshot::{
+    HEAP_AM, Relation, STREAMING_TABLESPACE, SUPERUSER_OID, Snapshot,
+};
 use crate::pg_catalog::table::{Row, Value, row};
 use crate::pg_catalog::types::builtin_type;
 
@@ -34,6 +36,8 @@ pub(super) fn pg_class(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
                 "relowner" => SUPERUSER_OID,
                 "relam" => if table { HEAP_AM } else { 0 },
                 "relfilenode" => if table { r.oid } else { 0 },
+                // Streaming tables (they have options) live in `basin_streaming`.
+                "reltablespace" => if r.options.is_empty() { 0 } else { STREAMING_TABLESPACE },
                 // -1: never analysed, as Postgres 14+ reports for tables without statistics.
                 "reltuples" => -1.0,
                 "relpersistence" => 'p',
