@@ -31,14 +31,22 @@ const MAX_INFLIGHT_BATCHES: usize = 8;
 /// Largest Flight message accepted.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
+/// Decoded batches waiting for their commit across all `DoPut` streams, in KiB; a stream that
+/// would exceed it stops reading (gRPC flow control pushes back on the client).
+const MAX_INFLIGHT_KIB: u32 = 512 * 1024;
+
 pub(crate) fn service(catalog: Arc<Catalog>) -> FlightServiceServer<IngestFlight> {
-    FlightServiceServer::new(IngestFlight { catalog })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    FlightServiceServer::new(IngestFlight {
+        catalog,
+        inflight: Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT_KIB as usize)),
+    })
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
 pub(crate) struct IngestFlight {
     catalog: Arc<Catalog>,
+    inflight: Arc<tokio::sync::Semaphore>,
 }
 
 fn status(error: &Error) -> Status {
@@ -113,6 +121,7 @@ impl FlightService for IngestFlight {
                 .boxed();
         let mut decoder = FlightDataDecoder::new(data);
         let catalog = Arc::clone(&self.catalog);
+        let inflight = Arc::clone(&self.inflight);
         let acks = async_stream(move |sender| async move {
             let mut pending = FuturesOrdered::new();
             let mut first_row = 1u64;
@@ -161,9 +170,28 @@ impl FlightService for IngestFlight {
                             }
                         };
                         first_row += rows;
+                        let kib = u32::try_from(decoded.batch.get_array_memory_size() / 1024)
+                            .unwrap_or(MAX_INFLIGHT_KIB)
+                            .clamp(1, MAX_INFLIGHT_KIB);
+                        // Wait for room, committing (and acknowledging) this stream's own
+                        // batches meanwhile: they may be what holds it.
+                        let permit = loop {
+                            tokio::select! {
+                                permit = Arc::clone(&inflight).acquire_many_owned(kib) => break permit,
+                                Some(done) = pending.next(), if !pending.is_empty() => {
+                                    if !send_ack(&sender, done).await {
+                                        return;
+                                    }
+                                }
+                            }
+                        };
+                        let Ok(permit) = permit else { return };
                         let (catalog, table) = (Arc::clone(&catalog), Arc::clone(&table));
                         pending.push_back(async move {
-                            ingest::deliver(&catalog, &table, decoded, "flight").await
+                            let delivered =
+                                ingest::deliver(&catalog, &table, decoded, "flight").await;
+                            drop(permit);
+                            delivered
                         });
                     }
                     DecodedPayload::None => {}
