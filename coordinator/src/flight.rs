@@ -155,14 +155,14 @@ impl FlightService for IngestFlight {
                 };
                 match message.payload {
                     DecodedPayload::Schema(schema) => {
-                        if let Err(error) = ingest::check_arrow_schema(&table, &schema) {
+                        if let Err(error) = ingest::check_arrow_schema(table.as_ref(), &schema) {
                             fail_after(&sender, &mut pending, status(&error)).await;
                             return;
                         }
                     }
                     DecodedPayload::RecordBatch(batch) => {
                         let rows = batch.num_rows() as u64;
-                        let decoded = match ingest::from_arrow(&table, batch, first_row) {
+                        let decoded = match ingest::from_arrow(table.as_ref(), batch, first_row) {
                             Ok(decoded) => decoded,
                             Err(error) => {
                                 fail_after(&sender, &mut pending, status(&error)).await;

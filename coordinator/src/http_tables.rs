@@ -126,12 +126,12 @@ async fn append_rows(
         "application/x-ndjson"
         | "application/jsonl"
         | "application/json"
-        | "application/ndjson" => ingest::from_ndjson(&table, &body).map(|d| vec![d]),
+        | "application/ndjson" => ingest::from_ndjson(table.as_ref(), &body).map(|d| vec![d]),
         "text/csv" => {
             let header = params.get("header").is_none_or(|v| v != "false");
-            ingest::from_csv(&table, &body, header).map(|d| vec![d])
+            ingest::from_csv(table.as_ref(), &body, header).map(|d| vec![d])
         }
-        "application/vnd.apache.arrow.stream" => ingest::from_arrow_ipc(&table, &body),
+        "application/vnd.apache.arrow.stream" => ingest::from_arrow_ipc(table.as_ref(), &body),
         other => {
             return (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

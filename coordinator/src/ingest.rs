@@ -23,6 +23,34 @@ const JSON_BATCH_ROWS: usize = 65_536;
 /// Rows the CSV reader builds at a time (it preallocates buffers for this many).
 const CSV_BATCH_ROWS: usize = 65_536;
 
+/// What decoding needs to know of the table rows go to: a streaming table, or (for COPY) an
+/// ordinary Basin table.
+pub(crate) trait Target: Send + Sync {
+    fn schema(&self) -> SchemaRef;
+    fn name(&self) -> &str;
+    fn on_error(&self) -> OnError;
+    /// Counts rows refused before they reached the table.
+    fn record_rejected(&self, rows: u64);
+}
+
+impl Target for StreamTable {
+    fn schema(&self) -> SchemaRef {
+        StreamTable::schema(self)
+    }
+
+    fn name(&self) -> &str {
+        StreamTable::name(self)
+    }
+
+    fn on_error(&self) -> OnError {
+        self.spec().on_error
+    }
+
+    fn record_rejected(&self, rows: u64) {
+        StreamTable::record_rejected(self, rows);
+    }
+}
+
 /// A row the table could not take.
 #[derive(Debug, Clone)]
 pub(crate) struct BadRow {
@@ -201,7 +229,7 @@ async fn dead_letter(
 /// `first_row`) and column; with dead-lettering the bad rows are set aside. `raw` renders a
 /// row's original text for the dead-letter table.
 pub(crate) fn from_text(
-    table: &StreamTable,
+    table: &dyn Target,
     columns: Vec<ArrayRef>,
     first_row: u64,
     raw: &dyn Fn(usize) -> String,
@@ -266,7 +294,7 @@ pub(crate) fn from_text(
 
 /// Keeps the good rows; with `on_error = 'reject'` fails on the first bad one.
 fn split_bad(
-    table: &StreamTable,
+    table: &dyn Target,
     batch: RecordBatch,
     bad: Vec<Option<BadRow>>,
     raw: &dyn Fn(usize) -> String,
@@ -277,7 +305,7 @@ fn split_bad(
             bad: Vec::new(),
         });
     }
-    if table.spec().on_error == OnError::Reject {
+    if table.on_error() == OnError::Reject {
         let rows = batch.num_rows() as u64;
         table.record_rejected(rows);
         let first = bad.into_iter().flatten().next();
@@ -331,7 +359,7 @@ fn restore_schema(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch>
 }
 
 /// CSV with a header line (or not), fields converted like COPY's text.
-pub(crate) fn from_csv(table: &StreamTable, body: &[u8], header: bool) -> Result<Decoded> {
+pub(crate) fn from_csv(table: &dyn Target, body: &[u8], header: bool) -> Result<Decoded> {
     let schema = table.schema();
     let text_schema = Arc::new(Schema::new(
         schema
@@ -366,7 +394,7 @@ pub(crate) fn from_csv(table: &StreamTable, body: &[u8], header: bool) -> Result
 }
 
 /// Newline-delimited JSON objects, one row each; unknown keys are refused.
-pub(crate) fn from_ndjson(table: &StreamTable, body: &[u8]) -> Result<Decoded> {
+pub(crate) fn from_ndjson(table: &dyn Target, body: &[u8]) -> Result<Decoded> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(Error::user(
@@ -408,7 +436,7 @@ pub(crate) fn from_ndjson(table: &StreamTable, body: &[u8]) -> Result<Decoded> {
                     }),
                 }
             }
-            if table.spec().on_error == OnError::Reject
+            if table.on_error() == OnError::Reject
                 && let Some(first) = bad.first()
             {
                 table.record_rejected((good.len() + bad.len()) as u64);
@@ -503,7 +531,7 @@ fn not_null_violations(schema: &SchemaRef, batch: &RecordBatch) -> Vec<Option<Ba
 
 /// An Arrow IPC stream whose schema matches the table's columns by name and type (nullability
 /// may be looser; NULLs in NOT NULL columns are bad rows).
-pub(crate) fn from_arrow_ipc(table: &StreamTable, body: &[u8]) -> Result<Vec<Decoded>> {
+pub(crate) fn from_arrow_ipc(table: &dyn Target, body: &[u8]) -> Result<Vec<Decoded>> {
     let reader = arrow::ipc::reader::StreamReader::try_new(Cursor::new(body), None)
         .map_err(|e| Error::user("22P04", format!("Arrow IPC stream: {e}")))?;
     check_arrow_schema(table, &reader.schema())?;
@@ -520,7 +548,7 @@ pub(crate) fn from_arrow_ipc(table: &StreamTable, body: &[u8]) -> Result<Vec<Dec
 }
 
 /// Refuses an Arrow schema that does not name the table's columns with its types.
-pub(crate) fn check_arrow_schema(table: &StreamTable, schema: &Schema) -> Result<()> {
+pub(crate) fn check_arrow_schema(table: &dyn Target, schema: &Schema) -> Result<()> {
     let expected = table.schema();
     let names = |s: &Schema| {
         s.fields()
@@ -551,7 +579,7 @@ pub(crate) fn check_arrow_schema(table: &StreamTable, schema: &Schema) -> Result
 
 /// One Arrow batch of the table's column types: NOT NULL violations become bad rows.
 pub(crate) fn from_arrow(
-    table: &StreamTable,
+    table: &dyn Target,
     batch: RecordBatch,
     first_row: u64,
 ) -> Result<Decoded> {

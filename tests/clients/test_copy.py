@@ -14,6 +14,7 @@ import asyncpg
 
 import psycopg
 import pytest
+from decimal import Decimal
 from psycopg import errors
 
 import pgwire_raw as raw
@@ -217,11 +218,39 @@ def test_dead_letter_table_takes_bad_rows(conn):
     assert_usable(conn)
 
 
+def test_copy_into_an_ordinary_table_is_atomic(conn):
+    conn.execute("CREATE TABLE cp_plain (id INT NOT NULL, name TEXT, at TIMESTAMP, amount NUMERIC(10,2))")
+    with conn.cursor() as cur:
+        with cur.copy("COPY cp_plain FROM STDIN") as copy:
+            for i in range(1, 70_001):
+                copy.write_row((i, f"n{i}", "2026-01-01 10:00:00", "1.25"))
+        assert cur.statusmessage == "COPY 70000"
+        with cur.copy("COPY cp_plain (id, name) FROM STDIN WITH (FORMAT csv, HEADER)") as copy:
+            copy.write("id,name\n70001,\"with, comma\"\n")
+        with cur.copy("COPY cp_plain (id, amount) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "numeric"])
+            copy.write_row((70002, Decimal("9.99")))
+    assert conn.execute("SELECT count(*), sum(id), max(amount) FROM cp_plain").fetchone() == (
+        70002,
+        sum(range(1, 70003)),
+        Decimal("9.99"),
+    )
+    assert conn.execute("SELECT name FROM cp_plain WHERE id = 70001").fetchone() == ("with, comma",)
+    # A bad row past the first 64K-row batch: nothing of the COPY stays (one commit at the end).
+    with pytest.raises(errors.InvalidTextRepresentation, match='row 70000, column "id"'):
+        with conn.cursor().copy("COPY cp_plain (id) FROM STDIN") as copy:
+            # One stream of text: psycopg sends write() data ahead of buffered write_row()s.
+            copy.write("".join(f"{100_000 + i}\n" for i in range(1, 70_000)) + "oops\n")
+    assert_usable(conn)
+    assert conn.execute("SELECT count(*) FROM cp_plain").fetchone() == (70002,)
+    conn.execute(f"CREATE EXTERNAL TABLE cp_ext STORED AS CSV LOCATION '/tmp' ")  if False else None
+
+
 def test_refused_statements_and_copy_fail(conn):
     create_events(conn, "cp_misc")
-    conn.execute("CREATE TABLE cp_plain (a INT)")
-    with pytest.raises(errors.WrongObjectType, match="not a streaming table"):
-        with conn.cursor().copy("COPY cp_plain FROM STDIN") as copy:
+    conn.execute("CREATE VIEW cp_view AS SELECT 1 AS a")
+    with pytest.raises(errors.WrongObjectType, match="cannot copy to view"):
+        with conn.cursor().copy("COPY cp_view FROM STDIN") as copy:
             copy.write("1\n")
     assert_usable(conn)
     with pytest.raises(errors.UndefinedTable):

@@ -1,5 +1,5 @@
 //! `COPY <table> [(columns)] FROM STDIN` in the text, CSV and binary formats, into streaming
-//! tables.
+//! tables and ordinary Basin tables ([`table_sink`]: one atomic commit at the end).
 //!
 //! The query handlers see the statement and call [`prepare`] (resolve the table, read the
 //! options) and [`begin`] (CopyInResponse; pgwire now routes CopyData, CopyDone and CopyFail
@@ -10,7 +10,7 @@
 //! Rows are converted and appended in batches of up to [`BATCH_ROWS`] rows or [`BATCH_BYTES`]
 //! of input, each through [`ingest::deliver`], which returns once the batch is durable; so
 //! memory stays bounded and a slow log slows the client down. Like any stream ingest, a
-//! COPY is not atomic: when row N is bad, the batches before the one holding row N stay
+//! COPY into a streaming table is not atomic: when row N is bad, the batches before the one holding row N stay
 //! appended (the error's hint says how many rows), the rest of the data is refused. With
 //! `on_error = 'dead_letter'`, bad rows (unconvertible values, NULL in NOT NULL columns,
 //! wrong field counts, invalid UTF-8) go to the dead-letter table instead and the COPY goes
@@ -18,6 +18,7 @@
 
 mod binary;
 mod options;
+mod table_sink;
 mod text;
 
 use std::collections::HashSet;
@@ -30,7 +31,6 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use basin_catalog::Catalog;
 use basin_catalog::model::OnError;
-use basin_catalog::streams::StreamTable;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{CopySource, CopyTarget, Statement as SqlStatement};
@@ -44,6 +44,7 @@ use pgwire::messages::response::CommandComplete;
 use tokio_util::sync::CancellationToken;
 
 use self::options::Format;
+use self::table_sink::{CopySink, TableCopy};
 use crate::error::{Error, Result};
 use crate::ingest::{self, BadRow, Decoded, Delivered};
 use crate::query_log::QueryHandle;
@@ -76,7 +77,48 @@ pub(super) fn from_stdin(parsed: &ParsedStatement) -> Option<&SqlStatement> {
     }
 }
 
-/// Resolves the target streaming table, its columns and the format of `statement`.
+/// Where rows for `target` go: a streaming table, or an ordinary Basin (Delta) table.
+async fn sink_for(
+    session: &Arc<Session>,
+    catalog: &Arc<Catalog>,
+    target: &basin_catalog::RelationName,
+    reference: &datafusion::common::TableReference,
+) -> Result<CopySink> {
+    use basin_catalog::model::RelationKind;
+    let snapshot = catalog.snapshot();
+    let Some(entry) = snapshot.relation(&target.database, &target.schema, &target.name) else {
+        return Err(Error::user(
+            "42P01",
+            format!("relation \"{}\" does not exist", target.name),
+        ));
+    };
+    match &entry.kind {
+        RelationKind::Stream(_) => Ok(CopySink::Stream(
+            ingest::stream_table(catalog, target).await?,
+        )),
+        RelationKind::Managed { .. } => {
+            let provider = session.ctx.table_provider(reference.clone()).await?;
+            Ok(CopySink::Table(Box::new(TableCopy::new(
+                target.clone(),
+                provider,
+                session.ctx.state(),
+            ))))
+        }
+        RelationKind::View { .. } => Err(Error::user(
+            "42809",
+            format!("cannot copy to view \"{}\"", target.name),
+        )),
+        RelationKind::External { .. } => Err(Error::user(
+            "42809",
+            format!(
+                "cannot copy to external table \"{}\": Basin reads its files but does not write them",
+                target.name
+            ),
+        )),
+    }
+}
+
+/// Resolves the target table, its columns and the format of `statement`.
 pub(super) async fn prepare(
     session: &Arc<Session>,
     statement: &SqlStatement,
@@ -102,14 +144,15 @@ pub(super) async fn prepare(
     let reference = object_name_to_table_reference(table_name.clone(), true)?;
     let target = crate::statements::resolve(session, &reference);
     let catalog = Arc::clone(&session.server.catalog);
-    let table = ingest::stream_table(&catalog, &target).await?;
+    let sink = sink_for(session, &catalog, &target, &reference).await?;
+    let table = sink.target();
     let schema = table.schema();
     let targets = options::column_targets(&schema, columns, table.name())?;
     let layout = Layout {
         targets,
         schema: Arc::clone(&schema),
     };
-    let stop_on_bad = table.spec().on_error == OnError::Reject;
+    let stop_on_bad = table.on_error() == OnError::Reject;
     let (decoder, wire_format): (Box<dyn RowDecoder>, i8) = match format {
         Format::Text(options) => {
             let keep_raw = !stop_on_bad;
@@ -135,7 +178,7 @@ pub(super) async fn prepare(
     Ok(ActiveCopy {
         catalog,
         relaxed: relaxed(&schema),
-        table,
+        table: sink,
         decoder,
         wire_format,
         pending: Vec::new(),
@@ -374,7 +417,7 @@ pub(super) trait RowDecoder: Send {
 /// A COPY in progress on one connection.
 pub(crate) struct ActiveCopy {
     catalog: Arc<Catalog>,
-    table: Arc<StreamTable>,
+    table: CopySink,
     /// The table's schema with every column nullable, for typed batches before NOT NULL checks.
     relaxed: SchemaRef,
     decoder: Box<dyn RowDecoder>,
@@ -431,11 +474,12 @@ impl ActiveCopy {
         let pending = std::mem::take(&mut self.pending);
         self.decode(&pending, true).await?;
         self.flush().await?;
+        self.delivered.rows += self.table.commit(&self.catalog).await?;
         if let Some(log) = self.log.take() {
             log.finish();
         }
         tracing::debug!(
-            table = self.table.name(),
+            table = self.table.target().name(),
             rows = self.delivered.rows,
             dead_lettered = self.delivered.dead_lettered,
             "copy finished"
@@ -465,7 +509,7 @@ impl ActiveCopy {
                 Err(error) => return Err(self.refuse(error)),
             };
             at += step.consumed;
-            if self.decoder.has_bad() && self.table.spec().on_error == OnError::Reject {
+            if self.decoder.has_bad() && self.table.target().on_error() == OnError::Reject {
                 let taken = self.decoder.take();
                 let first = taken.bad.first().cloned();
                 return Err(match first {
@@ -500,7 +544,7 @@ impl ActiveCopy {
                 return error;
             }
         }
-        self.table.record_rejected(taken.rows as u64);
+        self.table.target().record_rejected(taken.rows as u64);
         self.located(error)
     }
 
@@ -518,6 +562,10 @@ impl ActiveCopy {
 
     fn with_progress(&self, error: Error) -> Error {
         let appended = self.next_row - 1;
+        if !self.table.appends_per_batch() {
+            // An ordinary table commits at the end: nothing of a failed COPY stays.
+            return error;
+        }
         match error {
             Error::User {
                 sqlstate,
@@ -543,7 +591,7 @@ impl ActiveCopy {
             return Ok(());
         }
         let decoded = self.convert(taken, self.next_row)?;
-        let delivered = ingest::deliver(&self.catalog, &self.table, decoded, "copy").await?;
+        let delivered = self.table.deliver(&self.catalog, decoded).await?;
         self.delivered.rows += delivered.rows;
         self.delivered.dead_lettered += delivered.dead_lettered;
         self.next_row += rows;
@@ -560,7 +608,7 @@ impl ActiveCopy {
         } = taken;
         let raw_line = |row: usize| raw.as_ref().map(|r| r.line(row)).unwrap_or_default();
         let decoded = if self.decoder.is_text() {
-            ingest::from_text(&self.table, columns, first_row, &raw_line)?
+            ingest::from_text(self.table.target(), columns, first_row, &raw_line)?
         } else {
             let batch = RecordBatch::try_new_with_options(
                 Arc::clone(&self.relaxed),
@@ -568,7 +616,7 @@ impl ActiveCopy {
                 &RecordBatchOptions::new().with_row_count(Some(rows)),
             )
             .map_err(|e| Error::Internal(format!("COPY batch: {e}")))?;
-            ingest::from_arrow(&self.table, batch, first_row)?
+            ingest::from_arrow(self.table.target(), batch, first_row)?
         };
         if bad.is_empty() {
             return Ok(decoded);
