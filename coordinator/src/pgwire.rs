@@ -4,6 +4,7 @@
 
 mod connection;
 mod copy;
+mod copy_out;
 mod encode;
 mod errors;
 mod execution;

@@ -262,7 +262,7 @@ def test_refused_statements_and_copy_fail(conn):
             copy.write("x\ty\n")
     assert_usable(conn)
     with pytest.raises(errors.FeatureNotSupported, match="COPY ... TO"):
-        conn.execute("COPY cp_misc TO STDOUT")
+        conn.execute("COPY cp_misc TO '/tmp/basin-copy-out.csv'")
     assert_usable(conn)
     with pytest.raises(errors.FeatureNotSupported, match="file or program"):
         conn.execute("COPY cp_misc FROM '/etc/passwd'")
@@ -368,3 +368,38 @@ def test_asyncpg_copy_records_and_csv(basin):
     binary, csv, rows = asyncio.run(run())
     assert (binary, csv) == ("COPY 2", "COPY 1")
     assert rows == [("a", BASE, 1.5), ("b", None, None), ("c", None, 3.0)]
+
+
+def test_copy_to_stdout(conn, tmp_path, basin):
+    conn.execute("CREATE TABLE cp_out (id INT, name TEXT, at TIMESTAMP, amount NUMERIC(10,2))")
+    conn.execute(
+        "INSERT INTO cp_out VALUES (1, 'plain', '2026-01-01 10:00:00', 1.50), "
+        "(2, 'tab\there, \"q\"', NULL, NULL), (3, '', '2026-01-02 00:00:00', 2.00)"
+    )
+    with conn.cursor() as cur:
+        with cur.copy("COPY cp_out TO STDOUT") as copy:
+            text = b"".join(copy).decode()
+    lines = sorted(text.splitlines())
+    assert lines[0] == "1\tplain\t2026-01-01 10:00:00\t1.50"
+    assert lines[1] == '2\ttab\\there, "q"\t\\N\t\\N'
+    with conn.cursor() as cur:
+        with cur.copy("COPY (SELECT id, name FROM cp_out ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
+            csv = b"".join(copy).decode()
+    assert csv == 'id,name\n1,plain\n2,"tab\there, ""q"""\n3,""\n'
+    with conn.cursor() as cur:
+        with cur.copy("COPY (SELECT id, amount FROM cp_out ORDER BY id) TO STDOUT (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "numeric"])
+            rows = list(copy.rows())
+    assert rows == [(1, Decimal("1.50")), (2, None), (3, Decimal("2.00"))]
+    out = tmp_path / "out.csv"
+    done = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(basin.port), "-U", "basin", "-d", "basin", "-c",
+         f"\\copy (SELECT id FROM cp_out ORDER BY id) TO '{out}' CSV HEADER"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "COPY 3" in done.stdout, done.stdout
+    assert out.read_text() == "id\n1\n2\n3\n"
+    with pytest.raises(errors.UndefinedTable):
+        conn.execute("COPY cp_nothing TO STDOUT")
+    assert_usable(conn)

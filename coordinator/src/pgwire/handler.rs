@@ -24,6 +24,7 @@ use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, Transactio
 use pgwire::messages::simplequery::Query;
 
 use super::copy;
+use super::copy_out;
 use super::errors::error_info;
 use super::execution::{Reply, StatementGuard, fields_for, run};
 use super::params;
@@ -297,6 +298,14 @@ impl SimpleQueryHandler for QueryHandler {
                         feed_error(client, &aborted_transaction_error()).await?;
                         break;
                     }
+                    if let Some(copy) = copy_out::to_stdout(parsed) {
+                        if let Err(error) = copy_out::run(client, &session, copy).await? {
+                            feed_error(client, &error).await?;
+                            status = status.to_error_state();
+                            break;
+                        }
+                        continue;
+                    }
                     if let Some(copy) = copy::from_stdin(parsed) {
                         // pgwire sends ReadyForQuery after CopyDone, so nothing may follow.
                         let prepared = if position + 1 < statements.len() {
@@ -442,6 +451,12 @@ impl ExtendedQueryHandler for QueryHandler {
             return Err(aborted_transaction_error().into());
         }
         let parsed = &portal.statement.statement.parsed;
+        if let Some(copy) = copy_out::to_stdout(parsed) {
+            return match copy_out::run(client, &session, copy).await? {
+                Ok(_) => Ok(()),
+                Err(error) => Err(error.into()),
+            };
+        }
         if let Some(copy) = copy::from_stdin(parsed) {
             let copy = copy::prepare(&session, copy, &parsed.sql).await?;
             return copy::begin(client, copy, true).await;
