@@ -310,59 +310,41 @@ def main() -> None:
             path = paths[name]
             best = 0.0
             for producers in producer_counts:
-                table = f"ingest_{name}_{producers}"
-                with basin.connect() as conn:
-                    conn.execute(DDL.format(name=table, shards=args.shards))
-                cpu_before = server_cpu_seconds(basin)
-                rows, elapsed, lat = run_load(basin, path, table, producers, args.seconds)
-                cpu = server_cpu_seconds(basin) - cpu_before
-                rate = rows / elapsed
-                best = max(best, rate)
-                entry = {
-                    "path": name,
-                    "producers": producers,
-                    "rows": rows,
-                    "rows_per_sec": rate,
-                    "mb_per_sec": rate * row_bytes(sample) / 1e6,
-                    "rows_per_server_cpu_sec": rows / cpu if cpu > 0 else float("nan"),
-                    "ack_p50_ms": percentile(lat, 50),
-                    "ack_p99_ms": percentile(lat, 99),
-                    "rows_per_request": path.rows_per_request,
-                    "load": "max",
-                    "query_ms": query_latency(basin, table),
-                }
+                entry = measure(basin, path, f"ingest_{name}_{producers}", producers, args, row_bytes(sample))
+                best = max(best, entry["rows_per_sec"])
                 results.append(entry)
-                print(json.dumps(entry), flush=True)
-                with basin.connect() as conn:
-                    conn.execute(f"DROP TABLE {table}")
             # Ack latency at half of the maximum rate, 4 producers.
-            table = f"ingest_{name}_half"
-            with basin.connect() as conn:
-                conn.execute(DDL.format(name=table, shards=args.shards))
-            cpu_before = server_cpu_seconds(basin)
-            rows, elapsed, lat = run_load(basin, path, table, 4, args.seconds, rate=best / 2)
-            cpu = server_cpu_seconds(basin) - cpu_before
-            entry = {
-                "path": name,
-                "producers": 4,
-                "rows": rows,
-                "rows_per_sec": rows / elapsed,
-                "mb_per_sec": rows / elapsed * row_bytes(sample) / 1e6,
-                "rows_per_server_cpu_sec": rows / cpu if cpu > 0 else float("nan"),
-                "ack_p50_ms": percentile(lat, 50),
-                "ack_p99_ms": percentile(lat, 99),
-                "rows_per_request": path.rows_per_request,
-                "load": "half of max",
-                "query_ms": query_latency(basin, table),
-            }
-            results.append(entry)
-            print(json.dumps(entry), flush=True)
-            with basin.connect() as conn:
-                conn.execute(f"DROP TABLE {table}")
+            results.append(measure(basin, path, f"ingest_{name}_half", 4, args, row_bytes(sample), rate=best / 2))
     finally:
         basin.stop(kill9=True)
         shutil.rmtree(root, ignore_errors=True)
     write_report(Path(args.out), results, args, row_bytes(sample))
+
+
+def measure(basin, path: Path_, table: str, producers: int, args, row_size: float, rate: float | None = None) -> dict:
+    """One load run into a fresh table: throughput, server CPU, ack and query latencies."""
+    with basin.connect() as conn:
+        conn.execute(DDL.format(name=table, shards=args.shards))
+    cpu_before = server_cpu_seconds(basin)
+    rows, elapsed, lat = run_load(basin, path, table, producers, args.seconds, rate=rate)
+    cpu = server_cpu_seconds(basin) - cpu_before
+    entry = {
+        "path": path.name,
+        "producers": producers,
+        "rows": rows,
+        "rows_per_sec": rows / elapsed,
+        "mb_per_sec": rows / elapsed * row_size / 1e6,
+        "rows_per_server_cpu_sec": rows / cpu if cpu > 0 else float("nan"),
+        "ack_p50_ms": percentile(lat, 50),
+        "ack_p99_ms": percentile(lat, 99),
+        "rows_per_request": path.rows_per_request,
+        "load": "max" if rate is None else "half of max",
+        "query_ms": query_latency(basin, table),
+    }
+    print(json.dumps(entry), flush=True)
+    with basin.connect() as conn:
+        conn.execute(f"DROP TABLE {table}")
+    return entry
 
 
 def write_report(out: Path, results: list[dict], args, row_size: float) -> None:

@@ -250,16 +250,7 @@ impl Catalog {
             std::fs::create_dir_all(&path)
                 .map_err(|e| Error::io(format!("create table directory {}", path.display()), e))?;
         }
-        // Built, not loaded: there is no table at `url` yet.
-        let table = deltalake::DeltaTableBuilder::from_url(url.clone())
-            .and_then(|builder| builder.build())
-            .map_err(|e| Error::delta(target.to_string(), e))?;
-        table
-            .write(vec![RecordBatch::new_empty(Arc::clone(&delta_schema))])
-            .with_save_mode(SaveMode::ErrorIfExists)
-            .with_table_name(target.name.clone())
-            .await
-            .map_err(|e| Error::delta(target.to_string(), e))?;
+        create_empty_delta(url, Arc::clone(&delta_schema), target).await?;
         let provider = open_delta(url, &target.name).await?;
         let casts = delta_schema
             .fields()
@@ -298,16 +289,7 @@ impl Catalog {
             return Ok(());
         }
         let plan = state.create_logical_plan(sql).await?;
-        let columns = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| ColumnEntry {
-                name: f.name().clone(),
-                data_type: f.data_type().clone(),
-                nullable: f.is_nullable(),
-            })
-            .collect();
+        let columns = crate::model::columns_of(plan.schema().as_arrow());
         self.record_relation(
             target,
             RelationKind::View {
@@ -477,6 +459,25 @@ impl Catalog {
             RelationKind::External { .. } | RelationKind::View { .. } => {}
         }
     }
+}
+
+/// Creates an empty Delta table of `schema` at `url`; fails if one is there.
+pub(crate) async fn create_empty_delta(
+    url: &url::Url,
+    schema: SchemaRef,
+    target: &RelationName,
+) -> Result<()> {
+    // Built, not loaded: there is no table at `url` yet.
+    let table = deltalake::DeltaTableBuilder::from_url(url.clone())
+        .and_then(|builder| builder.build())
+        .map_err(|e| Error::delta(target.to_string(), e))?;
+    table
+        .write(vec![RecordBatch::new_empty(schema)])
+        .with_save_mode(SaveMode::ErrorIfExists)
+        .with_table_name(target.name.clone())
+        .await
+        .map_err(|e| Error::delta(target.to_string(), e))?;
+    Ok(())
 }
 
 /// Delta Lake stores a narrower set of types than Arrow: timestamps in microseconds, no

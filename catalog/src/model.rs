@@ -166,6 +166,39 @@ pub struct ColumnEntry {
     pub nullable: bool,
 }
 
+impl ColumnEntry {
+    pub fn from_field(field: &Field) -> Self {
+        Self {
+            name: field.name().clone(),
+            data_type: field.data_type().clone(),
+            nullable: field.is_nullable(),
+        }
+    }
+
+    pub fn to_field(&self) -> Field {
+        Field::new(&self.name, self.data_type.clone(), self.nullable)
+    }
+}
+
+/// Columns as the catalog stores them, from an Arrow schema.
+pub fn columns_of(schema: &Schema) -> Vec<ColumnEntry> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| ColumnEntry::from_field(f))
+        .collect()
+}
+
+/// The Arrow schema of stored columns.
+pub fn schema_of(columns: &[ColumnEntry]) -> Schema {
+    Schema::new(
+        columns
+            .iter()
+            .map(ColumnEntry::to_field)
+            .collect::<Vec<_>>(),
+    )
+}
+
 mod data_type_text {
     use arrow::datatypes::DataType;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
@@ -214,12 +247,7 @@ impl RelationEntry {
     }
 
     pub fn arrow_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
-                .collect::<Vec<_>>(),
-        ))
+        Arc::new(schema_of(&self.columns))
     }
 }
 

@@ -112,6 +112,8 @@ pub struct StreamTable {
     /// Signalled to start a compaction round now.
     wake: Notify,
     dropped: AtomicBool,
+    /// Set when a compaction round failed: the next one first reconciles with the lake.
+    needs_reconcile: AtomicBool,
     /// Serialises compaction rounds (the background task and explicit requests).
     compacting: tokio::sync::Mutex<Option<deltalake::DeltaTable>>,
     /// Lake files removed by retention, with when they may be deleted from disk.
@@ -485,6 +487,7 @@ async fn open_stream(
         room: Notify::new(),
         wake: Notify::new(),
         dropped: AtomicBool::new(false),
+        needs_reconcile: AtomicBool::new(false),
         compacting: tokio::sync::Mutex::new(Some(lake)),
         expired: std::sync::Mutex::new(Vec::new()),
     })

@@ -135,15 +135,7 @@ pub(crate) fn external_table_command(
     columns: Option<&[ColumnEntry]>,
 ) -> DfResult<CreateExternalTable> {
     let schema = match columns {
-        Some(columns) => {
-            let schema = arrow::datatypes::Schema::new(
-                columns
-                    .iter()
-                    .map(|c| arrow::datatypes::Field::new(&c.name, c.data_type.clone(), c.nullable))
-                    .collect::<Vec<_>>(),
-            );
-            DFSchema::try_from(schema)?
-        }
+        Some(columns) => DFSchema::try_from(crate::model::schema_of(columns))?,
         None => DFSchema::empty(),
     };
     Ok(CreateExternalTable::builder(
@@ -159,14 +151,5 @@ pub(crate) fn external_table_command(
 
 /// Columns of a provider, as the catalog stores them.
 pub(crate) fn columns_of(provider: &dyn TableProvider) -> Vec<ColumnEntry> {
-    provider
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| ColumnEntry {
-            name: f.name().clone(),
-            data_type: f.data_type().clone(),
-            nullable: f.is_nullable(),
-        })
-        .collect()
+    crate::model::columns_of(&provider.schema())
 }

@@ -342,7 +342,7 @@ fn split_bad(
 }
 
 /// A schema like `schema` with every column nullable, to hold rows before NOT NULL checks.
-fn relaxed(schema: &SchemaRef) -> SchemaRef {
+pub(crate) fn relaxed(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(
         schema
             .fields()

@@ -15,6 +15,7 @@ use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::FutureExt;
+use std::sync::atomic::Ordering;
 
 use super::{Published, StreamTable};
 use crate::error::{Error, Result};
@@ -26,7 +27,7 @@ pub(super) fn spawn(table: Weak<StreamTable>) {
     tokio::spawn(async move {
         loop {
             let Some(table) = table.upgrade() else { return };
-            if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+            if table.dropped.load(Ordering::Acquire) {
                 return;
             }
             let interval = Duration::from_millis(table.spec.compaction_interval_ms.max(10));
@@ -34,7 +35,7 @@ pub(super) fn spawn(table: Weak<StreamTable>) {
                 () = tokio::time::sleep(interval) => {}
                 () = table.wake.notified() => {}
             }
-            if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+            if table.dropped.load(Ordering::Acquire) {
                 return;
             }
             let round = std::panic::AssertUnwindSafe(compact_once(&table)).catch_unwind();
@@ -42,6 +43,7 @@ pub(super) fn spawn(table: Weak<StreamTable>) {
                 Ok(Ok(_)) => continue,
                 Ok(Err(error)) => error.to_string(),
                 Err(panic) => {
+                    table.needs_reconcile.store(true, Ordering::Release);
                     let message = panic
                         .downcast_ref::<String>()
                         .cloned()
@@ -75,16 +77,27 @@ pub(super) async fn compacted_offset(
     Ok(version.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
 }
 
-/// One round: everything in the log now goes to the lake. Returns the rows moved.
+/// One round: everything in the log now goes to the lake. Returns the rows moved. After a
+/// failed round (which may have committed), the next starts by reconciling with the lake.
 pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
+    let outcome = round(table).await;
+    if outcome.is_err() {
+        table.needs_reconcile.store(true, Ordering::Release);
+    }
+    outcome
+}
+
+async fn round(table: &StreamTable) -> Result<u64> {
     let mut lake_guard = table.compacting.lock().await;
     let Some(lake) = lake_guard.as_mut() else {
         return Ok(0);
     };
-    if table.dropped.load(std::sync::atomic::Ordering::Acquire) {
+    if table.dropped.load(Ordering::Acquire) {
         return Ok(0);
     }
-    reconcile(table, lake).await?;
+    if table.needs_reconcile.swap(false, Ordering::AcqRel) {
+        reconcile(table, lake).await?;
+    }
     let published = table
         .published
         .read()
@@ -192,7 +205,7 @@ pub(super) async fn compact_once(table: &StreamTable) -> Result<u64> {
     Ok(rows)
 }
 
-/// Brings what scans see in line with the lake before a round. After a round failed between
+/// Brings what scans see in line with the lake. After a round failed between
 /// its Delta commit and publishing (an fsync or checkpoint error, a crash of the task), the
 /// lake already holds rows the log still shows: make the lake durable, publish its files and
 /// offsets, forget those rows. Otherwise the next round would commit them twice.

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use deltalake::protocol::SaveMode;
 
-use crate::ddl::{RelationName, delta_compatible_schema, path_component, remove_dir_logged};
+use crate::ddl::{
+    RelationName, create_empty_delta, delta_compatible_schema, path_component, remove_dir_logged,
+};
 use crate::error::{Error, Result};
 use crate::model::{
     ColumnEntry, OnError, RelationEntry, RelationKind, StreamSpec, TimePartitioning,
@@ -58,14 +58,7 @@ impl Catalog {
             });
         }
         let mut spec = parse_options(&definition.options)?;
-        let schema = Schema::new(
-            definition
-                .columns
-                .iter()
-                .map(|c| Field::new(&c.name, c.data_type.clone(), c.nullable))
-                .collect::<Vec<_>>(),
-        );
-        let schema = delta_compatible_schema(&schema, true)?;
+        let schema = delta_compatible_schema(&crate::model::schema_of(&definition.columns), true)?;
         if let Some((column, expression)) = &definition.watermark {
             let field = schema.field_with_name(column).map_err(|_| {
                 Error::Unsupported(format!(
@@ -165,16 +158,7 @@ impl Catalog {
             .map_err(|e| Error::io(format!("create {}", lake.display()), e))?;
         let url =
             crate::tables::managed_table_url(self.data_dir(), &format!("{}/lake", spec.path))?;
-        let table = deltalake::DeltaTableBuilder::from_url(url)
-            .and_then(|builder| builder.build())
-            .map_err(|e| Error::delta(target.to_string(), e))?;
-        let schema = Arc::new(schema.clone());
-        table
-            .write(vec![RecordBatch::new_empty(Arc::clone(&schema))])
-            .with_save_mode(SaveMode::ErrorIfExists)
-            .with_table_name(target.name.clone())
-            .await
-            .map_err(|e| Error::delta(target.to_string(), e))?;
+        create_empty_delta(&url, Arc::new(schema.clone()), target).await?;
         let since = std::time::UNIX_EPOCH;
         let dir = self.data_dir().join(&spec.path);
         tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, since))
@@ -186,33 +170,14 @@ impl Catalog {
             schema: target.schema.clone(),
             name: target.name.clone(),
             kind: RelationKind::Stream(spec),
-            columns: schema
-                .fields()
-                .iter()
-                .map(|f| ColumnEntry {
-                    name: f.name().clone(),
-                    data_type: f.data_type().clone(),
-                    nullable: f.is_nullable(),
-                })
-                .collect(),
+            columns: crate::model::columns_of(schema),
         })
     }
 }
 
 /// The `WITH (...)` options of a streaming table.
 fn parse_options(options: &[(String, String)]) -> Result<StreamSpec> {
-    let mut spec = StreamSpec {
-        path: String::new(),
-        event_time: None,
-        watermark: None,
-        shards: 1,
-        on_error: OnError::Reject,
-        partition_by: TimePartitioning::Day,
-        compaction_interval_ms: DEFAULT_COMPACTION_INTERVAL_MS,
-        retention_secs: None,
-        dead_letter: None,
-        log_memory_limit: None,
-    };
+    let mut spec = base_spec();
     for (key, value) in options {
         let bad = |expected: &str| {
             Error::Unsupported(format!(
@@ -328,8 +293,16 @@ fn dead_letter_schema() -> Schema {
 
 fn dead_letter_spec() -> StreamSpec {
     StreamSpec {
-        path: String::new(),
         event_time: Some("received_at".to_owned()),
+        ..base_spec()
+    }
+}
+
+/// A streaming table with every option at its default.
+fn base_spec() -> StreamSpec {
+    StreamSpec {
+        path: String::new(),
+        event_time: None,
         watermark: None,
         shards: 1,
         on_error: OnError::Reject,

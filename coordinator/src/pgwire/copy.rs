@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, new_null_array};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use basin_catalog::Catalog;
 use basin_catalog::model::OnError;
@@ -177,7 +177,7 @@ pub(super) async fn prepare(
         .start(session.vars.backend_pid, &session.vars.user, sql);
     Ok(ActiveCopy {
         catalog,
-        relaxed: relaxed(&schema),
+        relaxed: ingest::relaxed(&schema),
         table: sink,
         decoder,
         wire_format,
@@ -665,16 +665,6 @@ fn set_aside(
     );
     decoded.bad.sort_by_key(|b| b.row);
     Ok(decoded)
-}
-
-fn relaxed(schema: &Schema) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use basin_catalog::model::ColumnEntry;
 use basin_catalog::streams::StreamDefinition;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -290,17 +289,7 @@ pub(super) async fn execute(
             "CREATE TABLE did not plan as a table".to_owned(),
         ));
     };
-    let columns = cmd
-        .input
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| ColumnEntry {
-            name: f.name().clone(),
-            data_type: f.data_type().clone(),
-            nullable: f.is_nullable(),
-        })
-        .collect();
+    let columns = basin_catalog::model::columns_of(cmd.input.schema().as_arrow());
     let target = resolve(session, &cmd.name);
     let definition = StreamDefinition {
         columns,
