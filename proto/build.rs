@@ -7,6 +7,7 @@ const PROTO_ROOT: &str = "proto";
 const PROTOS: &[&str] = &[
     "basin/control/v1/control.proto",
     "basin/executor/v1/executor.proto",
+    "basin/shard/v1/shard.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

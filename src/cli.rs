@@ -207,6 +207,11 @@ pub(crate) struct ExecutorArgs {
     #[arg(long, env = "BASIN_SPILL_DIR", value_name = "DIR")]
     pub(crate) spill_dir: Option<PathBuf>,
 
+    /// The executor's own data directory: streaming-table shards live there, and it keeps the
+    /// executor's node identity across restarts. Without it the executor hosts no shards.
+    #[arg(long, env = "BASIN_EXECUTOR_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
     /// Shut down when standard input closes. `basin standalone` sets it on the executors it
     /// starts so they never outlive it.
     #[arg(long, env = "BASIN_EXIT_WITH_PARENT")]

@@ -76,6 +76,7 @@ struct ExecutorFile {
     advertise_url: Option<String>,
     memory_limit: Option<ByteSize>,
     spill_dir: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +253,7 @@ pub(crate) fn executor_config(
             .spill_dir
             .clone()
             .or_else(|| from_file.spill_dir.clone()),
+        data_dir: args.data_dir.clone().or_else(|| from_file.data_dir.clone()),
     };
     config
         .validate()

@@ -21,6 +21,7 @@ executors = 3
 coordinator = "http://10.0.0.1:50050"
 listen = "10.0.0.2:50051"
 memory_limit = 1073741824
+data_dir = "/var/lib/basin-executor"
 
 [[users]]
 name = "alice"
@@ -59,6 +60,10 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(executor.coordinator_url, "http://127.0.0.1:50050");
     assert_eq!(executor.listen.to_string(), "127.0.0.1:0");
     assert_eq!(executor.memory_limit_bytes, 0);
+    assert_eq!(
+        executor.data_dir, None,
+        "no shards without a data directory"
+    );
 }
 
 #[test]
@@ -82,6 +87,10 @@ fn file_overrides_defaults() {
     assert_eq!(executor.coordinator_url, "http://10.0.0.1:50050");
     assert_eq!(executor.listen.to_string(), "10.0.0.2:50051");
     assert_eq!(executor.memory_limit_bytes, 1 << 30);
+    assert_eq!(
+        executor.data_dir,
+        Some(PathBuf::from("/var/lib/basin-executor"))
+    );
 }
 
 #[test]

@@ -29,7 +29,17 @@ const SCRUBBED_ENV: &[&str] = &[
     "BASIN_ADVERTISE_URL",
     "BASIN_MEMORY_LIMIT",
     "BASIN_EXIT_WITH_PARENT",
+    "BASIN_EXECUTOR_DATA_DIR",
 ];
+
+/// How this process starts (and restarts) its executors.
+struct Launch {
+    control_url: String,
+    memory_bytes: u64,
+    /// Executor `i` keeps its node (streaming-table shards) in `<data_root>/<i>`, so a
+    /// restarted executor finds its shards again.
+    data_root: std::path::PathBuf,
+}
 
 /// Runs the coordinator and the executors until `shutdown` is cancelled. Executors are stopped
 /// first, while the coordinator can still hear them deregister.
@@ -47,7 +57,11 @@ pub(crate) async fn run(
         }
         (_, bytes) => bytes,
     };
-    let control_url = format!("http://{}", connectable(config.coordinator.control_listen));
+    let launch = Launch {
+        control_url: format!("http://{}", connectable(config.coordinator.control_listen)),
+        memory_bytes: memory_per_executor,
+        data_root: config.coordinator.data_dir.join("executors"),
+    };
 
     let coordinator_stop = CancellationToken::new();
     let mut coordinator = tokio::spawn(basin_coordinator::run(
@@ -56,7 +70,7 @@ pub(crate) async fn run(
     ));
     let mut executors = Vec::with_capacity(config.executors);
     for index in 0..config.executors {
-        match spawn_executor(index, &control_url, memory_per_executor) {
+        match spawn_executor(index, &launch) {
             Ok(child) => executors.push(child),
             Err(err) => {
                 stop_executors(&mut executors).await;
@@ -70,7 +84,7 @@ pub(crate) async fn run(
         info!(
             executors = executors.len(),
             memory_per_executor,
-            coordinator = control_url,
+            coordinator = launch.control_url,
             "started executor processes"
         );
     }
@@ -78,7 +92,7 @@ pub(crate) async fn run(
     let early_exit = tokio::select! {
         () = shutdown.cancelled() => None,
         joined = &mut coordinator => Some(joined),
-        () = supervise_executors(&mut executors, &control_url, memory_per_executor) => None,
+        () = supervise_executors(&mut executors, &launch) => None,
     };
     stop_executors(&mut executors).await;
     let joined = match early_exit {
@@ -125,21 +139,19 @@ fn restart_backoff(quick_deaths: u32) -> Duration {
         .min(MAX_RESTART_BACKOFF)
 }
 
-fn spawn_executor(
-    index: usize,
-    control_url: &str,
-    memory_bytes: u64,
-) -> anyhow::Result<ExecutorProcess> {
+fn spawn_executor(index: usize, launch: &Launch) -> anyhow::Result<ExecutorProcess> {
     let binary = std::env::current_exe().context("find the basin binary to start executors")?;
     let mut command = Command::new(&binary);
     command
         .arg("executor")
         .arg("--coordinator")
-        .arg(control_url)
+        .arg(&launch.control_url)
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--memory-limit")
-        .arg(memory_bytes.to_string())
+        .arg(launch.memory_bytes.to_string())
+        .arg("--data-dir")
+        .arg(launch.data_root.join(index.to_string()))
         .arg("--exit-with-parent")
         .stdin(Stdio::piped())
         .stdout(Stdio::inherit())
@@ -169,13 +181,13 @@ fn spawn_executor(
 /// quickly. Never resolves: a dead executor is not a reason to stop the coordinator, which
 /// notices the missing heartbeats and re-plans around it; the restarted process registers anew
 /// and gets work on the next query.
-async fn supervise_executors(executors: &mut [ExecutorProcess], control_url: &str, memory: u64) {
+async fn supervise_executors(executors: &mut [ExecutorProcess], launch: &Launch) {
     loop {
         let now = Instant::now();
         for executor in executors.iter_mut() {
             if executor.exited {
                 if executor.restart_at.is_some_and(|at| now >= at) {
-                    restart(executor, control_url, memory);
+                    restart(executor, launch);
                 }
                 continue;
             }
@@ -204,8 +216,8 @@ async fn supervise_executors(executors: &mut [ExecutorProcess], control_url: &st
     }
 }
 
-fn restart(executor: &mut ExecutorProcess, control_url: &str, memory: u64) {
-    match spawn_executor(executor.index, control_url, memory) {
+fn restart(executor: &mut ExecutorProcess, launch: &Launch) {
+    match spawn_executor(executor.index, launch) {
         Ok(fresh) => {
             let quick_deaths = executor.quick_deaths + 1;
             *executor = ExecutorProcess {

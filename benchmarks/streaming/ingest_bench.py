@@ -196,10 +196,14 @@ class CopyPath(Path_):
 
 
 def server_cpu_seconds(basin) -> float:
-    """User + system CPU time of the Basin server process (the coordinator holds the shards)."""
-    fields = Path(f"/proc/{basin.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time of the Basin processes: the coordinator and the executors that
+    hold the table's shards."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for pid in [basin.process.pid, *basin.executor_pids()]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -284,6 +288,7 @@ def main() -> None:
     parser.add_argument("--producers", default="1,2,4,8")
     parser.add_argument("--paths", default="flight,flight_8k,copy_binary,copy_text,http_ndjson,http_arrow")
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--executors", type=int, default=2, help="0 keeps the shards on the coordinator")
     parser.add_argument("--binary", default=str(REPO / "target" / "release" / "basin"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ingest.md"))
     args = parser.parse_args()
@@ -302,7 +307,7 @@ def main() -> None:
     producer_counts = [int(p) for p in args.producers.split(",")]
 
     root = Path(tempfile.mkdtemp(prefix="basin-ingest-bench-"))
-    basin = Basin(Path(args.binary), root)
+    basin = Basin(Path(args.binary), root, executors=args.executors)
     basin.start()
     results = []
     try:
@@ -356,12 +361,20 @@ def write_report(out: Path, results: list[dict], args, row_size: float) -> None:
         f"{os.cpu_count()} cores ({platform.machine()}), release build, producers on the same machine.",
         "",
         f"Command: `.venv/bin/python benchmarks/streaming/ingest_bench.py --seconds {args.seconds:g} "
-        f"--producers {args.producers} --paths {args.paths} --shards {args.shards}`",
+        f"--producers {args.producers} --paths {args.paths} --shards {args.shards} "
+        f"--executors {args.executors}`",
         "",
         f"Rows are ~{row_size:.0f} bytes in Arrow (6 columns: two short texts, timestamptz, double, "
         "bigint, a 40-byte note). Every request is acknowledged only after its rows are fsynced in "
-        f"the table's log ({args.shards} shards, group commit). Ack latency is per request "
-        "(HTTP request, Flight batch, COPY statement) as the client sees it.",
+        f"the table's log ({args.shards} shards, group commit, "
+        + (
+            f"placed on {args.executors} executor processes: the coordinator decodes and forwards "
+            "each batch to its shard's executor over gRPC"
+            if args.executors
+            else "in the coordinator's data directory"
+        )
+        + "). Ack latency is per request (HTTP request, Flight batch, COPY statement) as the "
+        "client sees it.",
         "",
         "| path | producers | load | rows/request | rows/s | MB/s | rows per server CPU-s | ack p50 ms | ack p99 ms | count(*) ms | last-minute agg ms | device lookup ms |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -376,7 +389,8 @@ def write_report(out: Path, results: list[dict], args, row_size: float) -> None:
     lines += [
         "",
         "Rows per server CPU-second divide the rows by the CPU time (user + system) the Basin "
-        "process used during the run: the per-core rate with the client's CPU left out.",
+        "processes (coordinator and executors) used during the run: the per-core rate with the "
+        "client's CPU left out.",
         "",
         "Query columns: median of 5 runs right after the load stopped, over all rows just ingested "
         "(most still in the log tail, the rest compacted into the table's Delta lake).",

@@ -11,6 +11,7 @@ mod delta_files;
 mod delta_stats;
 mod durability;
 mod error;
+pub mod ipc;
 pub mod model;
 mod provider;
 pub mod session;

@@ -154,6 +154,10 @@ pub struct StreamSpec {
     /// (`log_memory_limit`); the default when absent.
     #[serde(default)]
     pub log_memory_limit: Option<u64>,
+    /// Per shard, the executor node holding its log; empty (or an empty name) means the
+    /// coordinator's data directory.
+    #[serde(default)]
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

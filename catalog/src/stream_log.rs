@@ -27,7 +27,6 @@ use std::sync::{Arc, RwLock};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
 use tokio::sync::{mpsc, oneshot};
 
 const MAGIC: &[u8; 4] = b"BSL1";
@@ -73,6 +72,9 @@ pub struct LogOptions {
     pub max_group_bytes: usize,
     /// Appends waiting for their group; more wait for room (back-pressure).
     pub queue_depth: usize,
+    /// Whether acknowledged batches stay in memory for [`StreamLog::tail`]. A log whose reader
+    /// is elsewhere (a shard hosted for the coordinator) keeps only what recovery read back.
+    pub retain: bool,
 }
 
 impl Default for LogOptions {
@@ -81,6 +83,7 @@ impl Default for LogOptions {
             segment_bytes: 64 * 1024 * 1024,
             max_group_bytes: 16 * 1024 * 1024,
             queue_depth: 256,
+            retain: true,
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct StreamLog {
     appends: mpsc::Sender<Append>,
     /// Set once a write or sync failed: the log acknowledges nothing more until reopened.
     broken: Arc<std::sync::atomic::AtomicBool>,
+    /// The writer task; it ends once every append has been answered and the log is dropped.
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl StreamLog {
@@ -151,14 +156,25 @@ impl StreamLog {
             visible: Arc::clone(&visible),
             broken: Arc::clone(&broken),
         };
-        tokio::spawn(writer.run(queue));
+        let writer = tokio::spawn(writer.run(queue));
         Ok(Self {
             schema,
             dir,
             visible,
             appends,
             broken,
+            writer,
         })
+    }
+
+    /// Closes the log: answers appends already queued, then waits for the writer to let go of
+    /// its files, so the log can be opened again (recovered) from disk.
+    pub async fn close(self) {
+        let Self {
+            appends, writer, ..
+        } = self;
+        drop(appends);
+        let _ = writer.await;
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -177,6 +193,28 @@ impl StreamLog {
     /// Appends `batch` durably. Returns the log's row count after it once the rows are synced
     /// to disk and visible to readers; an error means they were not acknowledged.
     pub async fn append(&self, batch: RecordBatch) -> Result<u64, LogError> {
+        self.check_schema(&batch)?;
+        if batch.num_rows() == 0 {
+            return Ok(self.rows());
+        }
+        let payload = crate::ipc::encode_batch(&batch)?;
+        self.commit(batch, payload).await
+    }
+
+    /// [`StreamLog::append`] for a batch that arrives already encoded as an Arrow IPC stream
+    /// (schema, one batch): it is checked and written as it came, not encoded again. Returns
+    /// the log's row count after it and the batch's rows.
+    pub async fn append_ipc(&self, payload: Vec<u8>) -> Result<(u64, usize), LogError> {
+        let batch = crate::ipc::decode_batch(&payload)?;
+        self.check_schema(&batch)?;
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok((self.rows(), 0));
+        }
+        Ok((self.commit(batch, payload).await?, rows))
+    }
+
+    fn check_schema(&self, batch: &RecordBatch) -> Result<(), LogError> {
         if batch.schema().fields() != self.schema.fields() {
             return Err(LogError::Schema(format!(
                 "expected columns {:?}, got {:?}",
@@ -184,10 +222,11 @@ impl StreamLog {
                 batch.schema().fields()
             )));
         }
-        if batch.num_rows() == 0 {
-            return Ok(self.rows());
-        }
-        let frame = encode_frame(&batch)?;
+        Ok(())
+    }
+
+    async fn commit(&self, batch: RecordBatch, payload: Vec<u8>) -> Result<u64, LogError> {
+        let frame = frame(&payload, batch.num_rows())?;
         let (done, acked) = oneshot::channel();
         self.appends
             .send(Append { batch, frame, done })
@@ -276,23 +315,18 @@ impl StreamLog {
     }
 }
 
-fn encode_frame(batch: &RecordBatch) -> Result<Vec<u8>, LogError> {
-    let mut payload = Vec::new();
-    {
-        let mut writer = StreamWriter::try_new(&mut payload, &batch.schema())?;
-        writer.write(batch)?;
-        writer.finish()?;
-    }
+/// The log frame around one batch's IPC payload.
+fn frame(payload: &[u8], rows: usize) -> Result<Vec<u8>, LogError> {
     let len = u32::try_from(payload.len())
         .map_err(|_| LogError::Schema("a single batch over 4 GiB".to_owned()))?;
-    let rows = u32::try_from(batch.num_rows())
+    let rows = u32::try_from(rows)
         .map_err(|_| LogError::Schema("a single batch over 4 billion rows".to_owned()))?;
     let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
     frame.extend_from_slice(MAGIC);
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(&rows.to_le_bytes());
     frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(payload);
     Ok(frame)
 }
 
@@ -533,10 +567,12 @@ impl Writer {
                     for append in group {
                         let offset = visible.rows;
                         visible.rows += append.batch.num_rows() as u64;
-                        visible.memory_bytes += append.frame.len();
-                        visible
-                            .batches
-                            .push_back((offset, append.batch, append.frame.len()));
+                        if self.options.retain {
+                            visible.memory_bytes += append.frame.len();
+                            visible
+                                .batches
+                                .push_back((offset, append.batch, append.frame.len()));
+                        }
                         let _ = append.done.send(Ok(visible.rows));
                     }
                 }

@@ -106,7 +106,7 @@ async fn a_torn_last_frame_is_cut_off_and_the_log_goes_on() {
     let segment = segments(dir.path()).pop().expect("a segment");
     let valid = fs::metadata(&segment).expect("meta").len();
     // Half a frame: what a crash in the middle of a write leaves.
-    let frame = encode_frame(&batch(4, 4)).expect("frame");
+    let frame = frame(&crate::ipc::encode_batch(&batch(4, 4)).expect("encode"), 4).expect("frame");
     let mut file = OpenOptions::new()
         .append(true)
         .open(&segment)

@@ -11,8 +11,10 @@
 
 mod compact;
 mod create;
+mod placement;
 mod provider;
 mod retention;
+mod shard;
 mod stats;
 
 use std::collections::HashMap;
@@ -28,6 +30,8 @@ use url::Url;
 
 pub use self::create::StreamDefinition;
 pub use self::provider::StreamTableProvider;
+use self::shard::{AppendFailure, RemoteShard, Shard};
+pub use self::shard::{RemoteAck, RemoteBatch, RemoteError, ShardHosts, ShardRef};
 use self::stats::Counters;
 pub use self::stats::IngestStats;
 use crate::delta_files::DataFile;
@@ -76,6 +80,13 @@ pub enum IngestError {
     /// The table was dropped.
     #[error("streaming table {0} was dropped")]
     Dropped(String),
+    /// No shard can take appends now (their executors are gone); nothing was written.
+    #[error("{0}")]
+    Unavailable(String),
+    /// An executor failed while making the batch durable: it may or may not have been
+    /// written, and was not acknowledged.
+    #[error("{0}")]
+    Unknown(String),
     /// The log stayed over its memory budget for [`MAX_BACKPRESSURE_WAIT`]: compaction is not
     /// keeping up (or failing); nothing of the batch was written.
     #[error("{0}")]
@@ -84,6 +95,9 @@ pub enum IngestError {
 
 /// Longest an append waits for compaction to make room before it fails.
 pub const MAX_BACKPRESSURE_WAIT: Duration = Duration::from_secs(60);
+
+/// Longest an append or a scan waits for a shard's executor to (re)connect before it fails.
+pub const UNAVAILABLE_WAIT: Duration = Duration::from_secs(10);
 
 /// What the compactor last published: the lake's files and, per shard, the first log offset
 /// not in them.
@@ -102,7 +116,9 @@ pub struct StreamTable {
     spec: StreamSpec,
     schema: SchemaRef,
     lake_url: Url,
-    shards: Vec<StreamLog>,
+    shards: Vec<Shard>,
+    /// How remote shards are reached; `None` when no executor can host shards.
+    hosts: Option<Arc<dyn ShardHosts>>,
     next_shard: AtomicUsize,
     published: RwLock<Published>,
     counters: Counters,
@@ -167,25 +183,64 @@ impl StreamTable {
         if self.dropped.load(Ordering::Acquire) {
             return Err(IngestError::Dropped(self.name.clone()));
         }
-        // Round-robin over the shards, past any whose log broke (a failed write or sync). A
-        // batch whose commit failed is never retried elsewhere: the failed write may still
-        // be on disk, and the retry would then be a duplicate.
-        let start = self.next_shard.fetch_add(1, Ordering::Relaxed);
-        let shard = (0..self.shards.len())
-            .map(|i| (start + i) % self.shards.len())
-            .find(|&i| !self.shards[i].is_broken())
-            .unwrap_or(start % self.shards.len());
+        // Round-robin over the shards, past any that cannot take appends now (a broken log, an
+        // executor that is gone). A batch whose commit failed midway is never retried
+        // elsewhere: the failed write may still be durable, and the retry a duplicate.
         let rows = batch.num_rows() as u64;
         let bytes = batch.get_array_memory_size() as u64;
-        self.shards[shard].append(batch).await?;
+        let hosts = self.hosts.as_deref();
+        let deadline = std::time::Instant::now() + UNAVAILABLE_WAIT;
+        loop {
+            let start = self.next_shard.fetch_add(1, Ordering::Relaxed);
+            let mut skipped = Vec::new();
+            let mut delivered = false;
+            for shard in (0..self.shards.len()).map(|i| (start + i) % self.shards.len()) {
+                if !self.shards[shard].appendable(hosts) {
+                    continue;
+                }
+                match self.shards[shard].append(batch.clone(), hosts).await {
+                    Ok(()) => {
+                        delivered = true;
+                        break;
+                    }
+                    Err(AppendFailure::Skipped(why)) => {
+                        skipped.push(format!("shard {shard}: {why}"));
+                        continue;
+                    }
+                    Err(AppendFailure::Log(error)) => return Err(IngestError::Log(error)),
+                    Err(AppendFailure::Unknown(why)) => {
+                        return Err(IngestError::Unknown(format!(
+                            "the executor holding shard {shard} of {} failed while making the \
+                             rows durable; they were not acknowledged and may or may not have \
+                             been written: {why}",
+                            self.name
+                        )));
+                    }
+                }
+            }
+            if delivered {
+                break;
+            }
+            if self.dropped.load(Ordering::Acquire) {
+                return Err(IngestError::Dropped(self.name.clone()));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(IngestError::Unavailable(format!(
+                    "no shard of {} could take rows for {}s: their executors are not \
+                     connected{}",
+                    self.name,
+                    UNAVAILABLE_WAIT.as_secs(),
+                    if skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", skipped.join("; "))
+                    }
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         self.counters.appended(rows, bytes);
-        if self
-            .shards
-            .iter()
-            .map(StreamLog::memory_bytes)
-            .sum::<usize>()
-            > self.max_log_memory / 2
-        {
+        if self.shards.iter().map(Shard::memory_bytes).sum::<usize>() > self.max_log_memory / 2 {
             // Half the budget used: compact now rather than at the next interval.
             self.wake.notify_one();
         }
@@ -195,7 +250,7 @@ impl StreamTable {
     /// `Some(retry after)` while the log is over its memory budget: callers that can refuse
     /// (HTTP) should, callers that can wait (COPY, Flight) wait in [`StreamTable::append`].
     pub fn pressure(&self) -> Option<Duration> {
-        let memory: usize = self.shards.iter().map(StreamLog::memory_bytes).sum();
+        let memory: usize = self.shards.iter().map(Shard::memory_bytes).sum();
         (memory > self.max_log_memory).then(|| {
             self.wake.notify_one();
             Duration::from_secs(1)
@@ -272,7 +327,11 @@ impl StreamTable {
 
     /// What scans see now: the lake's files and every log batch after them. Taken under the
     /// publication lock so a compaction cannot move rows between the two halves meanwhile.
-    fn snapshot(&self) -> (Arc<Vec<DataFile>>, Vec<RecordBatch>) {
+    /// Fails while a remote shard's rows are not known yet (its executor has not connected).
+    fn snapshot(&self) -> std::result::Result<(Arc<Vec<DataFile>>, Vec<RecordBatch>), String> {
+        for shard in &self.shards {
+            shard.readable(&self.name)?;
+        }
         let published = self.published.read().unwrap_or_else(|e| e.into_inner());
         let tail = self
             .shards
@@ -281,7 +340,24 @@ impl StreamTable {
             .flat_map(|(shard, from)| shard.tail(*from))
             .map(|(_, batch)| batch)
             .collect();
-        (Arc::clone(&published.files), tail)
+        Ok((Arc::clone(&published.files), tail))
+    }
+
+    /// Waits (up to [`UNAVAILABLE_WAIT`]) until every shard's rows are known, as after a
+    /// coordinator restart while executors reconnect.
+    pub(super) async fn wait_readable(&self) -> std::result::Result<(), String> {
+        let deadline = std::time::Instant::now() + UNAVAILABLE_WAIT;
+        loop {
+            let unreadable = self
+                .shards
+                .iter()
+                .find_map(|shard| shard.readable(&self.name).err());
+            match unreadable {
+                None => return Ok(()),
+                Some(why) if std::time::Instant::now() >= deadline => return Err(why),
+                Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     /// Counters and sizes for `basin.ingest_stats`.
@@ -295,15 +371,13 @@ impl StreamTable {
             .shards
             .iter()
             .zip(&published.compacted)
-            .map(|(shard, from)| shard.rows().saturating_sub(*from))
+            .flat_map(|(shard, from)| shard.tail(*from))
+            .map(|(_, batch)| batch.num_rows() as u64)
             .sum();
         self.counters.snapshot(
             log_rows,
-            self.shards.iter().map(StreamLog::disk_bytes).sum(),
-            self.shards
-                .iter()
-                .map(StreamLog::memory_bytes)
-                .sum::<usize>() as u64,
+            self.shards.iter().map(Shard::disk_bytes).sum(),
+            self.shards.iter().map(Shard::memory_bytes).sum::<usize>() as u64,
             published.files.iter().filter_map(|f| f.rows).sum::<usize>() as u64,
             published.files.len() as u64,
             published.lake_version,
@@ -361,6 +435,8 @@ pub(crate) struct StreamRegistry {
     tables: tokio::sync::Mutex<HashMap<Oid, Arc<StreamTable>>>,
     /// The same tables, readable without waiting for a table being opened.
     open: std::sync::RwLock<Vec<Arc<StreamTable>>>,
+    /// Executors that host shards, once the coordinator set them.
+    hosts: std::sync::OnceLock<Arc<dyn ShardHosts>>,
 }
 
 impl Catalog {
@@ -376,8 +452,13 @@ impl Catalog {
         if let Some(table) = tables.get(&entry.oid) {
             return Ok(Arc::clone(table));
         }
-        let table = Arc::new(open_stream(self.data_dir(), entry, spec).await?);
+        let hosts = self.streams().hosts.get().cloned();
+        let table = Arc::new(open_stream(self.data_dir(), entry, spec, hosts).await?);
+        // Remote shards whose executors are connected open now, so a new table takes rows at
+        // once; the keeper opens the others as their executors come.
+        placement::open_remote(&table).await;
         compact::spawn(Arc::downgrade(&table));
+        placement::spawn_keeper(Arc::downgrade(&table));
         tables.insert(entry.oid, Arc::clone(&table));
         self.streams()
             .open
@@ -419,6 +500,7 @@ impl Catalog {
         let removed = self.streams().tables.lock().await.remove(&oid);
         if let Some(table) = removed {
             table.stop();
+            placement::drop_remote(&table).await;
             // Let a running compaction round finish before its files go away (without holding
             // the registry, so other tables carry on).
             drop(table.compacting.lock().await);
@@ -435,6 +517,7 @@ async fn open_stream(
     data_dir: &std::path::Path,
     entry: &RelationEntry,
     spec: &StreamSpec,
+    hosts: Option<Arc<dyn ShardHosts>>,
 ) -> Result<StreamTable> {
     let dir = data_dir.join(&spec.path);
     let lake_url = crate::tables::managed_table_url(data_dir, &format!("{}/lake", spec.path))?;
@@ -454,6 +537,15 @@ async fn open_stream(
         let from = compact::compacted_offset(&lake, shard)
             .await
             .map_err(|e| Error::delta(&name, e))?;
+        compacted.push(from);
+        if let Some(node) = spec.nodes.get(shard as usize).filter(|n| !n.is_empty()) {
+            let shard = ShardRef {
+                table_path: spec.path.clone(),
+                shard,
+            };
+            shards.push(Shard::Remote(RemoteShard::new(node.clone(), shard)));
+            continue;
+        }
         let log = StreamLog::open(
             &shard_dir(&dir, shard),
             Arc::clone(&schema),
@@ -462,8 +554,7 @@ async fn open_stream(
         )
         .await
         .map_err(|e| Error::io(format!("open log of {name}"), std::io::Error::other(e)))?;
-        compacted.push(from);
-        shards.push(log);
+        shards.push(Shard::Local(log));
     }
     tracing::info!(table = %name, shards = shards.len(), lake_files = files.len(), "opened streaming table");
     Ok(StreamTable {
@@ -473,6 +564,7 @@ async fn open_stream(
         schema,
         lake_url,
         shards,
+        hosts,
         next_shard: AtomicUsize::new(0),
         published: RwLock::new(Published {
             files: Arc::new(files),

@@ -96,6 +96,7 @@ impl ControlPlane for ControlPlaneService {
             cores: request.cores,
             memory_bytes: request.memory_bytes,
             build_version: request.build_version,
+            node_id: request.node_id,
         });
         Ok(Response::new(RegisterResponse {
             accepted: true,
@@ -198,6 +199,7 @@ mod tests {
             cores: 8,
             memory_bytes: 1 << 30,
             build_version: BUILD_VERSION.to_owned(),
+            node_id: String::new(),
         }
     }
 

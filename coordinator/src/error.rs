@@ -166,6 +166,10 @@ fn ingest_sqlstate(error: &basin_catalog::streams::IngestError) -> &'static str 
         I::Dropped(_) => "42P01",
         I::Log(_) => "58030",
         I::Stalled(_) => "53000",
+        // The shard's executor is not connected: try again once it is.
+        I::Unavailable(_) => "57P03",
+        // Like a connection lost during COMMIT: the outcome is unknown.
+        I::Unknown(_) => "08007",
     }
 }
 

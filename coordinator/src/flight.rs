@@ -55,6 +55,7 @@ fn status(error: &Error) -> Status {
         "42P01" => Status::not_found(message),
         "42809" => Status::failed_precondition(message),
         "58030" | "XX000" => Status::internal(message),
+        "53000" | "57P03" | "08007" => Status::unavailable(message),
         _ => Status::invalid_argument(message),
     }
 }

@@ -131,6 +131,8 @@ struct ExecutorView {
     state: ExecutorState,
     running_tasks: u32,
     build_version: String,
+    /// The node (data directory) holding its streaming-table shards; null if it holds none.
+    node_id: Option<String>,
     last_heartbeat_ms_ago: u64,
 }
 
@@ -149,6 +151,7 @@ async fn cluster(State(state): State<HttpState>) -> Json<Cluster> {
             state: executor.state,
             running_tasks: executor.running_tasks,
             build_version: executor.registration.build_version,
+            node_id: Some(executor.registration.node_id).filter(|n| !n.is_empty()),
             last_heartbeat_ms_ago: u64::try_from(
                 now.saturating_duration_since(executor.last_heartbeat)
                     .as_millis(),
@@ -241,6 +244,7 @@ mod tests {
             cores: 4,
             memory_bytes: 1 << 30,
             build_version: "0.1.0".to_owned(),
+            node_id: "node-1".to_owned(),
         });
         let (addr, shutdown) = start(Arc::clone(&membership)).await;
         let (status, body) = get(addr, "/v1/cluster").await;

@@ -60,14 +60,21 @@ fn error_response(error: &Error) -> Response {
         "42P01" => StatusCode::NOT_FOUND,
         "42809" => StatusCode::CONFLICT,
         "58030" | "XX000" => StatusCode::INTERNAL_SERVER_ERROR,
-        "53000" => StatusCode::SERVICE_UNAVAILABLE,
+        // Over budget, no shard reachable, or an executor failed mid-append: retry later.
+        "53000" | "57P03" | "08007" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    (
+    let mut response = (
         status,
         Json(serde_json::json!({ "error": error.message(), "sqlstate": sqlstate })),
     )
-        .into_response()
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+    }
+    response
 }
 
 fn retry_later(status: StatusCode, message: &str, after_secs: u64) -> Response {

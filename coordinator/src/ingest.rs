@@ -178,6 +178,8 @@ pub(crate) fn ingest_error(
             format!("relation \"{}\" was dropped", table.name()),
         ),
         IngestError::Stalled(message) => Error::user("53000", message),
+        IngestError::Unavailable(message) => Error::user("57P03", message),
+        IngestError::Unknown(message) => Error::user("08007", message),
         IngestError::Log(log) => Error::user(
             "58030",
             format!("could not make rows durable in {}: {log}", table.name()),

@@ -20,6 +20,7 @@ mod pgwire;
 mod query_log;
 mod server;
 mod session;
+mod shard_hosts;
 mod statements;
 mod system_tables;
 
@@ -76,10 +77,15 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     );
 
     let catalog = basin_catalog::Catalog::open(&config.data_dir)?;
-    // Streaming tables recover their logs before the first connection is accepted.
+    let membership = Arc::new(membership::Membership::new());
+    // Streaming-table shards live on executors that have a data directory.
+    catalog.set_shard_hosts(Arc::new(shard_hosts::GrpcShardHosts::new(Arc::clone(
+        &membership,
+    ))));
+    // Streaming tables recover their logs before the first connection is accepted (shards on
+    // executors as those register).
     catalog.open_streams().await;
     let runtime = runtime(&config)?;
-    let membership = Arc::new(membership::Membership::new());
     let server = Arc::new(ServerState::new(
         catalog,
         config,

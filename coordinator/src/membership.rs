@@ -47,6 +47,8 @@ pub(crate) struct Registration {
     pub(crate) cores: u32,
     pub(crate) memory_bytes: u64,
     pub(crate) build_version: String,
+    /// The executor's node (data directory) holding streaming-table shards; empty if none.
+    pub(crate) node_id: String,
 }
 
 /// One executor as seen at the moment [`Membership::snapshot`] was called.
@@ -94,13 +96,27 @@ impl Membership {
             build_version = registration.build_version,
             "executor registered"
         );
+        let node = registration.node_id.clone();
         let entry = Entry {
             registration,
             state: ExecutorState::Live,
             running_tasks: 0,
             last_heartbeat: now,
         };
-        self.lock().insert(id, entry).is_some()
+        let mut executors = self.lock();
+        if !node.is_empty() {
+            // A node is locked by one executor at a time: an older one on it is gone.
+            for (other, entry) in executors.iter_mut() {
+                if *other != id
+                    && entry.registration.node_id == node
+                    && entry.state != ExecutorState::Dead
+                {
+                    info!(executor_id = %other, node, "executor replaced by a restart on its node");
+                    entry.state = ExecutorState::Dead;
+                }
+            }
+        }
+        executors.insert(id, entry).is_some()
     }
 
     /// Records a heartbeat. Returns false when the executor is unknown or was declared dead: it
@@ -180,6 +196,27 @@ impl Membership {
             .collect()
     }
 
+    /// Nodes of live executors that hold streaming-table shards, sorted.
+    pub(crate) fn shard_nodes(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| e.state == ExecutorState::Live && !e.registration.node_id.is_empty())
+            .map(|e| e.registration.node_id.clone())
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
+    /// The live (or draining) executor serving `node`, and its URL.
+    pub(crate) fn node_executor(&self, node: &str) -> Option<(ExecutorId, String)> {
+        self.lock()
+            .iter()
+            .find(|(_, e)| e.state != ExecutorState::Dead && e.registration.node_id == node)
+            .map(|(id, e)| (id.clone(), e.registration.url.clone()))
+    }
+
     /// All listed executors, ordered by ID.
     pub(crate) fn snapshot(&self) -> Vec<ExecutorSnapshot> {
         self.lock()
@@ -254,6 +291,7 @@ mod tests {
             cores: 4,
             memory_bytes: 1 << 30,
             build_version: "0.1.0".to_owned(),
+            node_id: String::new(),
         }
     }
 

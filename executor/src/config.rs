@@ -19,6 +19,9 @@ pub struct ExecutorConfig {
     pub memory_limit_bytes: u64,
     /// Where sorts, aggregates and joins spill when the pool is full (`None` = the OS temp dir).
     pub spill_dir: Option<std::path::PathBuf>,
+    /// The executor's node directory: streaming-table shards live here. `None` = this executor
+    /// hosts no shards.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl ExecutorConfig {
@@ -30,6 +33,7 @@ impl ExecutorConfig {
             advertise_url: None,
             memory_limit_bytes: 0,
             spill_dir: None,
+            data_dir: None,
         }
     }
 

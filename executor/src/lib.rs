@@ -1,8 +1,8 @@
 //! `basin-executor`: the worker role of a Basin cluster.
 //!
 //! An executor registers with the coordinator's control plane, heartbeats, and serves its own
-//! gRPC API: `Ping` and the plan fragments the coordinator's distributed planner sends it, run
-//! under a spilling memory pool. On shutdown it drains: takes no new tasks, finishes what runs,
+//! gRPC API: `Ping`, the plan fragments the coordinator's distributed planner sends it, run
+//! under a spilling memory pool, and, with a data directory, streaming-table shards. On shutdown it drains: takes no new tasks, finishes what runs,
 //! deregisters.
 //!
 //! Entry point: [`run`] with an [`ExecutorConfig`] built by the `basin` binary.
@@ -15,6 +15,7 @@ mod control;
 mod error;
 pub mod memory;
 mod service;
+mod shards;
 mod state;
 mod task_gate;
 mod worker;
@@ -73,9 +74,18 @@ async fn run_as(id: ExecutorId, config: ExecutorConfig, shutdown: CancellationTo
         coordinator = config.coordinator_url,
         cores,
         memory_limit_bytes,
+        data_dir = ?config.data_dir,
         "executor starting"
     );
 
+    let shards = match &config.data_dir {
+        Some(dir) => Some(Arc::new(shards::ShardStore::open(dir)?)),
+        None => None,
+    };
+    let node_id = shards
+        .as_ref()
+        .map(|s| s.node_id().to_owned())
+        .unwrap_or_default();
     let state = Arc::new(ExecutorState::new(id.clone()));
     let runtime = worker::runtime(memory_limit_bytes, config.spill_dir.clone())?;
     let server_stop = CancellationToken::new();
@@ -83,6 +93,7 @@ async fn run_as(id: ExecutorId, config: ExecutorConfig, shutdown: CancellationTo
         listener,
         Arc::clone(&state),
         runtime,
+        shards,
         server_stop.clone(),
     ));
 
@@ -93,6 +104,7 @@ async fn run_as(id: ExecutorId, config: ExecutorConfig, shutdown: CancellationTo
         cores: u32::try_from(cores).unwrap_or(u32::MAX),
         memory_bytes: memory_limit_bytes,
         build_version: BUILD_VERSION.to_owned(),
+        node_id,
     };
     let control = ControlClient::new(&config.coordinator_url, registration, state)?;
     // The control loop gets its own token so a failed server can make it deregister.

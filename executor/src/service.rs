@@ -1,4 +1,5 @@
-//! The executor's gRPC server: our `Ping` and the plan-fragment worker, on one port.
+//! The executor's gRPC server: our `Ping`, the plan-fragment worker and the shard service, on
+//! one port.
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<ExecutorState>,
     runtime: Arc<RuntimeEnv>,
+    shards: Option<Arc<crate::shards::ShardStore>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     Server::builder()
@@ -44,6 +46,7 @@ pub(crate) async fn serve(
             state: Arc::clone(&state),
         }))
         .add_service(worker::server(runtime, state))
+        .add_optional_service(shards.map(crate::shards::server))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown.cancelled_owned(),

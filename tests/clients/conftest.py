@@ -70,6 +70,9 @@ class Basin:
     port: int = 0
     http_port: int = 0
     control_port: int = 0
+    # Executor processes `standalone` starts; startup waits until they are all live, so tables
+    # created by a test place their streaming shards on them.
+    executors: int = 2
     process: subprocess.Popen | None = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
@@ -110,6 +113,7 @@ class Basin:
                         "--http-listen", f"127.0.0.1:{http}",
                         "--control-listen", f"127.0.0.1:{control}",
                         "--data-dir", str(self.data_dir),
+                        "--executors", str(self.executors),
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -136,12 +140,16 @@ class Basin:
                 with socket.create_connection((self.host, self.port), timeout=2):
                     pass
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
-                    if conn.execute("SELECT 1").fetchone() == (1,):
+                    live = conn.execute(
+                        "SELECT count(*) FROM basin.executors WHERE state = 'live'"
+                    ).fetchone()[0]
+                    if live == self.executors:
                         return None
+                    last = f"{live} of {self.executors} executors live"
             except (OSError, psycopg.Error) as err:
                 last = str(err).strip()
             time.sleep(0.1)
-        return f"basin did not answer SELECT 1 within {STARTUP_TIMEOUT:.0f}s: {last}"
+        return f"basin was not ready within {STARTUP_TIMEOUT:.0f}s: {last}"
 
     def stop(self, kill9: bool = False) -> None:
         if self.process is None:
@@ -180,6 +188,21 @@ class Basin:
             except ProcessLookupError:
                 break
             time.sleep(0.02)
+
+    def executor_pids(self) -> list[int]:
+        """Process IDs of the executors `standalone` started (its children)."""
+        if self.process is None:
+            return []
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return sorted(children)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -106,6 +106,13 @@ async fn round(table: &StreamTable) -> Result<u64> {
     let mut next = published.compacted.clone();
     let mut batches = Vec::new();
     for (index, shard) in table.shards.iter().enumerate() {
+        // With no append in flight to a remote shard, a hole in its mirror is a failed append
+        // (never acknowledged): compaction may pass it. An append still in flight must not be
+        // passed, or its rows would land below the lake's offset and never be compacted.
+        let _gate = match shard.as_remote() {
+            Some(remote) => Some(remote.gate.write().await),
+            None => None,
+        };
         for (offset, batch) in shard.tail(published.compacted[index]) {
             next[index] = offset + batch.num_rows() as u64;
             batches.push(batch);
@@ -195,7 +202,7 @@ async fn round(table: &StreamTable) -> Result<u64> {
     }
     table.room.notify_waiters();
     for (shard, offset) in table.shards.iter().zip(&next) {
-        if let Err(error) = shard.delete_below(*offset).await {
+        if let Err(error) = shard.delete_below(*offset, table.hosts.as_deref()).await {
             tracing::warn!(table = %table.name, %error, "could not delete compacted log segments");
         }
     }

@@ -58,6 +58,14 @@ impl Catalog {
             });
         }
         let mut spec = parse_options(&definition.options)?;
+        // Shards live on the executors that can hold them; without the option, one per node.
+        let nodes = self.shard_nodes();
+        if !nodes.is_empty() {
+            if !definition.options.iter().any(|(key, _)| key == "shards") {
+                spec.shards = u32::try_from(nodes.len()).unwrap_or(1).clamp(1, MAX_SHARDS);
+            }
+            spec.nodes = super::placement::place(spec.shards, &nodes);
+        }
         let schema = delta_compatible_schema(&crate::model::schema_of(&definition.columns), true)?;
         if let Some((column, expression)) = &definition.watermark {
             let field = schema.field_with_name(column).map_err(|_| {
@@ -311,6 +319,7 @@ fn base_spec() -> StreamSpec {
         retention_secs: None,
         dead_letter: None,
         log_memory_limit: None,
+        nodes: Vec::new(),
     }
 }
 

@@ -60,7 +60,10 @@ impl TableProvider for StreamTableProvider {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let schema = self.table.schema();
-        let (files, tail) = self.table.snapshot();
+        let unavailable =
+            |e| DataFusionError::External(Box::new(super::IngestError::Unavailable(e)));
+        self.table.wait_readable().await.map_err(unavailable)?;
+        let (files, tail) = self.table.snapshot().map_err(unavailable)?;
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() || tail.is_empty() {
             let store = store_url_of(&self.table.lake_url)?;

@@ -21,6 +21,8 @@ pub(super) fn tables_table(catalog: Arc<Catalog>) -> LiveTable {
         Field::new("event_time", DataType::Utf8, true),
         Field::new("watermark", DataType::Utf8, true),
         Field::new("shards", DataType::Int32, true),
+        // Per shard, the executor node holding it; null while all live on the coordinator.
+        Field::new("shard_nodes", DataType::Utf8, true),
         Field::new("on_error", DataType::Utf8, true),
         Field::new("partition_by", DataType::Utf8, true),
         Field::new("compaction_interval_ms", DataType::Int64, true),
@@ -35,6 +37,7 @@ pub(super) fn tables_table(catalog: Arc<Catalog>) -> LiveTable {
         let mut event_time = StringBuilder::new();
         let mut watermark = StringBuilder::new();
         let mut shards = Int32Builder::new();
+        let mut shard_nodes = StringBuilder::new();
         let mut on_error = StringBuilder::new();
         let mut partition_by = StringBuilder::new();
         let mut interval = Int64Builder::new();
@@ -48,6 +51,8 @@ pub(super) fn tables_table(catalog: Arc<Catalog>) -> LiveTable {
                     event_time.append_option(spec.event_time.as_deref());
                     watermark.append_option(spec.watermark.as_deref());
                     shards.append_value(i32::try_from(spec.shards).unwrap_or(i32::MAX));
+                    shard_nodes
+                        .append_option((!spec.nodes.is_empty()).then(|| spec.nodes.join(",")));
                     on_error.append_value(spec.on_error.as_str());
                     partition_by.append_value(spec.partition_by.as_str());
                     interval.append_value(
@@ -58,6 +63,7 @@ pub(super) fn tables_table(catalog: Arc<Catalog>) -> LiveTable {
                     event_time.append_null();
                     watermark.append_null();
                     shards.append_null();
+                    shard_nodes.append_null();
                     on_error.append_null();
                     partition_by.append_null();
                     interval.append_null();
@@ -72,6 +78,7 @@ pub(super) fn tables_table(catalog: Arc<Catalog>) -> LiveTable {
             Arc::new(event_time.finish()),
             Arc::new(watermark.finish()),
             Arc::new(shards.finish()),
+            Arc::new(shard_nodes.finish()),
             Arc::new(on_error.finish()),
             Arc::new(partition_by.finish()),
             Arc::new(interval.finish()),
