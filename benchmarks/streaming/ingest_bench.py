@@ -195,15 +195,16 @@ class CopyPath(Path_):
         return send, conn.close
 
 
-def server_cpu_seconds(basin) -> float:
-    """User + system CPU time of the Basin processes: the coordinator and the executors that
-    hold the table's shards."""
+def server_cpu_seconds(basin) -> tuple[float, float]:
+    """User + system CPU time of the Basin processes: (the coordinator, the executors that
+    hold the table's shards)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in [basin.process.pid, *basin.executor_pids()]:
+
+    def cpu(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return cpu(basin.process.pid), sum(cpu(pid) for pid in basin.executor_pids())
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -332,7 +333,10 @@ def measure(basin, path: Path_, table: str, producers: int, args, row_size: floa
         conn.execute(DDL.format(name=table, shards=args.shards))
     cpu_before = server_cpu_seconds(basin)
     rows, elapsed, lat = run_load(basin, path, table, producers, args.seconds, rate=rate)
-    cpu = server_cpu_seconds(basin) - cpu_before
+    coordinator_after, executors_after = server_cpu_seconds(basin)
+    coordinator_cpu = coordinator_after - cpu_before[0]
+    executors_cpu = executors_after - cpu_before[1]
+    cpu = coordinator_cpu + executors_cpu
     entry = {
         "path": path.name,
         "producers": producers,
@@ -340,6 +344,8 @@ def measure(basin, path: Path_, table: str, producers: int, args, row_size: floa
         "rows_per_sec": rows / elapsed,
         "mb_per_sec": rows / elapsed * row_size / 1e6,
         "rows_per_server_cpu_sec": rows / cpu if cpu > 0 else float("nan"),
+        "rows_per_coordinator_cpu_sec": rows / coordinator_cpu if coordinator_cpu > 0 else float("nan"),
+        "rows_per_executor_cpu_sec": rows / executors_cpu if executors_cpu > 0 else float("nan"),
         "ack_p50_ms": percentile(lat, 50),
         "ack_p99_ms": percentile(lat, 99),
         "rows_per_request": path.rows_per_request,
@@ -376,21 +382,24 @@ def write_report(out: Path, results: list[dict], args, row_size: float) -> None:
         + "). Ack latency is per request (HTTP request, Flight batch, COPY statement) as the "
         "client sees it.",
         "",
-        "| path | producers | load | rows/request | rows/s | MB/s | rows per server CPU-s | ack p50 ms | ack p99 ms | count(*) ms | last-minute agg ms | device lookup ms |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| path | producers | load | rows/request | rows/s | MB/s | rows per server CPU-s | per coordinator CPU-s | per executor CPU-s | ack p50 ms | ack p99 ms | count(*) ms | last-minute agg ms | device lookup ms |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         q = r["query_ms"]
         lines.append(
             f"| {r['path']} | {r['producers']} | {r['load']} | {r['rows_per_request']} | {r['rows_per_sec']:,.0f} | "
-            f"{r['mb_per_sec']:.1f} | {r['rows_per_server_cpu_sec']:,.0f} | {r['ack_p50_ms']:.1f} | {r['ack_p99_ms']:.1f} | {q['count_all']:.1f} | "
+            f"{r['mb_per_sec']:.1f} | {r['rows_per_server_cpu_sec']:,.0f} | "
+            f"{r['rows_per_coordinator_cpu_sec']:,.0f} | {r['rows_per_executor_cpu_sec']:,.0f} | {r['ack_p50_ms']:.1f} | {r['ack_p99_ms']:.1f} | {q['count_all']:.1f} | "
             f"{q['last_minute_agg']:.1f} | {q['device_lookup']:.1f} |"
         )
     lines += [
         "",
         "Rows per server CPU-second divide the rows by the CPU time (user + system) the Basin "
         "processes (coordinator and executors) used during the run: the per-core rate with the "
-        "client's CPU left out.",
+        "client's CPU left out. The next two columns split it: rows per CPU-second of the "
+        "coordinator (decoding, checking, forwarding, compaction) and of the executors (the "
+        "shards' logs); with executors on their own machines each side scales with its cores.",
         "",
         "Query columns: median of 5 runs right after the load stopped, over all rows just ingested "
         "(most still in the log tail, the rest compacted into the table's Delta lake).",

@@ -9,7 +9,8 @@ use arrow::ipc::writer::StreamWriter;
 
 /// `batch` as an IPC stream: its schema, the batch, the end marker.
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
-    let mut out = Vec::new();
+    // Sized up front: growing a multi-megabyte buffer by doubling copies it several times.
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 4096);
     let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
     writer.write(batch)?;
     writer.finish()?;

@@ -325,7 +325,7 @@ fn frame(payload: &[u8], rows: usize) -> Result<Vec<u8>, LogError> {
     frame.extend_from_slice(MAGIC);
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(&rows.to_le_bytes());
-    frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     frame.extend_from_slice(payload);
     Ok(frame)
 }

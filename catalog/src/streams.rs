@@ -454,17 +454,19 @@ impl Catalog {
         }
         let hosts = self.streams().hosts.get().cloned();
         let table = Arc::new(open_stream(self.data_dir(), entry, spec, hosts).await?);
-        // Remote shards whose executors are connected open now, so a new table takes rows at
-        // once; the keeper opens the others as their executors come.
-        placement::open_remote(&table).await;
         compact::spawn(Arc::downgrade(&table));
-        placement::spawn_keeper(Arc::downgrade(&table));
         tables.insert(entry.oid, Arc::clone(&table));
         self.streams()
             .open
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::clone(&table));
+        drop(tables);
+        // Remote shards whose executors are connected open now (without holding the registry),
+        // so a new table takes rows at once; the keeper opens the others as their executors
+        // come. Appends and scans meanwhile wait for them.
+        placement::open_remote(&table).await;
+        placement::spawn_keeper(Arc::downgrade(&table));
         Ok(table)
     }
 

@@ -19,6 +19,9 @@ use crate::membership::Membership;
 
 /// Longest one call to a shard may take; an executor that hangs longer is treated as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 flow-control windows of the shard channels.
+const SHARD_STREAM_WINDOW: u32 = 16 << 20;
+const SHARD_CONNECTION_WINDOW: u32 = 64 << 20;
 
 #[derive(Debug)]
 pub(crate) struct GrpcShardHosts {
@@ -43,11 +46,27 @@ impl GrpcShardHosts {
         let channel = match channels.get(&url) {
             Some(channel) => channel.clone(),
             None => {
+                // Executors restarted on new ports leave channels nobody will use again.
+                let live: Vec<String> = self
+                    .membership
+                    .live_urls()
+                    .into_iter()
+                    .map(|(_, url)| url)
+                    .collect();
+                channels.retain(|known, _| live.contains(known));
                 let channel = Endpoint::from_shared(url.clone())
                     .map_err(|e| RemoteError::Unreachable(format!("bad executor URL {url}: {e}")))?
                     .connect_timeout(Duration::from_secs(5))
                     .timeout(CALL_TIMEOUT)
                     .tcp_nodelay(true)
+                    // Appends are megabytes: HTTP/2's 64 KiB default window would make each
+                    // one wait for many window updates.
+                    .initial_stream_window_size(Some(SHARD_STREAM_WINDOW))
+                    .initial_connection_window_size(Some(SHARD_CONNECTION_WINDOW))
+                    .tcp_keepalive(Some(Duration::from_secs(10)))
+                    .http2_keep_alive_interval(Duration::from_secs(10))
+                    .keep_alive_timeout(Duration::from_secs(10))
+                    .keep_alive_while_idle(true)
                     .connect_lazy();
                 channels.insert(url, channel.clone());
                 channel
@@ -59,10 +78,11 @@ impl GrpcShardHosts {
     }
 }
 
-fn shard_ref(shard: &ShardRef) -> pb::ShardRef {
+fn shard_ref(node: &str, shard: &ShardRef) -> pb::ShardRef {
     pb::ShardRef {
         table_path: shard.table_path.clone(),
         shard: shard.shard,
+        node_id: node.to_owned(),
     }
 }
 
@@ -114,7 +134,7 @@ impl ShardHosts for GrpcShardHosts {
         let mut stream = self
             .client(node)?
             .open_shard(pb::OpenShardRequest {
-                shard: Some(shard_ref(shard)),
+                shard: Some(shard_ref(node, shard)),
                 schema_ipc,
                 keep_from,
             })
@@ -145,7 +165,7 @@ impl ShardHosts for GrpcShardHosts {
         let response = self
             .client(node)?
             .append(pb::AppendRequest {
-                shard: Some(shard_ref(shard)),
+                shard: Some(shard_ref(node, shard)),
                 batch_ipc: payload,
             })
             .await
@@ -161,7 +181,7 @@ impl ShardHosts for GrpcShardHosts {
         let response = self
             .client(node)?
             .release(pb::ReleaseRequest {
-                shard: Some(shard_ref(shard)),
+                shard: Some(shard_ref(node, shard)),
                 below,
             })
             .await
@@ -174,6 +194,7 @@ impl ShardHosts for GrpcShardHosts {
         self.client(node)?
             .drop_table(pb::DropTableRequest {
                 table_path: table_path.to_owned(),
+                node_id: node.to_owned(),
             })
             .await
             .map_err(|s| remote_error(node, &s))?;

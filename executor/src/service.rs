@@ -42,6 +42,10 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) -> Result<()> {
     Server::builder()
+        // Shard appends and exchanged batches are megabytes: HTTP/2's 64 KiB default windows
+        // would make each wait for many window updates.
+        .initial_stream_window_size(Some(16 << 20))
+        .initial_connection_window_size(Some(64 << 20))
         .add_service(ExecutorServiceServer::new(ExecutorGrpc {
             state: Arc::clone(&state),
         }))

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,14 +30,19 @@ use crate::{Error, Result};
 
 use basin_proto::MAX_SHARD_MESSAGE_BYTES as MAX_MESSAGE_BYTES;
 
-/// How long reopening a shard waits for appends still running on the old log.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long reopening a shard waits for appends still running on the old log (less than the
+/// coordinator's call timeout, so it hears why).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One shard's log, if open. Opening, closing and dropping a shard hold its slot; appends hold
+/// it only to take the log, so one shard's recovery never stalls another's appends.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<StreamLog>>>>;
 
 /// The shard logs of this node.
 pub(crate) struct ShardStore {
     dir: PathBuf,
     node_id: String,
-    logs: tokio::sync::Mutex<HashMap<(String, u32), Arc<StreamLog>>>,
+    slots: std::sync::Mutex<HashMap<(String, u32), Slot>>,
     /// Held (locked) for the life of the process.
     _lock: File,
 }
@@ -78,7 +83,7 @@ impl ShardStore {
         Ok(Self {
             dir: dir.to_owned(),
             node_id,
-            logs: tokio::sync::Mutex::new(HashMap::new()),
+            slots: std::sync::Mutex::new(HashMap::new()),
             _lock: lock,
         })
     }
@@ -87,22 +92,36 @@ impl ShardStore {
         &self.node_id
     }
 
+    /// The directory of a table's shards. The coordinator names tables
+    /// `streams/<database>/<schema>/<table>_<oid>`; anything else is refused, so a path can
+    /// neither leave the data directory nor name one directory two ways.
     fn table_dir(&self, table_path: &str) -> std::result::Result<PathBuf, Status> {
-        let path = Path::new(table_path);
-        let safe = !table_path.is_empty()
-            && path.components().all(|c| match c {
-                Component::Normal(part) => part.to_str().is_some_and(|p| {
-                    p.chars()
+        let parts: Vec<&str> = table_path.split('/').collect();
+        let safe = parts.len() == 4
+            && parts[0] == "streams"
+            && parts.iter().all(|part| {
+                !part.is_empty()
+                    && !part.starts_with('.')
+                    && part
+                        .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-                }),
-                _ => false,
             });
         if !safe {
             return Err(Status::invalid_argument(format!(
                 "bad table path {table_path:?}"
             )));
         }
-        Ok(self.dir.join(path))
+        Ok(self.dir.join(table_path))
+    }
+
+    fn check_node(&self, node_id: &str) -> std::result::Result<(), Status> {
+        if node_id != self.node_id {
+            return Err(Status::failed_precondition(format!(
+                "this executor serves node {}, not {node_id}",
+                self.node_id
+            )));
+        }
+        Ok(())
     }
 
     fn key(
@@ -110,14 +129,22 @@ impl ShardStore {
         shard: Option<ShardRef>,
     ) -> std::result::Result<((String, u32), PathBuf), Status> {
         let shard = shard.ok_or_else(|| Status::invalid_argument("no shard named"))?;
+        self.check_node(&shard.node_id)?;
         let dir = self
             .table_dir(&shard.table_path)?
             .join(format!("shard-{}", shard.shard));
         Ok(((shard.table_path, shard.shard), dir))
     }
 
+    fn slot(&self, key: &(String, u32)) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(slots.entry(key.clone()).or_default())
+    }
+
     async fn log(&self, key: &(String, u32)) -> std::result::Result<Arc<StreamLog>, Status> {
-        self.logs.lock().await.get(key).cloned().ok_or_else(|| {
+        let slot = self.slot(key);
+        let log = slot.lock().await.clone();
+        log.ok_or_else(|| {
             Status::failed_precondition(format!(
                 "shard {} of {} is not open on node {}",
                 key.1, key.0, self.node_id
@@ -126,8 +153,9 @@ impl ShardStore {
     }
 }
 
-/// Waits for appends still using `log` to finish, then closes it.
-async fn close(mut log: Arc<StreamLog>) -> std::result::Result<(), Status> {
+/// Waits for appends still using `log` to finish, then closes it. On timeout the log is
+/// handed back: its writer still runs, and a second log on the same files would corrupt them.
+async fn close(mut log: Arc<StreamLog>) -> std::result::Result<(), (Arc<StreamLog>, Status)> {
     let since = Instant::now();
     loop {
         match Arc::try_unwrap(log) {
@@ -139,13 +167,25 @@ async fn close(mut log: Arc<StreamLog>) -> std::result::Result<(), Status> {
                 log = shared;
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            Err(_) => {
-                return Err(Status::unavailable(
-                    "appends to the shard's old log are still running",
+            Err(shared) => {
+                return Err((
+                    shared,
+                    Status::unavailable("appends to the shard's old log are still running"),
                 ));
             }
         }
     }
+}
+
+/// Closes the log in `slot`, if any; on failure it stays in the slot.
+async fn close_slot(slot: &mut Option<Arc<StreamLog>>) -> std::result::Result<(), Status> {
+    if let Some(old) = slot.take()
+        && let Err((old, status)) = close(old).await
+    {
+        *slot = Some(old);
+        return Err(status);
+    }
+    Ok(())
 }
 
 fn log_status(error: LogError) -> Status {
@@ -175,10 +215,9 @@ impl ShardService for ShardGrpc {
         let schema = ipc::decode_schema(&request.schema_ipc)
             .map_err(|e| Status::invalid_argument(format!("bad schema: {e}")))?;
         let keep_from = request.keep_from;
-        let mut logs = self.store.logs.lock().await;
-        if let Some(old) = logs.remove(&key) {
-            close(old).await?;
-        }
+        let slot = self.store.slot(&key);
+        let mut slot = slot.lock().await;
+        close_slot(&mut slot).await?;
         let options = LogOptions {
             retain: false,
             ..LogOptions::default()
@@ -192,8 +231,8 @@ impl ShardService for ShardGrpc {
         if let Err(error) = log.delete_below(keep_from).await {
             tracing::warn!(%error, "could not delete compacted log segments");
         }
-        logs.insert(key.clone(), Arc::new(log));
-        drop(logs);
+        *slot = Some(Arc::new(log));
+        drop(slot);
         tracing::info!(
             table = key.0,
             shard = key.1,
@@ -243,16 +282,27 @@ impl ShardService for ShardGrpc {
         &self,
         request: Request<DropTableRequest>,
     ) -> std::result::Result<Response<DropTableResponse>, Status> {
-        let table_path = request.into_inner().table_path;
+        let request = request.into_inner();
+        self.store.check_node(&request.node_id)?;
+        let table_path = request.table_path;
         let dir = self.store.table_dir(&table_path)?;
-        let mut logs = self.store.logs.lock().await;
-        let keys: Vec<_> = logs.keys().filter(|k| k.0 == table_path).cloned().collect();
-        for key in keys {
-            if let Some(log) = logs.remove(&key) {
-                close(log).await?;
-            }
+        let slots: Vec<Slot> = self
+            .store
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(key, _)| key.0 == table_path)
+            .map(|(_, slot)| Arc::clone(slot))
+            .collect();
+        for slot in slots {
+            close_slot(&mut *slot.lock().await).await?;
         }
-        drop(logs);
+        self.store
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| key.0 != table_path);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -294,7 +344,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ShardStore::open(dir.path()).expect("open");
         assert!(store.table_dir("streams/basin/public/events_12").is_ok());
-        for bad in ["", "../x", "/etc", "a/../../b", "a/b c", "./a"] {
+        for bad in [
+            "",
+            "streams",
+            "../x",
+            "/etc",
+            "a/../../b",
+            "streams/a/b c/d",
+            "./a",
+            "streams/basin//public/e",
+            "streams/basin/./e",
+            "streams/basin/../e",
+            "tables/basin/public/e",
+        ] {
             assert!(store.table_dir(bad).is_err(), "{bad:?} must be refused");
         }
     }

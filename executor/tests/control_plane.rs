@@ -265,7 +265,8 @@ async fn exits_when_the_coordinator_speaks_another_protocol_version() {
     );
     let message = err.to_string();
     assert!(
-        message.contains("version 2") && message.contains("version 1"),
+        message.contains(&format!("version {}", PROTOCOL_VERSION + 1))
+            && message.contains(&format!("version {PROTOCOL_VERSION}")),
         "{message}"
     );
 }

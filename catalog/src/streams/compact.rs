@@ -106,19 +106,21 @@ async fn round(table: &StreamTable) -> Result<u64> {
     let mut next = published.compacted.clone();
     let mut batches = Vec::new();
     for (index, shard) in table.shards.iter().enumerate() {
-        // With no append in flight to a remote shard, a hole in its mirror is a failed append
-        // (never acknowledged): compaction may pass it. An append still in flight must not be
-        // passed, or its rows would land below the lake's offset and never be compacted.
-        let _gate = match shard.as_remote() {
-            Some(remote) => Some(remote.gate.write().await),
-            None => None,
-        };
-        for (offset, batch) in shard.tail(published.compacted[index]) {
-            next[index] = offset + batch.num_rows() as u64;
+        // Only the unbroken run of offsets from the lake's: past a hole (an append in flight,
+        // or one that failed after its executor wrote it) rows would land below the lake's
+        // offset and never be compacted.
+        for (offset, batch) in shard.compactable(published.compacted[index]) {
+            next[index] = offset.checked_add(batch.num_rows() as u64).ok_or_else(|| {
+                Error::Unsupported(format!("log offset overflow in shard {index}"))
+            })?;
             batches.push(batch);
         }
     }
     if batches.is_empty() {
+        // Rows a reopen loaded below the lake's offset are dropped here at the latest.
+        for (shard, offset) in table.shards.iter().zip(&published.compacted) {
+            shard.forget_below(*offset);
+        }
         super::retention::apply(table, lake).await?;
         return Ok(0);
     }

@@ -16,6 +16,8 @@ use crate::store::Catalog;
 const KEEPER_TICK: Duration = Duration::from_millis(200);
 /// Wait before retrying an open that failed.
 const REOPEN_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest a shard's open (reading its whole tail back) may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Catalog {
     /// Lets streaming tables place shards on executors and reach them. Set once, by the
@@ -118,6 +120,9 @@ async fn reopen(
     incarnation: String,
 ) -> Result<(), String> {
     let _gate = remote.gate.write().await;
+    if table.dropped.load(Ordering::Acquire) {
+        return Ok(());
+    }
     let keep_from = table
         .published
         .read()
@@ -126,12 +131,21 @@ async fn reopen(
         .get(index)
         .copied()
         .unwrap_or(0);
-    let batches = hosts
-        .open(&remote.node, &remote.shard, &table.schema, keep_from)
-        .await
-        .map_err(|e| e.to_string())?;
+    let batches = tokio::time::timeout(
+        OPEN_TIMEOUT,
+        hosts.open(&remote.node, &remote.shard, &table.schema, keep_from),
+    )
+    .await
+    .map_err(|_| format!("no answer within {}s", OPEN_TIMEOUT.as_secs()))?
+    .map_err(|e| e.to_string())?;
     let rows: usize = batches.iter().map(|b| b.batch.num_rows()).sum();
-    remote.loaded_from(incarnation, batches);
+    {
+        // Under the publication lock: a compaction that published meanwhile has forgotten
+        // rows this load would bring back.
+        let published = table.published.read().unwrap_or_else(|e| e.into_inner());
+        let now = published.compacted.get(index).copied().unwrap_or(0);
+        remote.loaded_from(incarnation, batches, now)?;
+    }
     tracing::info!(table = %table.name, shard = index, node = %remote.node, keep_from, rows, "opened shard on its executor");
     table.room.notify_waiters();
     Ok(())

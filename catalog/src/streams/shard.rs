@@ -128,6 +128,22 @@ impl Shard {
         }
     }
 
+    /// The rows compaction may take: the tail from `from`, up to the first hole. A remote
+    /// shard's mirror has a hole where an append is in flight or failed after its executor
+    /// wrote it (the executor's log has no holes, so a reopen fills it).
+    pub(super) fn compactable(&self, from: u64) -> Vec<(u64, RecordBatch)> {
+        let mut expected = from;
+        let mut run = Vec::new();
+        for (offset, batch) in self.tail(from) {
+            if offset != expected {
+                break;
+            }
+            expected = offset.saturating_add(batch.num_rows() as u64);
+            run.push((offset, batch));
+        }
+        run
+    }
+
     pub(super) fn memory_bytes(&self) -> usize {
         match self {
             Shard::Local(log) => log.memory_bytes(),
@@ -264,6 +280,8 @@ pub(super) struct RemoteShard {
     disk_bytes: AtomicU64,
     /// The node was told to delete its log below this offset.
     released: AtomicU64,
+    /// End of the furthest batch this process acknowledged: a reloaded log must reach it.
+    acked_end: AtomicU64,
     /// Why the last open failed, for scans' error message.
     last_error: Mutex<Option<String>>,
 }
@@ -279,6 +297,7 @@ impl RemoteShard {
             gate: tokio::sync::RwLock::new(()),
             disk_bytes: AtomicU64::new(0),
             released: AtomicU64::new(0),
+            acked_end: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
     }
@@ -331,9 +350,21 @@ impl RemoteShard {
         let bytes = payload.len();
         match hosts.append(&self.node, &self.shard, payload).await {
             Ok(ack) => {
+                let end = ack.offset.saturating_add(batch.num_rows() as u64);
                 let mut mirror = self.mirror.write().unwrap_or_else(|e| e.into_inner());
+                if mirror.batches.contains_key(&ack.offset) {
+                    // Two batches at one offset: the node is not keeping its log's order.
+                    drop(mirror);
+                    self.close();
+                    return Err(AppendFailure::Unknown(format!(
+                        "node {} answered offset {} twice",
+                        self.node, ack.offset
+                    )));
+                }
                 mirror.memory_bytes += bytes;
                 mirror.batches.insert(ack.offset, (batch, bytes));
+                drop(mirror);
+                self.acked_end.fetch_max(end, Ordering::AcqRel);
                 self.disk_bytes.store(ack.disk_bytes, Ordering::Relaxed);
                 Ok(())
             }
@@ -348,17 +379,38 @@ impl RemoteShard {
         }
     }
 
-    /// Replaces the mirror with the node's log from `keep_from` on. The caller holds the gate.
-    pub(super) fn loaded_from(&self, incarnation: String, batches: Vec<RemoteBatch>) {
+    /// Replaces the mirror with the node's log, keeping rows from `compacted` (the lake's
+    /// offset now) on. The caller holds the gate (no append in flight) and the publication lock
+    /// (compaction cannot move `compacted` meanwhile). Refuses a log that ends before rows this
+    /// process acknowledged: it is not the log they were written to.
+    pub(super) fn loaded_from(
+        &self,
+        incarnation: String,
+        batches: Vec<RemoteBatch>,
+        compacted: u64,
+    ) -> Result<(), String> {
         let mut mirror = Mirror::default();
+        let mut end = compacted;
         for RemoteBatch {
             offset,
             batch,
             bytes,
         } in batches
         {
+            end = end.max(offset.saturating_add(batch.num_rows() as u64));
+            if offset < compacted {
+                continue;
+            }
             mirror.memory_bytes += bytes;
             mirror.batches.insert(offset, (batch, bytes));
+        }
+        let acked = self.acked_end.load(Ordering::Acquire);
+        if end < acked {
+            return Err(format!(
+                "node {}'s log of shard {} ends at row {end}, before row {acked} which was \
+                 acknowledged: it is not the log the rows were written to",
+                self.node, self.shard.shard
+            ));
         }
         *self.mirror.write().unwrap_or_else(|e| e.into_inner()) = mirror;
         // What the node kept below `keep_from` is deleted at the next release.
@@ -366,9 +418,92 @@ impl RemoteShard {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.opened_on.lock().unwrap_or_else(|e| e.into_inner()) = Some(incarnation);
         self.loaded.store(true, Ordering::Release);
+        Ok(())
     }
 
     pub(super) fn open_failed(&self, error: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(first: i64, rows: i64) -> RemoteBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let values = Int64Array::from((first..first + rows).collect::<Vec<_>>());
+        RemoteBatch {
+            offset: u64::try_from(first).expect("offset"),
+            batch: RecordBatch::try_new(schema, vec![Arc::new(values)]).expect("batch"),
+            bytes: 100,
+        }
+    }
+
+    fn offsets(rows: &[(u64, RecordBatch)]) -> Vec<u64> {
+        rows.iter().map(|(offset, _)| *offset).collect()
+    }
+
+    fn remote() -> Shard {
+        Shard::Remote(RemoteShard::new(
+            "node-a".to_owned(),
+            ShardRef {
+                table_path: "streams/d/s/t_1".to_owned(),
+                shard: 0,
+            },
+        ))
+    }
+
+    #[test]
+    fn compaction_stops_at_a_hole_while_scans_see_every_acknowledged_batch() {
+        let shard = remote();
+        let Shard::Remote(inner) = &shard else {
+            unreachable!()
+        };
+        assert!(shard.readable("t").is_err(), "not loaded yet");
+        // Rows 5..7 are missing: an append in flight, or one that failed after it was written.
+        inner
+            .loaded_from(
+                "exec-1".to_owned(),
+                vec![batch(0, 3), batch(3, 2), batch(7, 2)],
+                0,
+            )
+            .expect("load");
+        assert!(shard.readable("t").is_ok());
+        assert_eq!(offsets(&shard.tail(0)), vec![0, 3, 7]);
+        assert_eq!(offsets(&shard.compactable(0)), vec![0, 3]);
+        assert_eq!(offsets(&shard.compactable(3)), vec![3]);
+        assert_eq!(shard.memory_bytes(), 300);
+        shard.forget_below(5);
+        assert_eq!(offsets(&shard.tail(0)), vec![7]);
+        assert!(
+            shard.compactable(5).is_empty(),
+            "the hole blocks compaction"
+        );
+        assert_eq!(shard.memory_bytes(), 100);
+    }
+
+    #[test]
+    fn a_reload_drops_compacted_rows_and_refuses_a_log_behind_the_acknowledgements() {
+        let shard = remote();
+        let Shard::Remote(inner) = &shard else {
+            unreachable!()
+        };
+        // The lake already holds rows below 3: they are not loaded again.
+        inner
+            .loaded_from("exec-1".to_owned(), vec![batch(0, 3), batch(3, 2)], 3)
+            .expect("load");
+        assert_eq!(offsets(&shard.tail(0)), vec![3]);
+        inner.acked_end.store(9, Ordering::Release);
+        let refused = inner
+            .loaded_from("exec-2".to_owned(), vec![batch(3, 2)], 3)
+            .expect_err("a log ending at 5 cannot hold rows acknowledged up to 9");
+        assert!(refused.contains("acknowledged"), "{refused}");
+        assert_eq!(offsets(&shard.tail(0)), vec![3], "the mirror is kept");
     }
 }
