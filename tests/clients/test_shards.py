@@ -12,6 +12,7 @@ import urllib.request
 import os
 import signal
 
+from ingest_checks import assert_exactly_once
 from test_streaming import create_events, ndjson
 
 
@@ -125,17 +126,7 @@ def test_kill9_of_an_executor_holding_shards_during_ingest_from_four_producers(b
 
     def check() -> None:
         with basin.connect() as conn:
-            found = dict(
-                conn.execute(
-                    "SELECT CAST(temp AS BIGINT) AS batch_id, count(*) FROM x_events GROUP BY 1"
-                ).fetchall()
-            )
-            distinct = conn.execute("SELECT count(DISTINCT device_id), count(*) FROM x_events").fetchone()
-        assert distinct[0] == distinct[1], "a row is present more than once"
-        for batch_id, size in acked.items():
-            assert found.get(batch_id) == size, f"acknowledged batch {batch_id} has {found.get(batch_id)} of {size} rows"
-        for batch_id, count in found.items():
-            assert count == sent[batch_id], f"batch {batch_id} is half-present: {count} of {sent[batch_id]} rows"
+            assert_exactly_once(conn, "x_events", acked, sent)
 
     check()
     with basin.connect() as conn:

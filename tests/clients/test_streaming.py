@@ -19,6 +19,8 @@ import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
 
+from ingest_checks import assert_exactly_once
+
 EVENTS_DDL = (
     "CREATE TABLE {name} (device_id TEXT NOT NULL, ts TIMESTAMPTZ, temp DOUBLE PRECISION, "
     "WATERMARK FOR ts AS ts - INTERVAL '5 seconds') APPEND ONLY {with_}"
@@ -398,19 +400,9 @@ def test_kill9_during_ingest_from_four_producers(basin):
     assert len(acked) > 20, "producers made too little progress to test anything"
     basin.start()
     with basin.connect() as conn:
-        found = dict(
-            conn.execute(
-                "SELECT CAST(temp AS BIGINT) AS batch_id, count(*) FROM k_events GROUP BY 1"
-            ).fetchall()
-        )
-        distinct = conn.execute("SELECT count(DISTINCT device_id), count(*) FROM k_events").fetchone()
+        assert_exactly_once(conn, "k_events", acked, sent)
         lake_rows = conn.execute(
             "SELECT lake_rows FROM basin.ingest_stats WHERE table_name = 'public.k_events'"
         ).fetchone()[0]
     # Compaction ran during the ingest, so the crash hit rows both in the lake and in the log.
     assert 0 < lake_rows
-    assert distinct[0] == distinct[1], "a row is present more than once"
-    for batch_id, size in acked.items():
-        assert found.get(batch_id) == size, f"acknowledged batch {batch_id} has {found.get(batch_id)} of {size} rows"
-    for batch_id, count in found.items():
-        assert count == sent[batch_id], f"batch {batch_id} is half-present: {count} of {sent[batch_id]} rows"
