@@ -161,6 +161,15 @@ pub(crate) struct CoordinatorArgs {
     /// first row [default: 2].
     #[arg(long, env = "BASIN_QUERY_RETRIES", value_name = "N")]
     pub(crate) query_retries: Option<u32>,
+
+    /// Milliseconds per epoch: how often materialized views are brought up to date and
+    /// committed together [default: 100].
+    #[arg(long, env = "BASIN_EPOCH_MS", value_name = "MS")]
+    pub(crate) epoch_ms: Option<u64>,
+
+    /// Milliseconds between checkpoints of materialized-view state [default: 10000].
+    #[arg(long, env = "BASIN_CHECKPOINT_INTERVAL_MS", value_name = "MS")]
+    pub(crate) checkpoint_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -60,6 +60,8 @@ struct CoordinatorFile {
     scan_bytes_per_partition: Option<ByteSize>,
     max_concurrent_queries: Option<usize>,
     query_retries: Option<u32>,
+    epoch_ms: Option<u64>,
+    checkpoint_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +192,14 @@ pub(crate) fn coordinator_config(
             .query_retries
             .or(from_file.query_retries)
             .unwrap_or(defaults.query_retries),
+        epoch_ms: args
+            .epoch_ms
+            .or(from_file.epoch_ms)
+            .unwrap_or(defaults.epoch_ms),
+        checkpoint_interval_ms: args
+            .checkpoint_interval_ms
+            .or(from_file.checkpoint_interval_ms)
+            .unwrap_or(defaults.checkpoint_interval_ms),
     };
     config
         .validate()

@@ -29,6 +29,25 @@ use crate::tables::{columns_of, external_table_command, managed_table_url, open_
 pub enum DropKind {
     Table,
     View,
+    MaterializedView,
+}
+
+impl DropKind {
+    fn noun(self) -> &'static str {
+        match self {
+            DropKind::Table => "table",
+            DropKind::View => "view",
+            DropKind::MaterializedView => "materialized view",
+        }
+    }
+
+    fn matches(self, kind: &RelationKind) -> bool {
+        match kind {
+            RelationKind::View { .. } => self == DropKind::View,
+            RelationKind::MaterializedView(_) => self == DropKind::MaterializedView,
+            _ => self == DropKind::Table,
+        }
+    }
 }
 
 /// Where a new relation goes.
@@ -303,8 +322,35 @@ impl Catalog {
         .map(|_| ())
     }
 
-    /// `DROP TABLE` / `DROP VIEW`. Managed table files are removed after the catalog no longer
-    /// names them.
+    /// `CREATE MATERIALIZED VIEW name [WITH (...)] AS query`: recorded with the columns `plan`
+    /// produces. The caller has planned and classified the query; the coordinator's
+    /// continuous-query manager starts maintaining it.
+    pub async fn create_materialized_view(
+        &self,
+        target: &RelationName,
+        spec: crate::model::MaterializedViewSpec,
+        schema: &arrow::datatypes::Schema,
+        if_not_exists: bool,
+    ) -> Result<Option<u32>> {
+        if self.exists(target, if_not_exists, false)? {
+            return Ok(None);
+        }
+        let columns = crate::model::columns_of(schema);
+        let mut seen = std::collections::HashSet::new();
+        if let Some(duplicate) = columns.iter().find(|c| !seen.insert(c.name.clone())) {
+            return Err(Error::DuplicateColumn(format!(
+                "column \"{}\" specified more than once; name the view's columns with AS",
+                duplicate.name
+            )));
+        }
+        self.record_relation(target, RelationKind::MaterializedView(spec), columns, false)
+            .await
+            .map(Some)
+    }
+
+    /// `DROP TABLE` / `DROP VIEW` / `DROP MATERIALIZED VIEW`. Managed table files are removed
+    /// after the catalog no longer names them. A relation a materialized view reads cannot be
+    /// dropped while the view exists.
     pub async fn drop_relation(
         &self,
         target: &RelationName,
@@ -319,24 +365,27 @@ impl Catalog {
                         Ok(None)
                     } else {
                         Err(Error::NotFound {
-                            kind: match kind {
-                                DropKind::Table => "table",
-                                DropKind::View => "view",
-                            },
+                            kind: kind.noun(),
                             name: target.to_string(),
                         })
                     };
                 };
-                let is_view = matches!(entry.kind, RelationKind::View { .. });
-                if is_view != (kind == DropKind::View) {
+                if !kind.matches(&entry.kind) {
                     return Err(Error::WrongObjectType(format!(
-                        "\"{}\" is not a {}",
-                        target,
-                        if kind == DropKind::View {
-                            "view"
-                        } else {
-                            "table"
-                        }
+                        "\"{target}\" is not a {}",
+                        kind.noun()
+                    )));
+                }
+                if let Some(dependent) = state.relations.iter().find(|r| {
+                    matches!(&r.kind, RelationKind::MaterializedView(spec)
+                        if spec_reads(spec, &entry.name))
+                        && r.oid != entry.oid
+                }) {
+                    return Err(Error::DependentObjects(format!(
+                        "cannot drop {} \"{target}\" because materialized view \"{}\" \
+                         depends on it",
+                        kind.noun(),
+                        dependent.name
                     )));
                 }
                 let entry = entry.clone();
@@ -456,9 +505,28 @@ impl Catalog {
         match &entry.kind {
             RelationKind::Managed { path } => remove_dir_logged(&self.data_dir().join(path)),
             RelationKind::Stream(spec) => remove_dir_logged(&self.data_dir().join(&spec.path)),
+            RelationKind::MaterializedView(_) => {
+                remove_dir_logged(&crate::views::view_dir(self.data_dir(), entry.oid));
+            }
             RelationKind::External { .. } | RelationKind::View { .. } => {}
         }
     }
+}
+
+/// Whether a materialized view's query names relation `name` (a token match on identifiers:
+/// conservative, so a false positive only refuses a DROP that CASCADE-less Postgres might
+/// allow).
+fn spec_reads(spec: &crate::model::MaterializedViewSpec, name: &str) -> bool {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, &spec.sql).tokenize() else {
+        return true;
+    };
+    tokens.iter().any(|t| match t {
+        Token::Word(w) if w.quote_style.is_some() => w.value == name,
+        Token::Word(w) => w.value.eq_ignore_ascii_case(name),
+        _ => false,
+    })
 }
 
 /// Creates an empty Delta table of `schema` at `url`; fails if one is there.

@@ -19,6 +19,13 @@ pub enum Error {
     /// Dropping something other objects still live in, without CASCADE (2BP01).
     #[error("{0}")]
     DependentObjects(String),
+    /// The object exists but cannot be read yet, e.g. a materialized view still being built
+    /// (55000).
+    #[error("{0}")]
+    NotReady(String),
+    /// Two columns of a new relation share a name (42701).
+    #[error("{0}")]
+    DuplicateColumn(String),
     /// A request that is well-formed but not something the catalog can do (0A000 / 42809).
     #[error("{0}")]
     Unsupported(String),

@@ -1,5 +1,6 @@
 //! Basin's catalog: databases, schemas, lake tables, Basin-managed Delta tables, streaming tables
-//! (their logs, compaction and lake) and views; their
+//! (their logs, compaction and lake), views and materialized views (their epochs, read path and
+//! checkpoints; the coordinator maintains them); their
 //! durable storage (`catalog.json` under the data directory, replaced atomically); the DataFusion
 //! `CatalogProvider`s that expose them; and the one session builder every role uses.
 //!
@@ -19,6 +20,7 @@ mod store;
 pub mod stream_log;
 pub mod streams;
 mod tables;
+pub mod views;
 
 pub use ddl::{DropKind, RelationName};
 pub use error::{Error, Result};

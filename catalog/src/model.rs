@@ -78,6 +78,22 @@ pub enum RelationKind {
     /// A streaming table (`CREATE TABLE ... APPEND ONLY`): appends land in a sharded,
     /// group-committed log and are compacted into a Delta table under the data directory.
     Stream(StreamSpec),
+    /// A materialized view: the coordinator keeps its rows current as its inputs change, one
+    /// epoch at a time, and checkpoints its state under the data directory.
+    MaterializedView(MaterializedViewSpec),
+}
+
+/// What `CREATE MATERIALIZED VIEW` recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MaterializedViewSpec {
+    /// The defining query, planned when the view is (re)started.
+    pub sql: String,
+    /// The schema unqualified names resolve in, as for views.
+    #[serde(default)]
+    pub default_schema: Option<String>,
+    /// `WITH (...)` options as given (validated at CREATE).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// What happens to a row that does not fit the table's schema.
@@ -229,11 +245,12 @@ pub struct RelationEntry {
 }
 
 impl RelationEntry {
-    /// Postgres `relkind`: 'r' table, 'v' view ('m' materialized views and 'f' foreign tables
-    /// arrive with later issues). Streaming tables are tables to clients.
+    /// Postgres `relkind`: 'r' table, 'v' view, 'm' materialized view. Streaming tables are
+    /// tables to clients.
     pub fn relkind(&self) -> char {
         match self.kind {
             RelationKind::View { .. } => 'v',
+            RelationKind::MaterializedView(_) => 'm',
             RelationKind::External { .. }
             | RelationKind::Managed { .. }
             | RelationKind::Stream(_) => 'r',
@@ -244,6 +261,7 @@ impl RelationEntry {
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             RelationKind::View { .. } => "view",
+            RelationKind::MaterializedView(_) => "materialized view",
             RelationKind::External { .. } => "external",
             RelationKind::Managed { .. } => "managed",
             RelationKind::Stream(_) => "streaming",

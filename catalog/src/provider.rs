@@ -116,6 +116,14 @@ impl SchemaProvider for BasinSchemaProvider {
                 table,
             ))));
         }
+        if matches!(entry.kind, crate::model::RelationKind::MaterializedView(_)) {
+            return Ok(Some(Arc::new(crate::views::MaterializedViewProvider::new(
+                entry.oid,
+                format!("{}.{}", entry.schema, entry.name),
+                entry.arrow_schema(),
+                Arc::clone(self.catalog.epochs()),
+            ))));
+        }
         let state: SessionState = planning_state(Arc::clone(&self.catalog), &self.database);
         open_relation(entry, self.catalog.data_dir(), &state)
             .await

@@ -24,6 +24,7 @@ pub struct Catalog {
     current: Arc<RwLock<Arc<CatalogState>>>,
     writer: Arc<tokio::sync::Mutex<()>>,
     streams: crate::streams::StreamRegistry,
+    epochs: Arc<crate::views::Epochs>,
 }
 
 impl Catalog {
@@ -55,11 +56,19 @@ impl Catalog {
             version = state.version,
             "opened catalog"
         );
+        // Compaction must keep what the last view checkpoint resumes from, from the first
+        // round on.
+        let epochs = Arc::new(crate::views::Epochs::default());
+        if let Some(manifest) = crate::views::checkpoint::read_manifest(&data_dir)? {
+            epochs.resume_after(manifest.epoch);
+            epochs.set_holds(manifest.tables.into_iter().collect());
+        }
         Ok(Arc::new(Self {
             data_dir,
             current: Arc::new(RwLock::new(Arc::new(state))),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             streams: crate::streams::StreamRegistry::default(),
+            epochs,
         }))
     }
 
@@ -70,6 +79,11 @@ impl Catalog {
 
     pub(crate) fn streams(&self) -> &crate::streams::StreamRegistry {
         &self.streams
+    }
+
+    /// The epoch clock materialized views and streaming-table reads share.
+    pub fn epochs(&self) -> &Arc<crate::views::Epochs> {
+        &self.epochs
     }
 
     /// The latest committed state. Never blocks on writers for longer than a pointer swap.

@@ -134,6 +134,11 @@ pub struct StreamTable {
     compacting: tokio::sync::Mutex<Option<deltalake::DeltaTable>>,
     /// Lake files removed by retention, with when they may be deleted from disk.
     expired: std::sync::Mutex<Vec<(std::time::Instant, PathBuf)>>,
+    /// What readers and view checkpoints still need from the log (bounds compaction).
+    epochs: Arc<crate::views::Epochs>,
+    /// When the first append since the last epoch capture was acknowledged: the oldest row an
+    /// epoch carries, for view freshness.
+    first_ack: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl StreamTable {
@@ -240,6 +245,10 @@ impl StreamTable {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.counters.appended(rows, bytes);
+        self.first_ack
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(std::time::Instant::now);
         if self.shards.iter().map(Shard::memory_bytes).sum::<usize>() > self.max_log_memory / 2 {
             // Half the budget used: compact now rather than at the next interval.
             self.wake.notify_one();
@@ -255,6 +264,12 @@ impl StreamTable {
             self.wake.notify_one();
             Duration::from_secs(1)
         })
+    }
+
+    /// The share of its memory budget the log holds now (compaction frees it).
+    pub fn log_memory_share(&self) -> f64 {
+        let memory: usize = self.shards.iter().map(Shard::memory_bytes).sum();
+        memory as f64 / self.max_log_memory.max(1) as f64
     }
 
     /// Counts rows refused by a front end before they reached [`StreamTable::append`].
@@ -341,6 +356,105 @@ impl StreamTable {
             .map(|(_, batch)| batch)
             .collect();
         Ok((Arc::clone(&published.files), tail))
+    }
+
+    /// Like [`StreamTable::snapshot`], but only the log rows below `offsets` (per shard): the
+    /// table as of a committed epoch. Compaction never moves rows past a pinned epoch's
+    /// offsets into the lake, so the files hold nothing newer.
+    fn snapshot_at(
+        &self,
+        offsets: &[u64],
+    ) -> std::result::Result<(Arc<Vec<DataFile>>, Vec<RecordBatch>), String> {
+        for shard in &self.shards {
+            shard.readable(&self.name)?;
+        }
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        if published
+            .compacted
+            .iter()
+            .zip(offsets)
+            .any(|(compacted, cap)| compacted > cap)
+        {
+            tracing::warn!(table = %self.name, "lake is ahead of the pinned epoch; reading the latest rows");
+            drop(published);
+            return self.snapshot();
+        }
+        let tail = self
+            .shards
+            .iter()
+            .zip(&published.compacted)
+            .zip(offsets)
+            .flat_map(|((shard, from), cap)| {
+                shard
+                    .tail(*from)
+                    .into_iter()
+                    .filter(move |(offset, _)| offset < cap)
+            })
+            .map(|(_, batch)| batch)
+            .collect();
+        Ok((Arc::clone(&published.files), tail))
+    }
+
+    /// Per shard, the end of the unbroken run of durable rows from `previous` (or the lake's
+    /// offset): where an epoch closed now ends. A shard not readable yet stays where it was.
+    pub fn capture(&self, previous: Option<&[u64]>) -> Arc<[u64]> {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        self.shards
+            .iter()
+            .enumerate()
+            .map(|(index, shard)| {
+                let from = previous
+                    .and_then(|p| p.get(index).copied())
+                    .unwrap_or(0)
+                    .max(published.compacted[index]);
+                if shard.readable(&self.name).is_err() {
+                    return from;
+                }
+                shard
+                    .compactable(from)
+                    .last()
+                    .map_or(from, |(offset, batch)| offset + batch.num_rows() as u64)
+            })
+            .collect()
+    }
+
+    /// The rows between two captures, `from` (exclusive of earlier rows) up to `to`, per
+    /// shard. Fails if compaction already moved some of them into the lake (the caller then
+    /// rebuilds from a full snapshot).
+    pub fn delta(&self, from: &[u64], to: &[u64]) -> std::result::Result<Vec<RecordBatch>, String> {
+        let published = self.published.read().unwrap_or_else(|e| e.into_inner());
+        let mut batches = Vec::new();
+        for (index, shard) in self.shards.iter().enumerate() {
+            let (start, end) = (
+                from.get(index).copied().unwrap_or(0),
+                to.get(index).copied().unwrap_or(0),
+            );
+            if start >= end {
+                continue;
+            }
+            if published.compacted[index] > start {
+                return Err(format!(
+                    "rows {start}.. of shard {index} of {} were compacted before they were read",
+                    self.name
+                ));
+            }
+            batches.extend(
+                shard
+                    .tail(start)
+                    .into_iter()
+                    .take_while(|(offset, _)| *offset < end)
+                    .map(|(_, batch)| batch),
+            );
+        }
+        Ok(batches)
+    }
+
+    /// When the oldest append since the previous call was acknowledged.
+    pub fn take_first_ack(&self) -> Option<std::time::Instant> {
+        self.first_ack
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Waits (up to [`UNAVAILABLE_WAIT`]) until every shard's rows are known, as after a
@@ -453,7 +567,16 @@ impl Catalog {
             return Ok(Arc::clone(table));
         }
         let hosts = self.streams().hosts.get().cloned();
-        let table = Arc::new(open_stream(self.data_dir(), entry, spec, hosts).await?);
+        let table = Arc::new(
+            open_stream(
+                self.data_dir(),
+                entry,
+                spec,
+                hosts,
+                Arc::clone(self.epochs()),
+            )
+            .await?,
+        );
         compact::spawn(Arc::downgrade(&table));
         tables.insert(entry.oid, Arc::clone(&table));
         self.streams()
@@ -520,6 +643,7 @@ async fn open_stream(
     entry: &RelationEntry,
     spec: &StreamSpec,
     hosts: Option<Arc<dyn ShardHosts>>,
+    epochs: Arc<crate::views::Epochs>,
 ) -> Result<StreamTable> {
     let dir = data_dir.join(&spec.path);
     let lake_url = crate::tables::managed_table_url(data_dir, &format!("{}/lake", spec.path))?;
@@ -584,6 +708,8 @@ async fn open_stream(
         needs_reconcile: AtomicBool::new(false),
         compacting: tokio::sync::Mutex::new(Some(lake)),
         expired: std::sync::Mutex::new(Vec::new()),
+        epochs,
+        first_ack: std::sync::Mutex::new(None),
     })
 }
 

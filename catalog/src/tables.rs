@@ -50,6 +50,10 @@ pub(crate) async fn open_relation(
                 .await
                 .map_err(DataFusionError::from)
         }
+        RelationKind::MaterializedView(_) => Err(DataFusionError::Internal(format!(
+            "materialized view \"{}\" is read through the catalog's epochs",
+            entry.name
+        ))),
         RelationKind::Stream(_) => Err(DataFusionError::Internal(format!(
             "streaming table \"{}\" is opened through the catalog's stream registry",
             entry.name

@@ -44,6 +44,11 @@ pub struct CoordinatorConfig {
     /// Times a distributed query is re-planned and re-run after losing an executor before its
     /// first row.
     pub query_retries: u32,
+    /// Epoch length: materialized views are brought up to date and committed together this
+    /// often (milliseconds).
+    pub epoch_ms: u64,
+    /// How often materialized-view state is checkpointed (milliseconds).
+    pub checkpoint_interval_ms: u64,
 }
 
 impl CoordinatorConfig {
@@ -63,6 +68,8 @@ impl CoordinatorConfig {
             scan_bytes_per_partition: 16 * 1024 * 1024,
             max_concurrent_queries: 8,
             query_retries: 2,
+            epoch_ms: 100,
+            checkpoint_interval_ms: 10_000,
         }
     }
 
@@ -79,6 +86,12 @@ impl CoordinatorConfig {
         }
         if self.scan_bytes_per_partition == 0 {
             return Err("scan_bytes_per_partition must be at least 1".to_owned());
+        }
+        if self.epoch_ms == 0 || self.epoch_ms > 60_000 {
+            return Err("epoch_ms must be between 1 and 60000".to_owned());
+        }
+        if self.checkpoint_interval_ms < self.epoch_ms {
+            return Err("checkpoint_interval_ms must be at least epoch_ms".to_owned());
         }
         if self.max_message_bytes < 1024 {
             return Err("max_message_bytes must be at least 1024".to_owned());

@@ -105,6 +105,8 @@ fn catalog_sqlstate(error: &basin_catalog::Error) -> &'static str {
         E::AlreadyExists { .. } => "42P07",
         E::WrongObjectType(_) => "42809",
         E::DependentObjects(_) => "2BP01",
+        E::DuplicateColumn(_) => "42701",
+        E::NotReady(_) => "55000",
         E::Unsupported(_) => "0A000",
         E::Io { .. } => "58030",
         E::Corrupt { .. } => "XX001",

@@ -7,6 +7,7 @@
 //! Entry point: [`run`]. Depends on `proto` and `catalog`; never on `executor`.
 
 mod config;
+mod continuous;
 mod control;
 mod dist;
 mod error;
@@ -95,6 +96,7 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(Arc::clone(&membership).run_reaper(shutdown.clone()));
+    tasks.spawn(Arc::clone(&server.views).run(shutdown.clone()));
     {
         let (membership, shutdown) = (Arc::clone(&membership), shutdown.clone());
         let catalog = Arc::clone(&server.catalog);

@@ -23,6 +23,8 @@ pub(crate) struct ServerState {
     pub(crate) dist: Arc<Distribution>,
     /// Running and recent queries (`basin.queries`).
     pub(crate) queries: Arc<QueryLog>,
+    /// Keeps materialized views current.
+    pub(crate) views: Arc<crate::continuous::Manager>,
     sessions: Mutex<HashMap<i32, Weak<Session>>>,
     next_pid: AtomicI32,
 }
@@ -35,11 +37,18 @@ impl ServerState {
         membership: Arc<Membership>,
     ) -> Self {
         let dist = Arc::new(Distribution::new(membership, &config));
+        let views = Arc::new(crate::continuous::Manager::new(
+            Arc::clone(&catalog),
+            Arc::clone(&runtime),
+            config.epoch_ms,
+            config.checkpoint_interval_ms,
+        ));
         Self {
             catalog,
             config,
             runtime,
             dist,
+            views,
             queries: Arc::new(QueryLog::default()),
             sessions: Mutex::new(HashMap::new()),
             next_pid: AtomicI32::new(1000),

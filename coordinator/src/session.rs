@@ -20,6 +20,8 @@ pub(crate) struct Session {
     pub(crate) server: Arc<ServerState>,
     secret: Vec<u8>,
     running: Mutex<CancellationToken>,
+    /// The epoch this session's latest acknowledged write belongs to (0: none).
+    last_write_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
@@ -61,6 +63,7 @@ impl Session {
             Arc::clone(server.dist.membership()),
             Arc::clone(&server.queries),
             Arc::clone(&server.catalog),
+            Arc::clone(&server.views),
         )?;
         let session = Arc::new(Self {
             vars,
@@ -68,6 +71,7 @@ impl Session {
             server: Arc::clone(&server),
             secret,
             running: Mutex::new(CancellationToken::new()),
+            last_write_epoch: std::sync::atomic::AtomicU64::new(0),
         });
         server.register_session(&session);
         Ok(session)
@@ -89,6 +93,27 @@ impl Session {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .cancel();
+    }
+
+    /// Records that a write of this session was acknowledged: strict reads wait for the
+    /// epoch it belongs to.
+    pub(crate) fn note_write(&self) {
+        let epoch = self.server.catalog.epochs().open_epoch();
+        self.last_write_epoch
+            .fetch_max(epoch, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn last_write_epoch(&self) -> u64 {
+        self.last_write_epoch
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `basin.read_consistency = 'strict'`: reads of materialized views wait for this
+    /// session's own writes.
+    pub(crate) fn strict_reads(&self) -> bool {
+        self.vars
+            .get("basin.read_consistency")
+            .is_some_and(|v| v.trim_matches('\'').eq_ignore_ascii_case("strict"))
     }
 
     /// `statement_timeout` in effect (`None` = no limit). Accepts Postgres units: ms (default),

@@ -3,6 +3,7 @@
 //! only dispatches.
 
 mod ddl;
+mod mv_ddl;
 mod query;
 mod settings;
 mod show_tables;
@@ -62,6 +63,14 @@ pub(crate) struct Description {
 
 /// Splits `sql` into statements, with Postgres-only syntax rewritten for DataFusion.
 pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
+    if let Some(statement) = mv_ddl::extract(sql) {
+        return Ok(vec![ParsedStatement {
+            sql: sql.to_owned(),
+            statement,
+            output_names: None,
+            stream: None,
+        }]);
+    }
     let (sql, stream_clauses) = stream_ddl::extract(sql)?;
     let mut stream_clauses = stream_clauses.into_iter();
     let dialect = PostgreSqlDialect {};
@@ -234,6 +243,12 @@ impl Session {
                 result: None,
             });
         }
+        if mv_ddl::handles(&parsed.statement) {
+            return Ok(Description {
+                parameters: Vec::new(),
+                result: mv_ddl::result_schema(&parsed.statement),
+            });
+        }
         if let Some(statement) = utility(&parsed.statement) {
             return Ok(Description {
                 parameters: Vec::new(),
@@ -282,6 +297,9 @@ impl Session {
     ) -> Result<Output> {
         if let Some(clause) = &parsed.stream {
             return stream_ddl::execute(self, &parsed.statement, clause).await;
+        }
+        if mv_ddl::handles(&parsed.statement) {
+            return mv_ddl::execute(self, &parsed.statement).await;
         }
         if let Some(statement) = utility(&parsed.statement) {
             return match statement {

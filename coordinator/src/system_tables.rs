@@ -1,9 +1,11 @@
 //! The `basin` schema: the cluster seen through SQL. `basin.executors` lists the executors the
 //! coordinator knows (live, draining, dead), `basin.queries` the running and recent queries,
-//! `basin.tables` and `basin.ingest_stats` the tables and streaming ingest ([`streams`]).
+//! `basin.tables` and `basin.ingest_stats` the tables and streaming ingest ([`streams`]),
+//! `basin.materialized_views` the views the continuous-query manager keeps ([`views`]).
 //! Each scan builds its rows afresh.
 
 mod streams;
+mod views;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -202,6 +204,7 @@ pub(crate) fn install(
     membership: Arc<Membership>,
     log: Arc<QueryLog>,
     tables: Arc<basin_catalog::Catalog>,
+    views: Arc<crate::continuous::Manager>,
 ) -> Result<()> {
     let catalog = crate::pg_catalog::default_catalog(ctx)?;
     let schema = MemorySchemaProvider::new();
@@ -217,6 +220,10 @@ pub(crate) fn install(
     schema.register_table(
         "ingest_stats".to_owned(),
         Arc::new(streams::ingest_stats_table(tables)),
+    )?;
+    schema.register_table(
+        "materialized_views".to_owned(),
+        Arc::new(views::materialized_views_table(views)),
     )?;
     catalog.register_schema("basin", Arc::new(schema))?;
     Ok(())

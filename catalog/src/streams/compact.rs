@@ -105,11 +105,22 @@ async fn round(table: &StreamTable) -> Result<u64> {
         .clone();
     let mut next = published.compacted.clone();
     let mut batches = Vec::new();
+    // Rows a pinned reader, the latest epoch or the last view checkpoint still needs stay in
+    // the log.
+    let bound = table.epochs.compaction_bound(table.oid, table.shards.len());
     for (index, shard) in table.shards.iter().enumerate() {
+        let limit = bound
+            .as_ref()
+            .and_then(|b| b.get(index).copied())
+            .unwrap_or(u64::MAX);
         // Only the unbroken run of offsets from the lake's: past a hole (an append in flight,
         // or one that failed after its executor wrote it) rows would land below the lake's
         // offset and never be compacted.
-        for (offset, batch) in shard.compactable(published.compacted[index]) {
+        for (offset, batch) in shard
+            .compactable(published.compacted[index])
+            .into_iter()
+            .take_while(|(offset, batch)| offset.saturating_add(batch.num_rows() as u64) <= limit)
+        {
             next[index] = offset.checked_add(batch.num_rows() as u64).ok_or_else(|| {
                 Error::Unsupported(format!("log offset overflow in shard {index}"))
             })?;

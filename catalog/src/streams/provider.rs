@@ -32,6 +32,10 @@ impl StreamTableProvider {
     pub fn new(table: Arc<StreamTable>) -> Self {
         Self { table }
     }
+
+    pub fn table(&self) -> &Arc<StreamTable> {
+        &self.table
+    }
 }
 
 #[async_trait]
@@ -63,7 +67,15 @@ impl TableProvider for StreamTableProvider {
         let unavailable =
             |e| DataFusionError::External(Box::new(super::IngestError::Unavailable(e)));
         self.table.wait_readable().await.map_err(unavailable)?;
-        let (files, tail) = self.table.snapshot().map_err(unavailable)?;
+        let pinned = state
+            .config()
+            .get_extension::<crate::views::ReadPin>()
+            .and_then(|pin| pin.0.tables.get(&self.table.oid()).cloned());
+        let (files, tail) = match pinned {
+            Some(offsets) => self.table.snapshot_at(&offsets),
+            None => self.table.snapshot(),
+        }
+        .map_err(unavailable)?;
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() || tail.is_empty() {
             let store = store_url_of(&self.table.lake_url)?;

@@ -108,6 +108,13 @@ async fn sink_for(
             "42809",
             format!("cannot copy to view \"{}\"", target.name),
         )),
+        RelationKind::MaterializedView(_) => Err(Error::user(
+            "42809",
+            format!(
+                "cannot copy to materialized view \"{}\": it is computed from its query",
+                target.name
+            ),
+        )),
         RelationKind::External { .. } => Err(Error::user(
             "42809",
             format!(
@@ -248,6 +255,9 @@ impl CopyHandler for CopyIn {
             Ok(delivered) => delivered,
             Err(error) => return Err(copy.fail(error).into()),
         };
+        if let Ok(session) = super::startup::session_of(client) {
+            session.note_write();
+        }
         client
             .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
                 format!("COPY {}", delivered.rows),

@@ -14,6 +14,7 @@ pub(crate) const SERVER_VERSION_NUM: &str = "160006";
 pub(crate) fn default_settings() -> BTreeMap<String, String> {
     let pairs: &[(&str, &str)] = &[
         ("application_name", ""),
+        ("basin.read_consistency", "default"),
         ("client_encoding", "UTF8"),
         ("client_min_messages", "notice"),
         ("datestyle", "ISO, MDY"),

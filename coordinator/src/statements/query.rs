@@ -53,7 +53,7 @@ pub(super) async fn execute(
         LogicalPlan::Explain(explain)
             if !explain.verbose && explain.explain_format == ExplainFormat::Indent =>
         {
-            let state = session.ctx.state();
+            let (state, _pin) = pinned_state(session, &plan).await?;
             let logical = state.optimize(&explain.plan)?;
             let physical = state.create_physical_plan(&explain.plan).await?;
             let text = dist::explain_text(&session.server.dist, &physical);
@@ -66,14 +66,17 @@ pub(super) async fn execute(
             )
         }
         LogicalPlan::Analyze(analyze) if !analyze.verbose => {
-            let state = session.ctx.state();
+            let (state, pin) = pinned_state(session, &plan).await?;
             let physical = state.create_physical_plan(&analyze.input).await?;
+            drop(pin);
             let text = dist::explain_analyze_text(&session.server.dist, &state, physical).await?;
             plan_rows(&plan, &[("Plan with Metrics", text)])
         }
         _ => {
-            let state = session.ctx.state();
+            let (state, pin) = pinned_state(session, &plan).await?;
             let physical = state.create_physical_plan(&plan).await?;
+            // Scans have taken their rows; compaction may move on.
+            drop(pin);
             let schema = physical.schema();
             let mut run = RunInfo::default();
             let result = session
@@ -112,8 +115,9 @@ async fn insert(session: &Arc<Session>, plan: &LogicalPlan, log: &QueryHandle) -
         return Err(Error::Internal("insert without a DML plan".to_owned()));
     };
     let started = std::time::SystemTime::now();
-    let state = session.ctx.state();
+    let (state, pin) = pinned_state(session, plan).await?;
     let physical = state.create_physical_plan(plan).await?;
+    drop(pin);
     // A large INSERT ... SELECT reads its input over the executors, admitted and retried like
     // any distributed query; the Delta commit itself happens here.
     let mut run = RunInfo::default();
@@ -137,5 +141,70 @@ async fn insert(session: &Arc<Session>, plan: &LogicalPlan, log: &QueryHandle) -
     // Acknowledge only what would survive a power loss.
     let target = super::ddl::resolve(session, table_name);
     session.server.catalog.sync_writes(&target, started).await?;
+    session.note_write();
     Ok(Output::Command(format!("INSERT 0 {rows}")))
+}
+
+/// The session state a statement plans in. A statement that reads a materialized view pins
+/// the latest committed epoch, so every view and streaming table it reads is as of that
+/// epoch; in `basin.read_consistency = 'strict'` it first waits until that epoch covers the
+/// session's own writes. The pin is held until the scans have taken their rows.
+async fn pinned_state(
+    session: &Arc<Session>,
+    plan: &LogicalPlan,
+) -> Result<(
+    datafusion::execution::session_state::SessionState,
+    Option<basin_catalog::views::PinGuard>,
+)> {
+    let mut state = session.ctx.state();
+    if !reads_materialized_view(plan) {
+        return Ok((state, None));
+    }
+    let epochs = session.server.catalog.epochs();
+    if session.strict_reads() {
+        let wanted = session.last_write_epoch();
+        let timeout = session
+            .statement_timeout()
+            .unwrap_or(std::time::Duration::from_secs(60));
+        if wanted > 0 && !epochs.wait_committed(wanted, timeout).await {
+            return Err(Error::user(
+                "55000",
+                format!(
+                    "materialized views did not reflect this session's writes (epoch {wanted}) \
+                     within {}s",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+    }
+    let pin = epochs.pin();
+    state
+        .config_mut()
+        .set_extension(Arc::new(basin_catalog::views::ReadPin(Arc::clone(
+            pin.snapshot(),
+        ))));
+    Ok((state, Some(pin)))
+}
+
+/// Whether `plan` reads a materialized view, directly or through views.
+fn reads_materialized_view(plan: &LogicalPlan) -> bool {
+    use datafusion::catalog::default_table_source::source_as_provider;
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = source_as_provider(&scan.source)
+        {
+            let hit = provider.is::<basin_catalog::views::MaterializedViewProvider>()
+                || provider
+                    .downcast_ref::<datafusion::catalog::view::ViewTable>()
+                    .is_some_and(|view| reads_materialized_view(view.logical_plan()));
+            if hit {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }

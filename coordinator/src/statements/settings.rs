@@ -161,6 +161,17 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
             .map_err(|e| Error::user("22023", format!("invalid value for \"{name}\": {e}")))?;
         return Ok(());
     }
+    if name == "basin.read_consistency"
+        && !["default", "strict"].contains(&value.trim_matches('\'').to_ascii_lowercase().as_str())
+    {
+        return Err(Error::user(
+            "22023",
+            format!(
+                "invalid value for parameter \"basin.read_consistency\": \"{value}\" \
+                 (expected 'default' or 'strict')"
+            ),
+        ));
+    }
     if name == "statement_timeout" && crate::session::parse_duration_setting(&value).is_none() {
         return Err(Error::user(
             "22023",

@@ -31,6 +31,7 @@ pub(super) fn execute(session: &Session) -> Result<Output> {
                 RelationKind::External { .. } => "external table",
                 RelationKind::Managed { .. } => "table",
                 RelationKind::View { .. } => "view",
+                RelationKind::MaterializedView(_) => "materialized view",
                 RelationKind::Stream(_) => "streaming table",
             };
             (r.schema.as_str(), r.name.as_str(), kind)

@@ -1,0 +1,495 @@
+//! Continuous queries: the manager that keeps materialized views current.
+//!
+//! Every epoch (`epoch_ms`, default 100 ms) it closes the open epoch, captures per streaming
+//! table the offsets its shards durably reached, advances every view in creation order (so a
+//! view over a view sees its input at the same epoch), and commits one snapshot of tables and
+//! views together (`basin_catalog::views`). Each view is maintained incrementally when its
+//! query allows ([`compile`]) and by full refresh otherwise. Every `checkpoint_interval_ms` the
+//! state of all views is checkpointed at one epoch; after a crash views resume from it and
+//! replay the tables' logs from its offsets.
+
+mod aggregate;
+mod compile;
+mod freshness;
+mod view;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use basin_catalog::Catalog;
+use basin_catalog::model::{MaterializedViewSpec, Oid, RelationEntry, RelationKind};
+use basin_catalog::session::{register_catalog, session_builder, session_config};
+use basin_catalog::views::checkpoint::{self, Manifest, ViewStateData};
+use basin_catalog::views::{Committed, ViewContents};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::LogicalPlan;
+use tokio_util::sync::CancellationToken;
+
+use self::compile::{Compiled, compile};
+pub(crate) use self::compile::{Input, Mode};
+pub(crate) use self::freshness::Percentiles;
+use self::view::{EpochInputs, View};
+
+/// A view's state as `basin.materialized_views` and `EXPLAIN MATERIALIZED VIEW` show it.
+#[derive(Debug, Clone)]
+pub(crate) struct ViewStatus {
+    pub(crate) name: String,
+    pub(crate) mode: Mode,
+    /// `building`, `running` or `failed`.
+    pub(crate) state: &'static str,
+    pub(crate) error: Option<String>,
+    pub(crate) rows: u64,
+    pub(crate) groups: Option<u64>,
+    pub(crate) state_bytes: u64,
+    pub(crate) input_rows: u64,
+    pub(crate) epoch: u64,
+    pub(crate) freshness: Option<Percentiles>,
+    pub(crate) checkpoint_epoch: Option<u64>,
+}
+
+/// Options `CREATE MATERIALIZED VIEW ... WITH (...)` accepts.
+pub(crate) const OPTIONS: &[&str] = &["refresh", "refresh_interval_ms"];
+
+#[derive(Debug)]
+pub(crate) struct Manager {
+    catalog: Arc<Catalog>,
+    runtime: Arc<RuntimeEnv>,
+    epoch: Duration,
+    checkpoint_every: Duration,
+    status: RwLock<BTreeMap<Oid, ViewStatus>>,
+    wake: tokio::sync::Notify,
+    last_checkpoint: RwLock<Option<u64>>,
+}
+
+impl Manager {
+    pub(crate) fn new(
+        catalog: Arc<Catalog>,
+        runtime: Arc<RuntimeEnv>,
+        epoch_ms: u64,
+        checkpoint_ms: u64,
+    ) -> Self {
+        Self {
+            catalog,
+            runtime,
+            epoch: Duration::from_millis(epoch_ms.max(1)),
+            checkpoint_every: Duration::from_millis(checkpoint_ms.max(1)),
+            status: RwLock::new(BTreeMap::new()),
+            wake: tokio::sync::Notify::new(),
+            last_checkpoint: RwLock::new(None),
+        }
+    }
+
+    pub(crate) fn status(&self) -> BTreeMap<Oid, ViewStatus> {
+        self.status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn epoch_length(&self) -> Duration {
+        self.epoch
+    }
+
+    /// Sessions for planning a view: one with the whole optimizer, one without physical
+    /// optimizer rules (and without the rewrite of a single DISTINCT aggregate into two
+    /// aggregations), so partial and final aggregation stay separate steps.
+    fn sessions(
+        &self,
+        database: &str,
+        default_schema: Option<&str>,
+    ) -> (SessionState, SessionState) {
+        let mut config = session_config(database, 0);
+        if let Some(schema) = default_schema {
+            config.options_mut().catalog.default_schema = schema.to_owned();
+        }
+        // Partial aggregation must aggregate: its output is merged into stored states.
+        config
+            .options_mut()
+            .execution
+            .skip_partial_aggregation_probe_rows_threshold = usize::MAX;
+        let planning = basin_catalog::session::new_session_state(
+            Arc::clone(&self.catalog),
+            database,
+            config.clone(),
+            Arc::clone(&self.runtime),
+        );
+        let rules = datafusion::optimizer::Optimizer::new()
+            .rules
+            .into_iter()
+            .filter(|rule| rule.name() != "single_distinct_aggregation_to_group_by")
+            .collect();
+        let raw = session_builder(config.with_target_partitions(1), Arc::clone(&self.runtime))
+            .with_optimizer_rules(rules)
+            .with_physical_optimizer_rules(Vec::new())
+            .build();
+        register_catalog(&raw, Arc::clone(&self.catalog), database);
+        (planning, raw)
+    }
+
+    /// Plans and classifies a view's query (views inlined).
+    pub(crate) async fn compile(
+        &self,
+        database: &str,
+        default_schema: Option<&str>,
+        sql: &str,
+    ) -> DfResult<(Compiled, SchemaRef)> {
+        let (planning, _) = self.sessions(database, default_schema);
+        let plan = logical_plan(&planning, sql).await?;
+        let schema = Arc::new(Schema::new(
+            plan.schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<_>>(),
+        ));
+        let status = self.status();
+        let append_only = |oid: Oid| status.get(&oid).is_some_and(|s| s.mode == Mode::Linear);
+        Ok((compile(plan, &append_only), schema))
+    }
+
+    /// Waits until view `oid` has been built (or failed building); `Err` carries why it failed.
+    pub(crate) async fn wait_built(&self, oid: Oid, timeout: Duration) -> Result<(), String> {
+        self.wake.notify_one();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.status().get(&oid) {
+                match status.state {
+                    "running" => return Ok(()),
+                    "failed" => return Err(status.error.clone().unwrap_or_default()),
+                    _ => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("not built within {}s", timeout.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The epoch loop; runs until `shutdown`.
+    pub(crate) async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut views: BTreeMap<Oid, View> = BTreeMap::new();
+        let mut manifest = match checkpoint::read_manifest(self.catalog.data_dir()) {
+            Ok(manifest) => manifest,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the materialized-view checkpoint; views are rebuilt");
+                None
+            }
+        };
+        let mut broken: HashMap<Oid, String> = HashMap::new();
+        let mut last_checkpoint = Instant::now();
+        let mut ticker = tokio::time::interval(self.epoch);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+                () = self.wake.notified() => {}
+            }
+            let restored = self.sync(&mut views, manifest.take(), &mut broken).await;
+            self.tick(&mut views, restored).await;
+            let pressure = views
+                .values()
+                .flat_map(View::stream_inputs)
+                .any(|t| t.log_memory_share() > 0.25);
+            if !views.is_empty()
+                && (last_checkpoint.elapsed() >= self.checkpoint_every
+                    || pressure && last_checkpoint.elapsed() >= Duration::from_secs(1))
+            {
+                self.checkpoint(&views).await;
+                last_checkpoint = Instant::now();
+            }
+            self.publish_status(&views, &broken);
+        }
+    }
+
+    /// Starts views the catalog gained (resuming from `manifest` at start-up), forgets dropped
+    /// ones. Returns the rows of views resumed from the checkpoint.
+    async fn sync(
+        &self,
+        views: &mut BTreeMap<Oid, View>,
+        manifest: Option<Manifest>,
+        broken: &mut HashMap<Oid, String>,
+    ) -> HashMap<Oid, ViewContents> {
+        let snapshot = self.catalog.snapshot();
+        let entries: BTreeMap<Oid, (&RelationEntry, &MaterializedViewSpec)> = snapshot
+            .relations
+            .iter()
+            .filter_map(|entry| match &entry.kind {
+                RelationKind::MaterializedView(spec) => Some((entry.oid, (entry, spec))),
+                _ => None,
+            })
+            .collect();
+        views.retain(|oid, view| {
+            entries
+                .get(oid)
+                .is_some_and(|(_, spec)| spec.sql == view.spec.sql)
+        });
+        broken.retain(|oid, _| entries.contains_key(oid));
+        let mut restored = HashMap::new();
+        for (oid, (entry, spec)) in entries {
+            if views.contains_key(&oid) || broken.contains_key(&oid) {
+                continue;
+            }
+            let mut view = match self.start(entry, spec).await {
+                Ok(view) => view,
+                Err(error) => {
+                    tracing::error!(view = %entry.name, %error, "cannot start materialized view");
+                    broken.insert(oid, error.to_string());
+                    continue;
+                }
+            };
+            if let Some(manifest) = &manifest
+                && let Some(state) = manifest.views.get(&oid).filter(|s| s.sql == spec.sql)
+            {
+                let resumed = match checkpoint::read_state(self.catalog.data_dir(), manifest, state)
+                {
+                    Ok(batches) => view
+                        .restore(batches, &state.cursors)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(error) => Err(error.to_string()),
+                };
+                match resumed {
+                    Ok(contents) => {
+                        tracing::info!(view = %view.name, epoch = manifest.epoch, "resumed materialized view from its checkpoint");
+                        restored.insert(oid, contents);
+                    }
+                    Err(error) => {
+                        tracing::warn!(view = %view.name, %error, "cannot resume materialized view; rebuilding it");
+                        view = match self.start(entry, spec).await {
+                            Ok(view) => view,
+                            Err(error) => {
+                                broken.insert(oid, error.to_string());
+                                continue;
+                            }
+                        };
+                    }
+                }
+            }
+            views.insert(oid, view);
+        }
+        restored
+    }
+
+    async fn start(&self, entry: &RelationEntry, spec: &MaterializedViewSpec) -> DfResult<View> {
+        let (planning, raw) = self.sessions(&entry.database, spec.default_schema.as_deref());
+        let plan = logical_plan(&planning, &spec.sql).await?;
+        let status = self.status();
+        let append_only = |oid: Oid| status.get(&oid).is_some_and(|s| s.mode == Mode::Linear);
+        let mut compiled = compile(plan, &append_only);
+        if spec
+            .options
+            .get("refresh")
+            .is_some_and(|r| r.eq_ignore_ascii_case("full"))
+        {
+            compiled.mode = Mode::Full {
+                reason: "refresh = 'full' was asked for in WITH (...)".to_owned(),
+            };
+        }
+        let refresh_every = spec
+            .options
+            .get("refresh_interval_ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::from_secs(1), Duration::from_millis);
+        Ok(View::new(
+            entry,
+            spec.clone(),
+            compiled,
+            planning,
+            raw,
+            refresh_every,
+        ))
+    }
+
+    /// One epoch: capture, advance every view, commit.
+    async fn tick(&self, views: &mut BTreeMap<Oid, View>, restored: HashMap<Oid, ViewContents>) {
+        let epochs = self.catalog.epochs();
+        let last = epochs.committed();
+        let tables = self.catalog.open_stream_tables();
+        let mut first_acks = HashMap::new();
+        for table in &tables {
+            if let Some(at) = table.take_first_ack() {
+                first_acks.insert(table.oid(), at);
+            }
+        }
+        let epoch = epochs.close_open_epoch();
+        let mut working = Committed {
+            epoch,
+            tables: HashMap::new(),
+            views: last.views.clone(),
+        };
+        for table in &tables {
+            let previous = last.tables.get(&table.oid()).map(|o| &o[..]);
+            working.tables.insert(table.oid(), table.capture(previous));
+        }
+        working.views.retain(|oid, _| views.contains_key(oid));
+        working.views.extend(restored);
+        let mut appended = HashMap::new();
+        let mut rebuilt = HashSet::new();
+        // Per view, when the oldest row it took in this epoch was acknowledged.
+        let mut oldest: HashMap<Oid, Instant> = HashMap::new();
+        let mut advanced = Vec::new();
+        for view in views.values_mut() {
+            if view.failed.is_some() {
+                continue;
+            }
+            // A view over a view waits until that one is built.
+            if view
+                .view_inputs()
+                .any(|input| !working.views.contains_key(&input))
+            {
+                continue;
+            }
+            let from_tables = view
+                .stream_inputs()
+                .filter_map(|t| first_acks.get(&t.oid()).copied());
+            let from_views = view.view_inputs().filter_map(|v| oldest.get(&v).copied());
+            if let Some(at) = from_tables.chain(from_views).min() {
+                view.pending_since = Some(view.pending_since.map_or(at, |p| p.min(at)));
+            }
+            let inputs = EpochInputs {
+                working: &working,
+                appended: &appended,
+                rebuilt: &rebuilt,
+            };
+            match view.advance(&inputs).await {
+                Ok(Some(advance)) => {
+                    working.views.insert(view.oid, advance.contents);
+                    if !advance.appended.is_empty() {
+                        appended.insert(view.oid, advance.appended);
+                    }
+                    if advance.rebuilt {
+                        rebuilt.insert(view.oid);
+                    }
+                    if let Some(at) = view.pending_since.take() {
+                        oldest.insert(view.oid, at);
+                    }
+                    advanced.push(view.oid);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(view = %view.name, %error, "materialized view failed; it keeps its last rows");
+                    view.failed = Some(error.to_string());
+                }
+            }
+        }
+        epochs.commit(Arc::new(working));
+        let now = Instant::now();
+        for oid in advanced {
+            if let (Some(view), Some(at)) = (views.get_mut(&oid), oldest.get(&oid)) {
+                view.freshness.record(now, now.duration_since(*at));
+            }
+        }
+    }
+
+    /// Checkpoints every view's state at the committed epoch.
+    async fn checkpoint(&self, views: &BTreeMap<Oid, View>) {
+        let committed = self.catalog.epochs().committed();
+        let mut data = Vec::new();
+        for view in views.values() {
+            match view.checkpoint_state() {
+                Ok(Some((schema, batches))) => data.push(ViewStateData {
+                    oid: view.oid,
+                    sql: view.spec.sql.clone(),
+                    schema,
+                    batches,
+                    cursors: view.cursors(),
+                }),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(view = %view.name, %error, "cannot checkpoint materialized view")
+                }
+            }
+        }
+        let data_dir = self.catalog.data_dir().to_path_buf();
+        let epoch = committed.epoch;
+        let written =
+            tokio::task::spawn_blocking(move || checkpoint::write(&data_dir, epoch, data)).await;
+        match written {
+            Ok(Ok(manifest)) => {
+                self.catalog
+                    .epochs()
+                    .set_holds(manifest.tables.into_iter().collect());
+                *self
+                    .last_checkpoint
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(epoch);
+            }
+            Ok(Err(error)) => tracing::error!(%error, "materialized-view checkpoint failed"),
+            Err(error) => tracing::error!(%error, "materialized-view checkpoint task failed"),
+        }
+    }
+
+    fn publish_status(&self, views: &BTreeMap<Oid, View>, broken: &HashMap<Oid, String>) {
+        let committed = self.catalog.epochs().committed();
+        let checkpoint_epoch = *self
+            .last_checkpoint
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let snapshot = self.catalog.snapshot();
+        let mut status = BTreeMap::new();
+        for view in views.values() {
+            let built = committed.views.contains_key(&view.oid);
+            status.insert(
+                view.oid,
+                ViewStatus {
+                    name: view.name.clone(),
+                    mode: view.mode().clone(),
+                    state: match (&view.failed, built) {
+                        (Some(_), _) => "failed",
+                        (None, true) => "running",
+                        (None, false) => "building",
+                    },
+                    error: view.failed.clone(),
+                    rows: view.rows as u64,
+                    groups: view.groups().map(|g| g as u64),
+                    state_bytes: view.state_bytes() as u64,
+                    input_rows: view.input_rows,
+                    epoch: committed.epoch,
+                    freshness: view.freshness.percentiles(),
+                    checkpoint_epoch,
+                },
+            );
+        }
+        for (oid, error) in broken {
+            let name = snapshot
+                .relations
+                .iter()
+                .find(|r| r.oid == *oid)
+                .map(|r| format!("{}.{}", r.schema, r.name))
+                .unwrap_or_default();
+            status.insert(
+                *oid,
+                ViewStatus {
+                    name,
+                    mode: Mode::Full {
+                        reason: "could not be planned".to_owned(),
+                    },
+                    state: "failed",
+                    error: Some(error.clone()),
+                    rows: 0,
+                    groups: None,
+                    state_bytes: 0,
+                    input_rows: 0,
+                    epoch: committed.epoch,
+                    freshness: None,
+                    checkpoint_epoch,
+                },
+            );
+        }
+        *self.status.write().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+}
+
+/// The view's query as a logical plan with views inlined (the analyzer's work).
+async fn logical_plan(state: &SessionState, sql: &str) -> DfResult<LogicalPlan> {
+    let plan = state.create_logical_plan(sql).await?;
+    state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+}

@@ -1,0 +1,355 @@
+//! Materialized-view statements: `CREATE MATERIALIZED VIEW [IF NOT EXISTS] v [WITH (...)] AS
+//! SELECT ...`, `DROP MATERIALIZED VIEW`, `SHOW MATERIALIZED VIEWS` and `EXPLAIN MATERIALIZED
+//! VIEW v` (how the view is maintained and which part of its query decided that). sqlparser
+//! has no `EXPLAIN MATERIALIZED VIEW`: [`extract`] recognises it before parsing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use basin_catalog::DropKind;
+use basin_catalog::model::{MaterializedViewSpec, RelationKind};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::planner::object_name_to_table_reference;
+use datafusion::sql::sqlparser::ast::{
+    CreateTableOptions, DescribeAlias, ObjectName, ObjectType, SqlOption, Statement as SqlStatement,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::Output;
+use super::ddl::resolve;
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// Longest `CREATE MATERIALIZED VIEW` waits for the view's first build.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `EXPLAIN MATERIALIZED VIEW name` as the statement Basin executes (sqlparser's
+/// `EXPLAIN <table>` node), when `sql` is exactly that.
+pub(super) fn extract(sql: &str) -> Option<DfStatement> {
+    let trimmed = sql.trim().trim_end_matches(';').trim();
+    let mut words = trimmed
+        .splitn(4, char::is_whitespace)
+        .filter(|w| !w.is_empty());
+    let is_explain = words.next()?.eq_ignore_ascii_case("explain")
+        && words.next()?.eq_ignore_ascii_case("materialized")
+        && words.next()?.eq_ignore_ascii_case("view");
+    if !is_explain {
+        return None;
+    }
+    let rest = trimmed
+        .splitn(4, char::is_whitespace)
+        .nth(3)
+        .unwrap_or_default();
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(rest).ok()?;
+    let name = parser.parse_object_name(false).ok()?;
+    Some(DfStatement::Statement(Box::new(
+        SqlStatement::ExplainTable {
+            describe_alias: DescribeAlias::Explain,
+            hive_format: None,
+            has_table_keyword: false,
+            table_name: name,
+        },
+    )))
+}
+
+/// Whether Basin answers `statement` here.
+pub(super) fn handles(statement: &DfStatement) -> bool {
+    let DfStatement::Statement(inner) = statement else {
+        return false;
+    };
+    matches!(
+        inner.as_ref(),
+        SqlStatement::CreateView(view) if view.materialized
+    ) || matches!(
+        inner.as_ref(),
+        SqlStatement::Drop {
+            object_type: ObjectType::MaterializedView,
+            ..
+        } | SqlStatement::ShowViews {
+            materialized: true,
+            ..
+        } | SqlStatement::ExplainTable {
+            describe_alias: DescribeAlias::Explain,
+            ..
+        }
+    )
+}
+
+/// The rows these statements return, for Describe.
+pub(super) fn result_schema(statement: &DfStatement) -> Option<SchemaRef> {
+    let DfStatement::Statement(inner) = statement else {
+        return None;
+    };
+    match inner.as_ref() {
+        SqlStatement::ShowViews { .. } => Some(show_schema()),
+        SqlStatement::ExplainTable { .. } => Some(explain_schema()),
+        _ => None,
+    }
+}
+
+fn show_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("schema_name", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("mode", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("definition", DataType::Utf8, false),
+    ]))
+}
+
+fn explain_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("property", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, false),
+    ]))
+}
+
+pub(super) async fn execute(session: &Arc<Session>, statement: &DfStatement) -> Result<Output> {
+    let DfStatement::Statement(inner) = statement else {
+        return Err(Error::Internal(
+            "not a materialized-view statement".to_owned(),
+        ));
+    };
+    match inner.as_ref() {
+        SqlStatement::CreateView(view) => create(session, view).await,
+        SqlStatement::Drop {
+            names,
+            if_exists,
+            cascade,
+            ..
+        } => {
+            if *cascade {
+                return Err(Error::unsupported("DROP ... CASCADE is not supported"));
+            }
+            for name in names {
+                let target = resolve(session, &table_reference(name)?);
+                session
+                    .server
+                    .catalog
+                    .drop_relation(&target, DropKind::MaterializedView, *if_exists)
+                    .await?;
+            }
+            Ok(Output::Command("DROP MATERIALIZED VIEW".to_owned()))
+        }
+        SqlStatement::ShowViews { .. } => show(session),
+        SqlStatement::ExplainTable { table_name, .. } => explain(session, table_name).await,
+        _ => Err(Error::Internal(
+            "not a materialized-view statement".to_owned(),
+        )),
+    }
+}
+
+fn table_reference(name: &ObjectName) -> Result<datafusion::common::TableReference> {
+    object_name_to_table_reference(name.clone(), true).map_err(Error::from)
+}
+
+fn options(
+    view: &datafusion::sql::sqlparser::ast::CreateView,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let listed = match &view.options {
+        CreateTableOptions::None => return Ok(Default::default()),
+        CreateTableOptions::With(options) | CreateTableOptions::Options(options) => options,
+        other => {
+            return Err(Error::syntax(format!("unexpected view options {other}")));
+        }
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for option in listed {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(Error::syntax(format!("unexpected view option {option}")));
+        };
+        let key = key.value.to_ascii_lowercase();
+        if !crate::continuous::OPTIONS.contains(&key.as_str()) {
+            return Err(Error::user(
+                "22023",
+                format!(
+                    "unknown materialized view option \"{key}\" (known: {})",
+                    crate::continuous::OPTIONS.join(", ")
+                ),
+            ));
+        }
+        let text = value.to_string();
+        let text = text.trim_matches('\'').to_owned();
+        let valid = match key.as_str() {
+            "refresh" => ["auto", "full"].contains(&text.to_ascii_lowercase().as_str()),
+            _ => text.parse::<u64>().is_ok(),
+        };
+        if !valid {
+            return Err(Error::user(
+                "22023",
+                format!("invalid value for materialized view option \"{key}\": \"{text}\""),
+            ));
+        }
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+async fn create(
+    session: &Arc<Session>,
+    view: &datafusion::sql::sqlparser::ast::CreateView,
+) -> Result<Output> {
+    if view.or_replace {
+        return Err(Error::unsupported(
+            "CREATE OR REPLACE MATERIALIZED VIEW is not supported; drop the view and create it again",
+        ));
+    }
+    let target = resolve(session, &table_reference(&view.name)?);
+    let query = view.query.to_string();
+    let sql = if view.columns.is_empty() {
+        query
+    } else {
+        let columns = view
+            .columns
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT * FROM ({query}) AS basin_view({columns})")
+    };
+    let default_schema = super::ddl::default_schema(session);
+    let manager = &session.server.views;
+    let (_, schema) = manager
+        .compile(&target.database, Some(&default_schema), &sql)
+        .await?;
+    let spec = MaterializedViewSpec {
+        sql,
+        default_schema: Some(default_schema),
+        options: options(view)?,
+    };
+    let catalog = &session.server.catalog;
+    let Some(oid) = catalog
+        .create_materialized_view(&target, spec, &schema, view.if_not_exists)
+        .await?
+    else {
+        return Ok(Output::Command("CREATE MATERIALIZED VIEW".to_owned()));
+    };
+    if let Err(why) = manager.wait_built(oid, BUILD_TIMEOUT).await {
+        // Leave nothing behind: the view never had rows.
+        if let Err(error) = catalog
+            .drop_relation(&target, DropKind::MaterializedView, true)
+            .await
+        {
+            tracing::warn!(%error, "could not drop a materialized view that failed to build");
+        }
+        return Err(Error::user(
+            "XX000",
+            format!(
+                "materialized view \"{}\" could not be built: {why}",
+                target.name
+            ),
+        ));
+    }
+    Ok(Output::Command("CREATE MATERIALIZED VIEW".to_owned()))
+}
+
+fn rows(schema: SchemaRef, columns: Vec<Vec<String>>) -> Result<Output> {
+    let arrays = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as arrow::array::ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let stream = futures::stream::iter(vec![Ok(batch)]);
+    Ok(Output::Rows {
+        schema: Arc::clone(&schema),
+        stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+    })
+}
+
+fn show(session: &Arc<Session>) -> Result<Output> {
+    let snapshot = session.server.catalog.snapshot();
+    let status = session.server.views.status();
+    let mut columns = vec![Vec::new(); 5];
+    let mut views: Vec<_> = snapshot
+        .relations
+        .iter()
+        .filter(|r| r.database == session.vars.database)
+        .filter_map(|r| match &r.kind {
+            RelationKind::MaterializedView(spec) => Some((r, spec)),
+            _ => None,
+        })
+        .collect();
+    views.sort_by(|a, b| (&a.0.schema, &a.0.name).cmp(&(&b.0.schema, &b.0.name)));
+    for (entry, spec) in views {
+        let state = status.get(&entry.oid);
+        columns[0].push(entry.schema.clone());
+        columns[1].push(entry.name.clone());
+        columns[2].push(state.map_or("", |s| s.mode.name()).to_owned());
+        columns[3].push(state.map_or("building", |s| s.state).to_owned());
+        columns[4].push(spec.sql.clone());
+    }
+    rows(show_schema(), columns)
+}
+
+async fn explain(session: &Arc<Session>, name: &ObjectName) -> Result<Output> {
+    let target = resolve(session, &table_reference(name)?);
+    let snapshot = session.server.catalog.snapshot();
+    let Some(entry) = snapshot.relation(&target.database, &target.schema, &target.name) else {
+        return Err(Error::user(
+            "42P01",
+            format!("materialized view \"{}\" does not exist", target.name),
+        ));
+    };
+    let RelationKind::MaterializedView(spec) = &entry.kind else {
+        return Err(Error::user(
+            "42809",
+            format!("\"{}\" is not a materialized view", target.name),
+        ));
+    };
+    let status = session.server.views.status().get(&entry.oid).cloned();
+    let (compiled, _) = session
+        .server
+        .views
+        .compile(&entry.database, spec.default_schema.as_deref(), &spec.sql)
+        .await?;
+    let mode = status
+        .as_ref()
+        .map_or(compiled.mode.clone(), |s| s.mode.clone());
+    let mut properties = vec![
+        ("mode", mode.name().to_owned()),
+        ("why", mode.describe()),
+        (
+            "inputs",
+            compiled
+                .inputs
+                .values()
+                .map(|i| match i {
+                    crate::continuous::Input::Stream(t) => format!("streaming table {}", t.name()),
+                    crate::continuous::Input::View(oid) => snapshot
+                        .relations
+                        .iter()
+                        .find(|r| r.oid == *oid)
+                        .map_or_else(
+                            || format!("view {oid}"),
+                            |r| format!("materialized view {}.{}", r.schema, r.name),
+                        ),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "state",
+            status.as_ref().map_or("building", |s| s.state).to_owned(),
+        ),
+        (
+            "epoch_ms",
+            session.server.views.epoch_length().as_millis().to_string(),
+        ),
+        ("definition", spec.sql.clone()),
+        ("plan", compiled.plan.display_indent().to_string()),
+    ];
+    if let Some(error) = status.as_ref().and_then(|s| s.error.clone()) {
+        properties.push(("error", error));
+    }
+    let (names, values) = properties
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .unzip();
+    rows(explain_schema(), vec![names, values])
+}
