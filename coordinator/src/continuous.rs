@@ -295,7 +295,7 @@ impl Manager {
             .options
             .get("refresh_interval_ms")
             .and_then(|v| v.parse::<u64>().ok())
-            .map_or(Duration::from_secs(1), Duration::from_millis);
+            .map_or(Duration::ZERO, Duration::from_millis);
         Ok(View::new(
             entry,
             spec.clone(),

@@ -49,6 +49,18 @@ impl TableProvider for MaterializedViewProvider {
         TableType::Base
     }
 
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        _input: Arc<dyn ExecutionPlan>,
+        _insert_op: datafusion::logical_expr::dml::InsertOp,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::from(Error::WrongObjectType(format!(
+            "cannot insert into materialized view \"{}\": its rows come from its query",
+            self.name
+        ))))
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
