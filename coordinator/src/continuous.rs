@@ -235,7 +235,7 @@ impl Manager {
             if views.contains_key(&oid) || broken.contains_key(&oid) {
                 continue;
             }
-            let mut view = match self.start(entry, spec).await {
+            let mut view = match self.start(entry, spec, views).await {
                 Ok(view) => view,
                 Err(error) => {
                     tracing::error!(view = %entry.name, %error, "cannot start materialized view");
@@ -261,7 +261,7 @@ impl Manager {
                     }
                     Err(error) => {
                         tracing::warn!(view = %view.name, %error, "cannot resume materialized view; rebuilding it");
-                        view = match self.start(entry, spec).await {
+                        view = match self.start(entry, spec, views).await {
                             Ok(view) => view,
                             Err(error) => {
                                 broken.insert(oid, error.to_string());
@@ -276,11 +276,17 @@ impl Manager {
         restored
     }
 
-    async fn start(&self, entry: &RelationEntry, spec: &MaterializedViewSpec) -> DfResult<View> {
+    /// Plans and classifies a view; `started` are the views started before it (the ones it may
+    /// read).
+    async fn start(
+        &self,
+        entry: &RelationEntry,
+        spec: &MaterializedViewSpec,
+        started: &BTreeMap<Oid, View>,
+    ) -> DfResult<View> {
         let (planning, raw) = self.sessions(&entry.database, spec.default_schema.as_deref());
         let plan = logical_plan(&planning, &spec.sql).await?;
-        let status = self.status();
-        let append_only = |oid: Oid| status.get(&oid).is_some_and(|s| s.mode == Mode::Linear);
+        let append_only = |oid: Oid| started.get(&oid).is_some_and(|v| *v.mode() == Mode::Linear);
         let mut compiled = compile(plan, &append_only);
         if spec
             .options

@@ -157,10 +157,20 @@ async fn pinned_state(
     Option<basin_catalog::views::PinGuard>,
 )> {
     let mut state = session.ctx.state();
-    if !reads_materialized_view(plan) {
+    let views = materialized_views_read(plan);
+    if views.is_empty() {
         return Ok((state, None));
     }
     let epochs = session.server.catalog.epochs();
+    // A view still being recovered after a restart is waited for, as shards are.
+    let deadline = std::time::Instant::now() + basin_catalog::streams::UNAVAILABLE_WAIT;
+    while std::time::Instant::now() < deadline
+        && views
+            .iter()
+            .any(|oid| !epochs.committed().views.contains_key(oid))
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     if session.strict_reads() {
         let wanted = session.last_write_epoch();
         let timeout = session
@@ -186,22 +196,23 @@ async fn pinned_state(
     Ok((state, Some(pin)))
 }
 
-/// Whether `plan` reads a materialized view, directly or through views.
-fn reads_materialized_view(plan: &LogicalPlan) -> bool {
+/// The materialized views `plan` reads, directly or through views.
+fn materialized_views_read(plan: &LogicalPlan) -> Vec<basin_catalog::model::Oid> {
     use datafusion::catalog::default_table_source::source_as_provider;
     use datafusion::common::tree_node::TreeNodeRecursion;
-    let mut found = false;
+    let mut found = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
             && let Ok(provider) = source_as_provider(&scan.source)
         {
-            let hit = provider.is::<basin_catalog::views::MaterializedViewProvider>()
-                || provider
-                    .downcast_ref::<datafusion::catalog::view::ViewTable>()
-                    .is_some_and(|view| reads_materialized_view(view.logical_plan()));
-            if hit {
-                found = true;
-                return Ok(TreeNodeRecursion::Stop);
+            if let Some(view) =
+                provider.downcast_ref::<basin_catalog::views::MaterializedViewProvider>()
+            {
+                found.push(view.oid());
+            } else if let Some(view) =
+                provider.downcast_ref::<datafusion::catalog::view::ViewTable>()
+            {
+                found.extend(materialized_views_read(view.logical_plan()));
             }
         }
         Ok(TreeNodeRecursion::Continue)

@@ -1,0 +1,246 @@
+"""Materialized views against their own definitions.
+
+Differential: after every random batch, each supported view shape must equal its defining
+query run as a batch query. Both sides are read in one statement: a statement that reads a
+materialized view pins one committed epoch for every view and table it reads, so the
+comparison is at the same epoch even while the view is seconds behind or ahead of the log, and
+while compaction moves rows into the lake.
+
+Crash: kill -9 of the whole cluster during ingest from two producers; after the restart every
+view resumes from its checkpoint plus the table's log and equals its batch recomputation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+
+# Checkpoint often so the crash test resumes from a checkpoint and replays the log after it.
+os.environ["BASIN_CHECKPOINT_INTERVAL_MS"] = "700"
+
+EVENTS = """CREATE TABLE {name} (device TEXT NOT NULL, region TEXT, ts TIMESTAMPTZ, temp DOUBLE PRECISION,
+  n BIGINT) APPEND ONLY WITH (shards = 3, compaction_interval = '300ms')"""
+
+# Every shape the incremental path supports, plus full-refresh ones. Temperatures are whole
+# numbers, so sums of doubles are exact in any order.
+VIEWS = {
+    "v_filter": "SELECT device, upper(region) AS r, temp * 2 AS t2 FROM {t} WHERE temp > 10",
+    "v_union": "SELECT device AS k FROM {t} WHERE n % 2 = 0 UNION ALL SELECT region FROM {t} WHERE temp < 0",
+    "v_group": """SELECT device, count(*) AS c, sum(n) AS s, avg(temp) AS a, min(temp) AS lo, max(temp) AS hi,
+                  count(DISTINCT region) AS regions, count(region) AS with_region FROM {t} GROUP BY device""",
+    "v_global": "SELECT count(*) AS c, sum(temp) AS s, max(ts) AS latest FROM {t}",
+    "v_having": "SELECT region, count(*) AS c FROM {t} GROUP BY region HAVING count(*) > 5",
+    "v_minute": "SELECT date_trunc('minute', ts) AS minute, device, count(*) AS c, max(temp) AS hi FROM {t} GROUP BY 1, 2",
+    "v_lookup": "SELECT e.device, r.label, e.temp FROM {t} e JOIN {dim} r ON e.region = r.region",
+    "v_lookup_agg": "SELECT r.label, count(*) AS c, max(e.temp) AS hi FROM {t} e JOIN {dim} r ON e.region = r.region GROUP BY r.label",
+    "v_on_view": "SELECT device, t2 FROM {p}v_filter WHERE t2 > 50",
+    "v_on_view_agg": "SELECT device, count(*) AS c, sum(t2) AS s FROM {p}v_filter GROUP BY device",
+    "v_top": "SELECT device, temp, n FROM {t} ORDER BY temp DESC, n DESC LIMIT 5",
+    "v_distinct": "SELECT DISTINCT region FROM {t}",
+}
+
+INCREMENTAL = {"v_filter", "v_union", "v_group", "v_global", "v_having", "v_minute", "v_lookup",
+               "v_lookup_agg", "v_on_view", "v_on_view_agg"}
+
+
+def create_views(conn, table: str, dim: str, prefix: str) -> dict[str, str]:
+    queries = {}
+    for name, template in VIEWS.items():
+        query = template.format(t=table, dim=dim, p=prefix)
+        conn.execute(f"CREATE MATERIALIZED VIEW {prefix}{name} AS {query}")
+        queries[f"{prefix}{name}"] = query
+    return queries
+
+
+def differences(conn, view: str, query: str) -> int:
+    """Rows in the view but not the query plus rows in the query but not the view (multisets),
+    read in one statement, so at one epoch."""
+    return conn.execute(
+        f"""SELECT (SELECT count(*) FROM (SELECT * FROM {view} EXCEPT ALL ({query})) a)
+                 + (SELECT count(*) FROM (({query}) EXCEPT ALL SELECT * FROM {view}) b)"""
+    ).fetchone()[0]
+
+
+def random_rows(rng: random.Random, count: int, start: int) -> list[tuple]:
+    rows = []
+    for i in range(count):
+        rows.append((
+            rng.choice(["a", "b", "c", "d", "e"]),
+            rng.choice(["north", "south", "east", None]),
+            f"2026-03-01T10:{rng.randrange(0, 6):02d}:{rng.randrange(0, 60):02d}Z",
+            float(rng.randrange(-20, 60)),
+            start + i,
+        ))
+    return rows
+
+
+def insert(conn, table: str, rows: list[tuple]) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows)),
+            [value for row in rows for value in row],
+        )
+
+
+def test_every_view_shape_equals_its_query_at_every_epoch(basin):
+    rng = random.Random(20261124)
+    with basin.connect() as conn:
+        conn.execute(EVENTS.format(name="d_events"))
+        conn.execute("CREATE TABLE d_regions (region TEXT, label TEXT)")
+        conn.execute("INSERT INTO d_regions VALUES ('north', 'N'), ('south', 'S'), ('east', 'E')")
+        insert(conn, "d_events", random_rows(rng, 40, 0))
+        queries = create_views(conn, "d_events", "d_regions", "d_")
+        modes = dict(conn.execute("SELECT name, mode FROM basin.materialized_views").fetchall())
+        for name in queries:
+            expected = "incremental" if name.removeprefix("d_") in INCREMENTAL else "full refresh"
+            assert modes[f"public.{name}"] == expected, (name, modes)
+        next_n = 40
+        for round_ in range(20):
+            rows = random_rows(rng, rng.randrange(1, 60), next_n)
+            next_n += len(rows)
+            insert(conn, "d_events", rows)
+            # Compare right away (the view may lag the insert: both sides are at one epoch) and
+            # at a random later moment.
+            time.sleep(rng.choice([0, 0, 0.05, 0.15]))
+            for view, query in queries.items():
+                assert differences(conn, view, query) == 0, f"round {round_}: {view} differs from {query}"
+        # Strict reads see everything this session wrote.
+        conn.execute("SET basin.read_consistency = 'strict'")
+        assert conn.execute("SELECT c FROM d_v_global").fetchone()[0] == next_n
+        for view, query in queries.items():
+            assert differences(conn, view, query) == 0, view
+        # The lake took rows meanwhile: compaction ran under the views' feet.
+        lake_rows = conn.execute("SELECT lake_rows FROM basin.ingest_stats WHERE table_name IN ('d_events', 'public.d_events')").fetchone()[0]
+        assert lake_rows > 0
+        stats = conn.execute(
+            "SELECT name, input_rows, freshness_samples, freshness_p50_ms, freshness_p99_ms, state FROM basin.materialized_views"
+        ).fetchall()
+        for name, input_rows, samples, p50, p99, state in stats:
+            assert state == "running", (name, state)
+            if name.removeprefix("public.d_") in {"v_filter", "v_group", "v_global"}:
+                assert input_rows == next_n - 40, (name, input_rows)
+                assert samples > 0 and 0 < p50 <= p99, (name, samples, p50, p99)
+
+
+def test_strict_reads_wait_for_the_sessions_own_writes(basin):
+    with basin.connect() as conn:
+        conn.execute(EVENTS.format(name="s_events"))
+        conn.execute("CREATE MATERIALIZED VIEW s_count AS SELECT count(*) AS c FROM s_events")
+        conn.execute("SET basin.read_consistency = 'strict'")
+        for expected in range(1, 31):
+            conn.execute(f"INSERT INTO s_events VALUES ('a', NULL, NULL, 1, {expected})")
+            assert conn.execute("SELECT c FROM s_count").fetchone()[0] == expected
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            conn.execute("SET basin.read_consistency = 'sometimes'")
+
+
+def test_explain_show_and_refusals(basin):
+    with basin.connect() as conn:
+        conn.execute(EVENTS.format(name="e_events"))
+        conn.execute("CREATE MATERIALIZED VIEW e_agg AS SELECT device, max(temp) AS hi FROM e_events GROUP BY device")
+        conn.execute("CREATE MATERIALIZED VIEW e_rank AS SELECT device, rank() OVER (ORDER BY temp) AS r FROM e_events")
+        explained = dict(conn.execute("EXPLAIN MATERIALIZED VIEW e_agg").fetchall())
+        assert explained["mode"] == "incremental"
+        assert "grouped aggregate" in explained["why"]
+        assert explained["inputs"] == "streaming table public.e_events"
+        explained = dict(conn.execute("EXPLAIN MATERIALIZED VIEW e_rank").fetchall())
+        assert explained["mode"] == "full refresh"
+        assert "WindowAggr" in explained["why"], explained["why"]
+        names = [row[1] for row in conn.execute("SHOW MATERIALIZED VIEWS").fetchall()]
+        assert {"e_agg", "e_rank"} <= set(names)
+        # psql's \dm: relkind 'm'.
+        kinds = dict(conn.execute(
+            "SELECT relname, relkind FROM pg_catalog.pg_class WHERE relname IN ('e_agg', 'e_events')"
+        ).fetchall())
+        assert kinds == {"e_agg": "m", "e_events": "r"}
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("EXPLAIN MATERIALIZED VIEW e_nothing")
+        with pytest.raises(psycopg.errors.WrongObjectType):
+            conn.execute("EXPLAIN MATERIALIZED VIEW e_events")
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            conn.execute("CREATE MATERIALIZED VIEW e_bad WITH (refresh = 'sometimes') AS SELECT 1")
+        with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+            conn.execute("DROP TABLE e_events")
+        conn.execute("DROP MATERIALIZED VIEW e_agg")
+        conn.execute("DROP MATERIALIZED VIEW e_rank")
+        conn.execute("DROP TABLE e_events")
+
+
+def post_rows(basin, table: str, rows: list[dict]) -> int:
+    body = "\n".join(json.dumps(r) for r in rows).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{basin.http_port}/v1/tables/{table}/rows",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status
+
+
+def test_kill9_during_ingest_views_converge_to_their_batch_recomputation(basin):
+    with basin.connect() as conn:
+        conn.execute(EVENTS.format(name="k_events"))
+        conn.execute("CREATE TABLE k_regions (region TEXT, label TEXT)")
+        conn.execute("INSERT INTO k_regions VALUES ('north', 'N'), ('south', 'S'), ('east', 'E')")
+        queries = create_views(conn, "k_events", "k_regions", "k_")
+    acknowledged = []
+    stop = threading.Event()
+
+    def produce(producer: int) -> None:
+        rng = random.Random(producer)
+        batch = 0
+        while not stop.is_set():
+            rows = [
+                {"device": rng.choice("abcde"), "region": rng.choice(["north", "south", "east"]),
+                 "ts": f"2026-03-01T11:{rng.randrange(0, 60):02d}:00Z", "temp": float(rng.randrange(-20, 60)),
+                 "n": producer * 10_000_000 + batch * 1000 + i}
+                for i in range(rng.randrange(1, 40))
+            ]
+            batch += 1
+            try:
+                if post_rows(basin, "k_events", rows) == 200:
+                    acknowledged.extend(r["n"] for r in rows)
+            except (OSError, urllib.error.URLError):
+                return
+
+    producers = [threading.Thread(target=produce, args=(p,)) for p in range(2)]
+    for thread in producers:
+        thread.start()
+    # Long enough for several checkpoints, so the restart resumes from one and replays after it.
+    time.sleep(3.5)
+    with basin.connect() as conn:
+        checkpointed = conn.execute("SELECT min(checkpoint_epoch) FROM basin.materialized_views").fetchone()[0]
+    assert checkpointed is not None
+    basin.stop(kill9=True)
+    stop.set()
+    for thread in producers:
+        thread.join()
+    assert len(acknowledged) > 100
+    basin.start()
+    with basin.connect() as conn:
+        conn.execute("SET basin.read_consistency = 'strict'")
+        deadline = time.monotonic() + 60
+        while conn.execute("SELECT count(*) FROM basin.materialized_views WHERE state = 'running'").fetchone()[0] < len(queries):
+            assert time.monotonic() < deadline, conn.execute("SELECT name, state, error FROM basin.materialized_views").fetchall()
+            time.sleep(0.1)
+        stored = {n for (n,) in conn.execute("SELECT n FROM k_events").fetchall()}
+        assert set(acknowledged) <= stored, "acknowledged rows lost"
+        for view, query in queries.items():
+            assert differences(conn, view, query) == 0, f"{view} differs from {query} after kill -9"
+        total = conn.execute("SELECT c FROM k_v_global").fetchone()[0]
+        assert total == len(stored)
+        # Ingest goes on, and the views with it.
+        post_rows(basin, "k_events", [{"device": "z", "region": "north", "ts": "2026-03-01T12:00:00Z", "temp": 99.0, "n": -1}])
+        time.sleep(0.5)
+        assert conn.execute("SELECT c FROM k_v_group WHERE device = 'z'").fetchone()[0] == 1
+        for view, query in queries.items():
+            assert differences(conn, view, query) == 0, view
