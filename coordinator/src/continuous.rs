@@ -9,7 +9,9 @@
 //! replay the tables' logs from its offsets.
 
 mod aggregate;
+mod changes;
 mod compile;
+pub(crate) mod feed;
 mod freshness;
 mod view;
 
@@ -29,6 +31,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::changes::Changes;
 use self::compile::{Compiled, compile};
 pub(crate) use self::compile::{Input, Mode};
 pub(crate) use self::freshness::Percentiles;
@@ -63,7 +66,12 @@ pub(crate) struct Manager {
     status: RwLock<BTreeMap<Oid, ViewStatus>>,
     wake: tokio::sync::Notify,
     last_checkpoint: RwLock<Option<u64>>,
+    /// Change feeds (`SUBSCRIBE`, the HTTP event stream) per view.
+    feeds: RwLock<HashMap<Oid, tokio::sync::broadcast::Sender<Arc<Changes>>>>,
 }
+
+/// Change batches a feed buffers for a slow subscriber before it is cut off.
+const FEED_CAPACITY: usize = 4096;
 
 impl Manager {
     pub(crate) fn new(
@@ -80,7 +88,42 @@ impl Manager {
             status: RwLock::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
             last_checkpoint: RwLock::new(None),
+            feeds: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Subscribes to view `oid`'s changes and returns them with the committed snapshot they
+    /// follow: every change batch with a later epoch than the snapshot's is delivered.
+    pub(crate) async fn subscribe(
+        &self,
+        oid: Oid,
+    ) -> (
+        tokio::sync::broadcast::Receiver<Arc<Changes>>,
+        Arc<Committed>,
+    ) {
+        let receiver = self
+            .feeds
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(oid)
+            .or_insert_with(|| tokio::sync::broadcast::channel(FEED_CAPACITY).0)
+            .subscribe();
+        // Epochs closed from now on see the subscriber and compute changes; the snapshot
+        // must cover every epoch closed before.
+        let epochs = self.catalog.epochs();
+        let open = epochs.open_epoch();
+        epochs
+            .wait_committed(open.saturating_sub(1), self.epoch * 50)
+            .await;
+        (receiver, epochs.committed())
+    }
+
+    fn wants_changes(&self, oid: Oid) -> bool {
+        self.feeds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&oid)
+            .is_some_and(|feed| feed.receiver_count() > 0)
     }
 
     pub(crate) fn status(&self) -> BTreeMap<Oid, ViewStatus> {
@@ -230,6 +273,13 @@ impl Manager {
                 .is_some_and(|(_, spec)| spec.sql == view.spec.sql)
         });
         broken.retain(|oid, _| entries.contains_key(oid));
+        // A dropped view's subscribers see their feed end.
+        self.feeds
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|oid, _| {
+                views.contains_key(oid) || !snapshot.relations.iter().all(|r| r.oid != *oid)
+            });
         let mut restored = HashMap::new();
         for (oid, (entry, spec)) in entries {
             if views.contains_key(&oid) || broken.contains_key(&oid) {
@@ -337,6 +387,8 @@ impl Manager {
         working.views.extend(restored);
         let mut appended = HashMap::new();
         let mut rebuilt = HashSet::new();
+        let mut changed = HashSet::new();
+        let mut feeds = Vec::new();
         // Per view, when the oldest row it took in this epoch was acknowledged.
         let mut oldest: HashMap<Oid, Instant> = HashMap::new();
         let mut advanced = Vec::new();
@@ -358,13 +410,26 @@ impl Manager {
             if let Some(at) = from_tables.chain(from_views).min() {
                 view.pending_since = Some(view.pending_since.map_or(at, |p| p.min(at)));
             }
+            view.want_changes = self.wants_changes(view.oid);
             let inputs = EpochInputs {
                 working: &working,
                 appended: &appended,
                 rebuilt: &rebuilt,
+                changed: &changed,
             };
             match view.advance(&inputs).await {
                 Ok(Some(advance)) => {
+                    changed.insert(view.oid);
+                    if let Some((deletes, inserts)) = advance.changes {
+                        feeds.push((
+                            view.oid,
+                            Changes {
+                                epoch,
+                                deletes,
+                                inserts,
+                            },
+                        ));
+                    }
                     working.views.insert(view.oid, advance.contents);
                     if !advance.appended.is_empty() {
                         appended.insert(view.oid, advance.appended);
@@ -385,6 +450,16 @@ impl Manager {
             }
         }
         epochs.commit(Arc::new(working));
+        {
+            let senders = self.feeds.read().unwrap_or_else(|e| e.into_inner());
+            for (oid, changes) in feeds {
+                if let Some(sender) = senders.get(&oid)
+                    && !changes.is_empty()
+                {
+                    let _ = sender.send(Arc::new(changes));
+                }
+            }
+        }
         let now = Instant::now();
         for oid in advanced {
             if let (Some(view), Some(at)) = (views.get_mut(&oid), oldest.get(&oid)) {

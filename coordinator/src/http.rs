@@ -51,6 +51,7 @@ pub(crate) struct HttpState {
     membership: Arc<Membership>,
     coordinator: Arc<CoordinatorInfo>,
     tables: Option<crate::http_tables::TablesState>,
+    views: Option<crate::http_views::ViewsState>,
 }
 
 impl HttpState {
@@ -59,7 +60,18 @@ impl HttpState {
             membership,
             coordinator: Arc::new(coordinator),
             tables: None,
+            views: None,
         }
+    }
+
+    /// Adds the materialized-view change feeds (`/v1/views/{name}/changes`).
+    pub(crate) fn with_views(
+        mut self,
+        catalog: Arc<basin_catalog::Catalog>,
+        manager: Arc<crate::continuous::Manager>,
+    ) -> Self {
+        self.views = Some(crate::http_views::ViewsState::new(catalog, manager));
+        self
     }
 
     /// Adds the table API (`/v1/tables...`) over `catalog`.
@@ -72,14 +84,18 @@ impl HttpState {
 /// The API's routes, for [`serve`] and for tests that call handlers without a socket.
 pub(crate) fn router(state: HttpState) -> Router {
     let tables = state.tables.clone();
-    let router = Router::new()
+    let views = state.views.clone();
+    let mut router = Router::new()
         .route("/health", get(health))
         .route("/v1/cluster", get(cluster))
         .with_state(state);
-    match tables {
-        Some(tables) => router.merge(crate::http_tables::routes(tables)),
-        None => router,
+    if let Some(tables) = tables {
+        router = router.merge(crate::http_tables::routes(tables));
     }
+    if let Some(views) = views {
+        router = router.merge(crate::http_views::routes(views));
+    }
+    router
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight requests

@@ -54,7 +54,7 @@ pub(crate) fn routes(state: TablesState) -> Router {
 }
 
 /// An error answer: `{"error": ..., "sqlstate": ...}` with a fitting status.
-fn error_response(error: &Error) -> Response {
+pub(crate) fn error_response(error: &Error) -> Response {
     let sqlstate = error.sqlstate();
     let status = match sqlstate {
         "42P01" => StatusCode::NOT_FOUND,

@@ -14,6 +14,7 @@ mod error;
 mod flight;
 mod http;
 mod http_tables;
+mod http_views;
 mod ingest;
 mod membership;
 mod pg_catalog;
@@ -110,7 +111,8 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     }
     {
         let state = http::HttpState::new(Arc::clone(&membership), info.clone())
-            .with_tables(Arc::clone(&server.catalog));
+            .with_tables(Arc::clone(&server.catalog))
+            .with_views(Arc::clone(&server.catalog), Arc::clone(&server.views));
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             if let Err(error) = http::serve(http_listener, state, shutdown).await {

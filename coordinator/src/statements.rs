@@ -53,6 +53,8 @@ pub(crate) struct ParsedStatement {
     pub(crate) output_names: Option<Vec<String>>,
     /// Set for `CREATE TABLE ... APPEND ONLY`: what the parser could not see.
     pub(crate) stream: Option<stream_ddl::StreamClause>,
+    /// Set for `EXPLAIN MATERIALIZED VIEW` and `SUBSCRIBE`, which sqlparser does not know.
+    pub(crate) view: Option<mv_ddl::ViewCommand>,
 }
 
 /// What a client learns from Describe: parameter types (None = unknown) and result columns.
@@ -63,12 +65,13 @@ pub(crate) struct Description {
 
 /// Splits `sql` into statements, with Postgres-only syntax rewritten for DataFusion.
 pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
-    if let Some(statement) = mv_ddl::extract(sql) {
+    if let Some((command, statement)) = mv_ddl::extract(sql)? {
         return Ok(vec![ParsedStatement {
             sql: sql.to_owned(),
             statement,
             output_names: None,
             stream: None,
+            view: Some(command),
         }]);
     }
     let (sql, stream_clauses) = stream_ddl::extract(sql)?;
@@ -94,6 +97,7 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
                 statement,
                 output_names,
                 stream: stream_clauses.next().flatten(),
+                view: None,
             }
         })
         .collect())
@@ -243,10 +247,11 @@ impl Session {
                 result: None,
             });
         }
-        if mv_ddl::handles(&parsed.statement) {
+        if parsed.view.is_some() || mv_ddl::handles(&parsed.statement) {
             return Ok(Description {
                 parameters: Vec::new(),
-                result: mv_ddl::result_schema(&parsed.statement),
+                result: mv_ddl::result_schema(self, &parsed.statement, parsed.view.as_ref())
+                    .await?,
             });
         }
         if let Some(statement) = utility(&parsed.statement) {
@@ -298,8 +303,8 @@ impl Session {
         if let Some(clause) = &parsed.stream {
             return stream_ddl::execute(self, &parsed.statement, clause).await;
         }
-        if mv_ddl::handles(&parsed.statement) {
-            return mv_ddl::execute(self, &parsed.statement).await;
+        if parsed.view.is_some() || mv_ddl::handles(&parsed.statement) {
+            return mv_ddl::execute(self, &parsed.statement, parsed.view.as_ref()).await;
         }
         if let Some(statement) = utility(&parsed.statement) {
             return match statement {

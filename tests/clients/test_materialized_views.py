@@ -244,3 +244,105 @@ def test_kill9_during_ingest_views_converge_to_their_batch_recomputation(basin):
         assert conn.execute("SELECT c FROM k_v_group WHERE device = 'z'").fetchone()[0] == 1
         for view, query in queries.items():
             assert differences(conn, view, query) == 0, view
+
+
+def apply_changes(state: dict, rows) -> None:
+    """Applies (epoch, op, values...) rows to a multiset of value tuples."""
+    for _epoch, op, *values in rows:
+        key = tuple(values)
+        state[key] = state.get(key, 0) + (1 if op == "insert" else -1)
+        if state[key] == 0:
+            del state[key]
+
+
+def test_subscribe_streams_the_rows_then_only_the_changes(basin):
+    with basin.connect() as conn:
+        conn.execute(EVENTS.format(name="f_events"))
+        conn.execute("INSERT INTO f_events VALUES ('a', NULL, NULL, 10, 1), ('b', NULL, NULL, 20, 2)")
+        conn.execute("CREATE MATERIALIZED VIEW f_max AS SELECT device, max(temp) AS hi, count(*) AS c FROM f_events GROUP BY device")
+        conn.execute("CREATE MATERIALIZED VIEW f_hot AS SELECT device, temp FROM f_events WHERE temp > 15")
+    received: list[tuple] = []
+    errors: list[BaseException] = []
+    subscriber = basin.connect()
+    ready = threading.Event()
+
+    def listen() -> None:
+        try:
+            with subscriber.cursor() as cursor:
+                for row in cursor.stream("SUBSCRIBE f_max"):
+                    received.append(row)
+                    ready.set()
+        except BaseException as error:  # the cancel ends the stream with an error
+            errors.append(error)
+
+    thread = threading.Thread(target=listen)
+    thread.start()
+    assert ready.wait(15), "no snapshot rows arrived"
+    time.sleep(0.3)
+    snapshot = list(received)
+    assert {(op, values[0], values[1], values[2]) for _e, op, *values in snapshot} == {
+        ("insert", "a", 10.0, 1), ("insert", "b", 20.0, 1)}
+    snapshot_epoch = snapshot[0][0]
+    with basin.connect() as conn:
+        conn.execute("INSERT INTO f_events VALUES ('a', NULL, NULL, 30, 3)")
+        conn.execute("INSERT INTO f_events VALUES ('c', NULL, NULL, 5, 4)")
+        deadline = time.monotonic() + 10
+        while len(received) < len(snapshot) + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        changes = received[len(snapshot):]
+        assert all(epoch > snapshot_epoch for epoch, *_ in changes), changes
+        assert sorted((op, *values) for _e, op, *values in changes) == [
+            ("delete", "a", 10.0, 1), ("insert", "a", 30.0, 2), ("insert", "c", 5.0, 1)], changes
+        # Applying every change to the snapshot gives the view.
+        state: dict = {}
+        apply_changes(state, received)
+        rows = conn.execute("SELECT device, hi, c FROM f_max").fetchall()
+        assert state == {tuple(r): 1 for r in rows}
+    subscriber.cancel()
+    thread.join(15)
+    assert not thread.is_alive()
+    assert errors and isinstance(errors[0], psycopg.errors.QueryCanceled), errors
+    subscriber.close()
+    # Unknown views and tables are refused.
+    with basin.connect() as conn:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("SUBSCRIBE f_nothing")
+        with pytest.raises(psycopg.errors.WrongObjectType):
+            conn.execute("SUBSCRIBE f_events")
+
+
+def test_http_change_feed_sends_server_sent_events(basin):
+    with basin.connect() as conn:
+        conn.execute(EVENTS.format(name="h_events"))
+        conn.execute("INSERT INTO h_events VALUES ('a', NULL, NULL, 10, 1)")
+        conn.execute("CREATE MATERIALIZED VIEW h_count AS SELECT device, count(*) AS c FROM h_events GROUP BY device")
+    response = urllib.request.urlopen(
+        f"http://127.0.0.1:{basin.http_port}/v1/views/h_count/changes", timeout=30)
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+
+    def next_event() -> dict:
+        fields = {}
+        while True:
+            line = response.readline().decode().rstrip("\n")
+            if line == "":
+                if "data" in fields:
+                    return fields
+                continue
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+
+    first = next_event()
+    assert first["event"] == "insert"
+    assert json.loads(first["data"])["rows"] == [{"device": "a", "c": 1}]
+    with basin.connect() as conn:
+        conn.execute("INSERT INTO h_events VALUES ('a', NULL, NULL, 11, 2)")
+    events = [next_event(), next_event()]
+    assert [e["event"] for e in events] == ["delete", "insert"]
+    assert [json.loads(e["data"])["rows"] for e in events] == [[{"device": "a", "c": 1}], [{"device": "a", "c": 2}]]
+    assert int(events[0]["id"]) > int(first["id"])
+    response.close()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{basin.http_port}/v1/views/h_events/changes", timeout=10)
+    assert refused.value.code == 409  # 42809: wrong object type

@@ -140,7 +140,7 @@ impl AggregatePlan {
     }
 
     /// The view's rows for aggregate rows `finals`: the operators above the aggregation.
-    async fn above(
+    pub(super) async fn above(
         &self,
         finals: RecordBatch,
         ctx: Arc<TaskContext>,
@@ -158,6 +158,13 @@ impl AggregatePlan {
             .data;
         collect(plan, ctx).await
     }
+}
+
+/// The aggregate rows of the groups one epoch touched.
+pub(super) struct Touched {
+    /// Before the epoch, for the groups that existed.
+    pub(super) before: Option<RecordBatch>,
+    pub(super) after: RecordBatch,
 }
 
 struct Chunk {
@@ -227,13 +234,16 @@ impl GroupStore {
         Ok(converter.convert_columns(&batch.columns()[..self.groups])?)
     }
 
-    /// Merges partial `states` (any number of rows per group) into the stored groups.
+    /// Merges partial `states` (any number of rows per group) into the stored groups. With
+    /// `want_changes`, returns the touched groups' aggregate rows before (if they existed) and
+    /// after.
     pub(super) async fn apply(
         &mut self,
         plan: &AggregatePlan,
         states: Vec<RecordBatch>,
         ctx: Arc<TaskContext>,
-    ) -> DfResult<()> {
+        want_changes: bool,
+    ) -> DfResult<Option<Touched>> {
         let schema = plan.state_schema();
         let states = states
             .into_iter()
@@ -241,7 +251,7 @@ impl GroupStore {
             .collect::<Result<Vec<_>, _>>()?;
         let incoming = concat_batches(&schema, &states)?;
         if incoming.num_rows() == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let keys = self.keys(plan, &incoming)?;
         let mut seen = std::collections::HashSet::new();
@@ -266,6 +276,23 @@ impl GroupStore {
                 .collect::<Result<Vec<_>, _>>()?;
             inputs.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
         }
+        let before = match self.chunks.first() {
+            Some(first) if want_changes && !positions.is_empty() => {
+                let final_schema = first.finals.schema();
+                let columns = (0..final_schema.fields().len())
+                    .map(|column| {
+                        let arrays: Vec<&dyn Array> = self
+                            .chunks
+                            .iter()
+                            .map(|c| c.finals.column(column).as_ref())
+                            .collect();
+                        interleave(&arrays, &positions)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(RecordBatch::try_new(final_schema, columns)?)
+            }
+            _ => None,
+        };
         inputs.push(incoming);
         let merged = plan.merge(inputs, Arc::clone(&ctx)).await?;
         let finals = plan.finals(merged.clone(), ctx).await?;
@@ -281,6 +308,10 @@ impl GroupStore {
             }
         }
         let rows = merged.num_rows();
+        let touched = want_changes.then(|| Touched {
+            before,
+            after: finals.clone(),
+        });
         self.chunks.push(Chunk {
             states: merged,
             finals,
@@ -288,7 +319,8 @@ impl GroupStore {
             live_rows: rows,
             output: None,
         });
-        self.compact_if_stale()
+        self.compact_if_stale()?;
+        Ok(touched)
     }
 
     /// `finals` in the row order of `states` (the aggregation keeps first-seen order, which

@@ -26,6 +26,8 @@ pub(super) struct EpochInputs<'a> {
     pub(super) appended: &'a HashMap<Oid, Vec<RecordBatch>>,
     /// Views rebuilt from scratch this epoch: views reading them rebuild too.
     pub(super) rebuilt: &'a std::collections::HashSet<Oid>,
+    /// Views whose rows changed this epoch.
+    pub(super) changed: &'a std::collections::HashSet<Oid>,
 }
 
 /// What advancing a view produced.
@@ -34,6 +36,8 @@ pub(super) struct Advance {
     /// Rows added (append-only views), for views reading this one.
     pub(super) appended: Vec<RecordBatch>,
     pub(super) rebuilt: bool,
+    /// Rows deleted and inserted, when a change feed listens.
+    pub(super) changes: Option<(Vec<RecordBatch>, Vec<RecordBatch>)>,
 }
 
 enum State {
@@ -64,6 +68,8 @@ pub(super) struct View {
     pub(super) rows: usize,
     /// When the oldest input row not yet reflected in the view was acknowledged.
     pub(super) pending_since: Option<Instant>,
+    /// Whether a change feed listens (changes are computed only then).
+    pub(super) want_changes: bool,
 }
 
 impl View {
@@ -98,6 +104,7 @@ impl View {
             failed: None,
             rows: 0,
             pending_since: None,
+            want_changes: false,
         }
     }
 
@@ -196,7 +203,7 @@ impl View {
                 let state = Self::pinned(&self.raw, inputs.working);
                 let plan = aggregate_plan(&state, &self.compiled.plan).await?;
                 let partial = plan.partial_states(state.task_ctx()).await?;
-                store.apply(&plan, partial, state.task_ctx()).await?;
+                store.apply(&plan, partial, state.task_ctx(), false).await?;
                 store.contents(&plan, state.task_ctx()).await?
             }
             State::Full => Vec::new(),
@@ -205,11 +212,40 @@ impl View {
         self.move_cursors(inputs.working);
         tracing::info!(view = %self.name, elapsed_ms = started.elapsed().as_millis() as u64, "built materialized view");
         let contents = self.contents_of(self.current_rows(output.clone()))?;
+        let changes = self.diff_from(inputs, &contents)?;
         Ok(Advance {
             contents,
             appended: output,
             rebuilt: true,
+            changes,
         })
+    }
+
+    /// Changes from the view's rows in the last epoch to `contents`, when a feed listens.
+    fn diff_from(
+        &self,
+        inputs: &EpochInputs<'_>,
+        contents: &ViewContents,
+    ) -> DfResult<Option<(Vec<RecordBatch>, Vec<RecordBatch>)>> {
+        if !self.want_changes {
+            return Ok(None);
+        }
+        let old = inputs
+            .working
+            .views
+            .get(&self.oid)
+            .map(|c| c.batches.as_ref().clone())
+            .unwrap_or_default();
+        super::changes::diff(&self.schema, &old, &contents.batches).map(Some)
+    }
+
+    /// `batches` with the catalog's column names.
+    fn renamed(&self, batches: Vec<RecordBatch>) -> DfResult<Vec<RecordBatch>> {
+        Ok(batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| RecordBatch::try_new(Arc::clone(&self.schema), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     fn current_rows(&self, fallback: Vec<RecordBatch>) -> Vec<RecordBatch> {
@@ -258,30 +294,50 @@ impl View {
         }
         self.input_rows += count as u64;
         let plan = substitute(&self.compiled.plan, &rows)?;
-        let (output, appended) = match &mut self.state {
+        let want_changes = self.want_changes;
+        let (output, appended, touched) = match &mut self.state {
             State::Linear(batches) => {
                 let new_rows = run(&self.planning, &plan).await?;
                 batches.extend(new_rows.iter().filter(|b| b.num_rows() > 0).cloned());
                 coalesce(batches, &self.schema)?;
-                (batches.clone(), new_rows)
+                (batches.clone(), new_rows, None)
             }
             State::Aggregate(store) => {
                 let aggregate = aggregate_plan(&self.raw, &plan).await?;
                 let partial = aggregate.partial_states(self.raw.task_ctx()).await?;
-                store
-                    .apply(&aggregate, partial, self.raw.task_ctx())
+                let ctx = self.raw.task_ctx();
+                let touched = store
+                    .apply(&aggregate, partial, Arc::clone(&ctx), want_changes)
                     .await?;
-                (
-                    store.contents(&aggregate, self.raw.task_ctx()).await?,
-                    Vec::new(),
-                )
+                let touched = match touched {
+                    Some(touched) => {
+                        let before = match touched.before {
+                            Some(before) => aggregate.above(before, Arc::clone(&ctx)).await?,
+                            None => Vec::new(),
+                        };
+                        let after = aggregate.above(touched.after, Arc::clone(&ctx)).await?;
+                        Some((before, after))
+                    }
+                    None => None,
+                };
+                (store.contents(&aggregate, ctx).await?, Vec::new(), touched)
             }
             State::Full => return Ok(None),
+        };
+        let changes = match touched {
+            Some((before, after)) => Some(super::changes::diff(
+                &self.schema,
+                &self.renamed(before)?,
+                &self.renamed(after)?,
+            )?),
+            None if want_changes => Some((Vec::new(), self.renamed(appended.clone())?)),
+            None => None,
         };
         Ok(Some(Advance {
             contents: self.contents_of(output)?,
             appended,
             rebuilt: false,
+            changes,
         }))
     }
 
@@ -291,9 +347,7 @@ impl View {
         let changed = self.needs_backfill
             || self.compiled.inputs.iter().any(|(oid, input)| match input {
                 Input::Stream(_) => inputs.working.tables.get(oid) != self.cursors.get(oid),
-                Input::View(view) => {
-                    inputs.appended.contains_key(view) || inputs.rebuilt.contains(view)
-                }
+                Input::View(view) => inputs.changed.contains(view),
             })
             || (self.compiled.inputs.is_empty()
                 && self
@@ -311,10 +365,13 @@ impl View {
         let rebuilt = self.needs_backfill;
         self.needs_backfill = false;
         self.move_cursors(inputs.working);
+        let contents = self.contents_of(rows)?;
+        let changes = self.diff_from(inputs, &contents)?;
         Ok(Some(Advance {
-            contents: self.contents_of(rows)?,
+            contents,
             appended: Vec::new(),
             rebuilt,
+            changes,
         }))
     }
 
@@ -371,13 +428,13 @@ impl View {
                 *store = GroupStore::default();
                 if batches.iter().any(|b| b.num_rows() > 0) {
                     store
-                        .apply(&aggregate, batches, self.raw.task_ctx())
+                        .apply(&aggregate, batches, self.raw.task_ctx(), false)
                         .await?;
                 } else {
                     // A global aggregate over nothing still has its one row.
                     let partial = aggregate.partial_states(self.raw.task_ctx()).await?;
                     store
-                        .apply(&aggregate, partial, self.raw.task_ctx())
+                        .apply(&aggregate, partial, self.raw.task_ctx(), false)
                         .await?;
                 }
                 store.contents(&aggregate, self.raw.task_ctx()).await?

@@ -253,7 +253,16 @@ where
 {
     let mut sent = 0usize;
     while limit == 0 || sent < limit {
-        match rows.next().await {
+        // Rows that are ready go out together; before waiting for more (a slow query, a
+        // SUBSCRIBE between epochs) the ones sent so far are flushed to the client.
+        let next = match futures::FutureExt::now_or_never(rows.next()) {
+            Some(next) => next,
+            None => {
+                client.flush().await?;
+                rows.next().await
+            }
+        };
+        match next {
             Some(Ok(row)) => {
                 client.feed(PgWireBackendMessage::DataRow(row)).await?;
                 sent += 1;

@@ -27,34 +27,92 @@ use crate::session::Session;
 /// Longest `CREATE MATERIALIZED VIEW` waits for the view's first build.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// `EXPLAIN MATERIALIZED VIEW name` as the statement Basin executes (sqlparser's
-/// `EXPLAIN <table>` node), when `sql` is exactly that.
-pub(super) fn extract(sql: &str) -> Option<DfStatement> {
+/// Statements about a view that sqlparser does not know.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ViewCommand {
+    /// `EXPLAIN MATERIALIZED VIEW name`.
+    Explain(ObjectName),
+    /// `SUBSCRIBE [TO] name [WITH (snapshot = false)]`.
+    Subscribe { name: ObjectName, snapshot: bool },
+}
+
+/// The view command `sql` is, if it is one; with the statement it stands in the log as.
+pub(super) fn extract(sql: &str) -> Result<Option<(ViewCommand, DfStatement)>> {
     let trimmed = sql.trim().trim_end_matches(';').trim();
-    let mut words = trimmed
-        .splitn(4, char::is_whitespace)
-        .filter(|w| !w.is_empty());
-    let is_explain = words.next()?.eq_ignore_ascii_case("explain")
-        && words.next()?.eq_ignore_ascii_case("materialized")
-        && words.next()?.eq_ignore_ascii_case("view");
-    if !is_explain {
-        return None;
-    }
-    let rest = trimmed
-        .splitn(4, char::is_whitespace)
-        .nth(3)
-        .unwrap_or_default();
+    let words: Vec<&str> = trimmed.split_whitespace().take(3).collect();
+    let is = |i: usize, word: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(word));
+    let (rest, explain) = if is(0, "explain") && is(1, "materialized") && is(2, "view") {
+        (after_words(trimmed, 3), true)
+    } else if is(0, "subscribe") {
+        let skip = if is(1, "to") { 2 } else { 1 };
+        (after_words(trimmed, skip), false)
+    } else {
+        return Ok(None);
+    };
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(rest).ok()?;
-    let name = parser.parse_object_name(false).ok()?;
-    Some(DfStatement::Statement(Box::new(
-        SqlStatement::ExplainTable {
-            describe_alias: DescribeAlias::Explain,
-            hive_format: None,
-            has_table_keyword: false,
-            table_name: name,
-        },
-    )))
+    let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::syntax(e.to_string());
+    let mut parser = Parser::new(&dialect).try_with_sql(rest).map_err(syntax)?;
+    let name = parser.parse_object_name(false).map_err(syntax)?;
+    let mut snapshot = true;
+    if !explain && parser.parse_keyword(datafusion::sql::sqlparser::keywords::Keyword::WITH) {
+        parser
+            .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::LParen)
+            .map_err(syntax)?;
+        let option = parser.parse_identifier().map_err(syntax)?;
+        parser
+            .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::Eq)
+            .map_err(syntax)?;
+        let value = parser.parse_expr().map_err(syntax)?.to_string();
+        parser
+            .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::RParen)
+            .map_err(syntax)?;
+        if !option.value.eq_ignore_ascii_case("snapshot") {
+            return Err(Error::user(
+                "22023",
+                format!(
+                    "unknown SUBSCRIBE option \"{}\" (known: snapshot)",
+                    option.value
+                ),
+            ));
+        }
+        snapshot = match value.trim_matches('\'').to_ascii_lowercase().as_str() {
+            "true" | "on" => true,
+            "false" | "off" => false,
+            other => {
+                return Err(Error::user(
+                    "22023",
+                    format!("invalid value for SUBSCRIBE option \"snapshot\": \"{other}\""),
+                ));
+            }
+        };
+    }
+    let rest = parser.peek_token();
+    if rest.token != datafusion::sql::sqlparser::tokenizer::Token::EOF {
+        return Err(Error::syntax(format!("syntax error at or near \"{rest}\"")));
+    }
+    let statement = DfStatement::Statement(Box::new(SqlStatement::ExplainTable {
+        describe_alias: DescribeAlias::Explain,
+        hive_format: None,
+        has_table_keyword: false,
+        table_name: name.clone(),
+    }));
+    let command = if explain {
+        ViewCommand::Explain(name)
+    } else {
+        ViewCommand::Subscribe { name, snapshot }
+    };
+    Ok(Some((command, statement)))
+}
+
+/// `text` after its first `count` whitespace-separated words.
+fn after_words(text: &str, count: usize) -> &str {
+    let mut rest = text.trim_start();
+    for _ in 0..count {
+        rest = rest
+            .find(char::is_whitespace)
+            .map_or("", |at| rest[at..].trim_start());
+    }
+    rest
 }
 
 /// Whether Basin answers `statement` here.
@@ -81,15 +139,95 @@ pub(super) fn handles(statement: &DfStatement) -> bool {
 }
 
 /// The rows these statements return, for Describe.
-pub(super) fn result_schema(statement: &DfStatement) -> Option<SchemaRef> {
-    let DfStatement::Statement(inner) = statement else {
-        return None;
-    };
-    match inner.as_ref() {
-        SqlStatement::ShowViews { .. } => Some(show_schema()),
-        SqlStatement::ExplainTable { .. } => Some(explain_schema()),
-        _ => None,
+pub(super) async fn result_schema(
+    session: &Session,
+    statement: &DfStatement,
+    command: Option<&ViewCommand>,
+) -> Result<Option<SchemaRef>> {
+    match command {
+        Some(ViewCommand::Explain(_)) => return Ok(Some(explain_schema())),
+        Some(ViewCommand::Subscribe { name, .. }) => {
+            let (_, schema) = subscribed_view(session, name)?;
+            return Ok(Some(subscribe_schema(&schema)));
+        }
+        None => {}
     }
+    let DfStatement::Statement(inner) = statement else {
+        return Ok(None);
+    };
+    Ok(match inner.as_ref() {
+        SqlStatement::ShowViews { .. } => Some(show_schema()),
+        _ => None,
+    })
+}
+
+/// A `SUBSCRIBE`'s columns: the epoch, the operation, then the view's columns.
+fn subscribe_schema(view: &Schema) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("epoch", DataType::Int64, false),
+        Field::new("op", DataType::Utf8, false),
+    ];
+    fields.extend(view.fields().iter().map(|f| f.as_ref().clone()));
+    Arc::new(Schema::new(fields))
+}
+
+/// The view `name` names, with its columns.
+fn subscribed_view(
+    session: &Session,
+    name: &ObjectName,
+) -> Result<(basin_catalog::model::Oid, SchemaRef)> {
+    let target = resolve(session, &table_reference(name)?);
+    let snapshot = session.server.catalog.snapshot();
+    let Some(entry) = snapshot.relation(&target.database, &target.schema, &target.name) else {
+        return Err(Error::user(
+            "42P01",
+            format!("materialized view \"{}\" does not exist", target.name),
+        ));
+    };
+    if !matches!(entry.kind, RelationKind::MaterializedView(_)) {
+        return Err(Error::user(
+            "42809",
+            format!(
+                "\"{}\" is not a materialized view; only materialized views have change feeds",
+                target.name
+            ),
+        ));
+    }
+    Ok((entry.oid, entry.arrow_schema()))
+}
+
+/// `SUBSCRIBE`: the view's rows, then its changes, epoch by epoch, until the client cancels.
+async fn subscribe(session: &Arc<Session>, name: &ObjectName, snapshot: bool) -> Result<Output> {
+    use futures::StreamExt;
+    let (oid, view_schema) = subscribed_view(session, name)?;
+    let schema = subscribe_schema(&view_schema);
+    let feed =
+        crate::continuous::feed::open(&session.server.views, oid, &name.to_string(), snapshot)
+            .await
+            .map_err(|message| Error::user("55000", message))?;
+    let out_schema = Arc::clone(&schema);
+    let batches = feed.map(move |item| {
+        let batch = item.map_err(|message| {
+            datafusion::error::DataFusionError::External(Box::new(Error::user("55000", message)))
+        })?;
+        let rows = batch.rows.num_rows();
+        let mut columns: Vec<arrow::array::ArrayRef> = vec![
+            Arc::new(arrow::array::Int64Array::from(vec![
+                i64::try_from(
+                    batch.epoch
+                )
+                .unwrap_or(i64::MAX);
+                rows
+            ])),
+            Arc::new(StringArray::from(vec![batch.op; rows])),
+        ];
+        columns.extend(batch.rows.columns().iter().cloned());
+        Ok(RecordBatch::try_new(Arc::clone(&out_schema), columns)?)
+    });
+    Ok(Output::Rows {
+        schema: Arc::clone(&schema),
+        stream: Box::pin(RecordBatchStreamAdapter::new(schema, batches)),
+    })
 }
 
 fn show_schema() -> SchemaRef {
@@ -109,7 +247,18 @@ fn explain_schema() -> SchemaRef {
     ]))
 }
 
-pub(super) async fn execute(session: &Arc<Session>, statement: &DfStatement) -> Result<Output> {
+pub(super) async fn execute(
+    session: &Arc<Session>,
+    statement: &DfStatement,
+    command: Option<&ViewCommand>,
+) -> Result<Output> {
+    match command {
+        Some(ViewCommand::Explain(name)) => return explain(session, name).await,
+        Some(ViewCommand::Subscribe { name, snapshot }) => {
+            return subscribe(session, name, *snapshot).await;
+        }
+        None => {}
+    }
     let DfStatement::Statement(inner) = statement else {
         return Err(Error::Internal(
             "not a materialized-view statement".to_owned(),
@@ -137,7 +286,6 @@ pub(super) async fn execute(session: &Arc<Session>, statement: &DfStatement) -> 
             Ok(Output::Command("DROP MATERIALIZED VIEW".to_owned()))
         }
         SqlStatement::ShowViews { .. } => show(session),
-        SqlStatement::ExplainTable { table_name, .. } => explain(session, table_name).await,
         _ => Err(Error::Internal(
             "not a materialized-view statement".to_owned(),
         )),
