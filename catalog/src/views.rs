@@ -101,10 +101,16 @@ impl Epochs {
         Arc::clone(&self.committed.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Publishes the next snapshot; readers that pin from now on see it.
+    /// Publishes the next snapshot; readers that pin from now on see it. Waiters on the
+    /// epoch are told by [`Epochs::announce`], once the committer has published what goes
+    /// with it.
     pub fn commit(&self, next: Arc<Committed>) {
-        let epoch = next.epoch;
         *self.committed.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+
+    /// Wakes the waiters of the committed epoch.
+    pub fn announce(&self) {
+        let epoch = self.committed().epoch;
         self.commits.send_replace(epoch);
     }
 

@@ -14,6 +14,7 @@ mod compile;
 pub(crate) mod feed;
 mod freshness;
 mod view;
+mod window_close;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -23,9 +24,9 @@ use arrow::datatypes::{Schema, SchemaRef};
 use basin_catalog::Catalog;
 use basin_catalog::model::{MaterializedViewSpec, Oid, RelationEntry, RelationKind};
 use basin_catalog::session::{register_catalog, session_builder, session_config};
-use basin_catalog::views::checkpoint::{self, Manifest, ViewStateData};
+use basin_catalog::views::checkpoint::{self, Manifest};
 use basin_catalog::views::{Committed, ViewContents};
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
@@ -52,10 +53,15 @@ pub(crate) struct ViewStatus {
     pub(crate) epoch: u64,
     pub(crate) freshness: Option<Percentiles>,
     pub(crate) checkpoint_epoch: Option<u64>,
+    /// Rows only ever added (views over it can be maintained from its new rows).
+    pub(crate) append_only: bool,
+    /// `EMIT ON WINDOW CLOSE` views: the watermark (microseconds) and the late rows dropped.
+    pub(crate) watermark: Option<i64>,
+    pub(crate) late_rows: u64,
 }
 
 /// Options `CREATE MATERIALIZED VIEW ... WITH (...)` accepts.
-pub(crate) const OPTIONS: &[&str] = &["refresh", "refresh_interval_ms"];
+pub(crate) const OPTIONS: &[&str] = &["refresh", "refresh_interval_ms", "emit"];
 
 #[derive(Debug)]
 pub(crate) struct Manager {
@@ -190,8 +196,19 @@ impl Manager {
                 .collect::<Vec<_>>(),
         ));
         let status = self.status();
-        let append_only = |oid: Oid| status.get(&oid).is_some_and(|s| s.mode == Mode::Linear);
+        let append_only = |oid: Oid| status.get(&oid).is_some_and(|s| s.append_only);
         Ok((compile(plan, &append_only), schema))
+    }
+
+    /// Refuses `EMIT ON WINDOW CLOSE` on a view that cannot close windows.
+    pub(crate) fn check_window_close(
+        &self,
+        compiled: &Compiled,
+        database: &str,
+        default_schema: Option<&str>,
+    ) -> Result<(), String> {
+        let (planning, _) = self.sessions(database, default_schema);
+        window_close_for(compiled, &planning).map(|_| ())
     }
 
     /// Waits until view `oid` has been built (or failed building); `Err` carries why it failed.
@@ -229,24 +246,35 @@ impl Manager {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => {
+                    // A graceful stop resumes from exactly here.
+                    if !views.is_empty() {
+                        self.checkpoint(&views).await;
+                    }
+                    return;
+                }
                 _ = ticker.tick() => {}
                 () = self.wake.notified() => {}
             }
             let restored = self.sync(&mut views, manifest.take(), &mut broken).await;
-            self.tick(&mut views, restored).await;
+            let rebuilt = self.tick(&mut views, restored).await;
+            self.publish_status(&views, &broken);
+            self.catalog.epochs().announce();
             let pressure = views
                 .values()
                 .flat_map(View::stream_inputs)
                 .any(|t| t.log_memory_share() > 0.25);
+            // A view just built is checkpointed at once, so a restart does not build it again.
             if !views.is_empty()
-                && (last_checkpoint.elapsed() >= self.checkpoint_every
+                && (rebuilt
+                    || last_checkpoint.elapsed() >= self.checkpoint_every
                     || pressure && last_checkpoint.elapsed() >= Duration::from_secs(1))
             {
                 self.checkpoint(&views).await;
                 last_checkpoint = Instant::now();
+                // Shows the checkpoint's epoch.
+                self.publish_status(&views, &broken);
             }
-            self.publish_status(&views, &broken);
         }
     }
 
@@ -296,10 +324,13 @@ impl Manager {
             if let Some(manifest) = &manifest
                 && let Some(state) = manifest.views.get(&oid).filter(|s| s.sql == spec.sql)
             {
-                let resumed = match checkpoint::read_state(self.catalog.data_dir(), manifest, state)
-                {
-                    Ok(batches) => view
-                        .restore(batches, &state.cursors)
+                let data_dir = self.catalog.data_dir();
+                let saved = checkpoint::read_state(data_dir, manifest, state).and_then(|batches| {
+                    Ok((batches, checkpoint::read_closed(data_dir, manifest, state)?))
+                });
+                let resumed = match saved {
+                    Ok((batches, closed)) => view
+                        .restore(batches, state, closed)
                         .await
                         .map_err(|e| e.to_string()),
                     Err(error) => Err(error.to_string()),
@@ -336,7 +367,7 @@ impl Manager {
     ) -> DfResult<View> {
         let (planning, raw) = self.sessions(&entry.database, spec.default_schema.as_deref());
         let plan = logical_plan(&planning, &spec.sql).await?;
-        let append_only = |oid: Oid| started.get(&oid).is_some_and(|v| *v.mode() == Mode::Linear);
+        let append_only = |oid: Oid| started.get(&oid).is_some_and(View::append_only);
         let mut compiled = compile(plan, &append_only);
         if spec
             .options
@@ -347,23 +378,31 @@ impl Manager {
                 reason: "refresh = 'full' was asked for in WITH (...)".to_owned(),
             };
         }
+        let window_close = if spec
+            .options
+            .get("emit")
+            .is_some_and(|e| e.eq_ignore_ascii_case("on_window_close"))
+        {
+            Some(window_close_for(&compiled, &planning).map_err(DataFusionError::Plan)?)
+        } else {
+            None
+        };
         let refresh_every = spec
             .options
             .get("refresh_interval_ms")
             .and_then(|v| v.parse::<u64>().ok())
             .map_or(Duration::ZERO, Duration::from_millis);
-        Ok(View::new(
-            entry,
-            spec.clone(),
-            compiled,
-            planning,
-            raw,
-            refresh_every,
-        ))
+        let mut view = View::new(entry, spec.clone(), compiled, planning, raw, refresh_every);
+        view.window_close = window_close;
+        Ok(view)
     }
 
-    /// One epoch: capture, advance every view, commit.
-    async fn tick(&self, views: &mut BTreeMap<Oid, View>, restored: HashMap<Oid, ViewContents>) {
+    /// One epoch: capture, advance every view, commit. True if a view was (re)built.
+    async fn tick(
+        &self,
+        views: &mut BTreeMap<Oid, View>,
+        restored: HashMap<Oid, ViewContents>,
+    ) -> bool {
         let epochs = self.catalog.epochs();
         let last = epochs.committed();
         let tables = self.catalog.open_stream_tables();
@@ -466,6 +505,7 @@ impl Manager {
                 view.freshness.record(now, now.duration_since(*at));
             }
         }
+        !rebuilt.is_empty()
     }
 
     /// Checkpoints every view's state at the committed epoch.
@@ -474,13 +514,7 @@ impl Manager {
         let mut data = Vec::new();
         for view in views.values() {
             match view.checkpoint_state() {
-                Ok(Some((schema, batches))) => data.push(ViewStateData {
-                    oid: view.oid,
-                    sql: view.spec.sql.clone(),
-                    schema,
-                    batches,
-                    cursors: view.cursors(),
-                }),
+                Ok(Some(state)) => data.push(state),
                 Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(view = %view.name, %error, "cannot checkpoint materialized view")
@@ -534,6 +568,9 @@ impl Manager {
                     epoch: committed.epoch,
                     freshness: view.freshness.percentiles(),
                     checkpoint_epoch,
+                    append_only: view.append_only(),
+                    watermark: view.window_close.as_ref().and_then(|w| w.watermark),
+                    late_rows: view.window_close.as_ref().map_or(0, |w| w.late_rows),
                 },
             );
         }
@@ -560,11 +597,52 @@ impl Manager {
                     epoch: committed.epoch,
                     freshness: None,
                     checkpoint_epoch,
+                    append_only: false,
+                    watermark: None,
+                    late_rows: 0,
                 },
             );
         }
         *self.status.write().unwrap_or_else(|e| e.into_inner()) = status;
     }
+}
+
+/// Checks that an `EMIT ON WINDOW CLOSE` view can close windows: an incremental aggregate
+/// grouped by `window_end` over one streaming table with a watermark.
+fn window_close_for(
+    compiled: &Compiled,
+    state: &SessionState,
+) -> Result<window_close::WindowClose, String> {
+    if compiled.mode != Mode::Aggregate {
+        return Err(format!(
+            "EMIT ON WINDOW CLOSE needs an incrementally maintained GROUP BY over TUMBLE or HOP \
+             windows; this view is maintained by full refresh ({})",
+            compiled.mode.describe()
+        ));
+    }
+    let groups = compile::group_names(&compiled.plan);
+    if !groups
+        .iter()
+        .any(|g| g == "window_end" || g.ends_with(".window_end"))
+    {
+        return Err(
+            "EMIT ON WINDOW CLOSE needs window_end among the GROUP BY columns (GROUP BY \
+             window_start, window_end, ...)"
+                .to_owned(),
+        );
+    }
+    let streams: Vec<_> = compiled
+        .inputs
+        .values()
+        .filter_map(|i| match i {
+            Input::Stream(table) => Some(table),
+            Input::View(_) => None,
+        })
+        .collect();
+    let [table] = streams.as_slice() else {
+        return Err("EMIT ON WINDOW CLOSE needs exactly one streaming table as input".to_owned());
+    };
+    window_close::WindowClose::try_new(table, state)
 }
 
 /// The view's query as a logical plan with views inlined (the analyzer's work).

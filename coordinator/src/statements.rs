@@ -9,6 +9,7 @@ mod settings;
 mod show_tables;
 mod stream_ddl;
 mod transaction;
+mod windows;
 
 pub(crate) use ddl::resolve;
 
@@ -74,7 +75,8 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             view: Some(command),
         }]);
     }
-    let (sql, stream_clauses) = stream_ddl::extract(sql)?;
+    let (sql, emit_on_window_close) = windows::strip_emit_on_window_close(sql);
+    let (sql, stream_clauses) = stream_ddl::extract(&sql)?;
     let mut stream_clauses = stream_clauses.into_iter();
     let dialect = PostgreSqlDialect {};
     let mut parser = DFParserBuilder::new(sql.as_str())
@@ -83,24 +85,28 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .map_err(|e| Error::syntax(e.to_string()))?;
     let statements = parse_statements(&mut parser, &dialect)
         .map_err(|e| Error::syntax(strip_parser_prefix(&e.to_string())))?;
-    Ok(statements
+    statements
         .into_iter()
         .map(normalize_reset)
         .map(|mut statement| {
             let mut output_names = None;
             if let DfStatement::Statement(inner) = &mut statement {
                 output_names = crate::pg_catalog::output_names(inner);
+                windows::rewrite(inner)?;
+                if emit_on_window_close {
+                    windows::add_emit_option(inner);
+                }
                 crate::pg_catalog::rewrite(inner);
             }
-            ParsedStatement {
+            Ok(ParsedStatement {
                 sql: statement.to_string(),
                 statement,
                 output_names,
                 stream: stream_clauses.next().flatten(),
                 view: None,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// [`DFParser::parse_statements`], except that `COPY` in Postgres syntax (`FROM STDIN`, column

@@ -43,12 +43,14 @@ VIEWS = {
     "v_lookup_agg": "SELECT r.label, count(*) AS c, max(e.temp) AS hi FROM {t} e JOIN {dim} r ON e.region = r.region GROUP BY r.label",
     "v_on_view": "SELECT device, t2 FROM {p}v_filter WHERE t2 > 50",
     "v_on_view_agg": "SELECT device, count(*) AS c, sum(t2) AS s FROM {p}v_filter GROUP BY device",
+    "v_tumble": "SELECT device, window_start, count(*) AS c, sum(temp) AS s FROM TUMBLE({t}, ts, INTERVAL '1 minute') GROUP BY device, window_start",
+    "v_hop": "SELECT window_start, window_end, count(*) AS c, max(temp) AS hi FROM HOP({t}, ts, INTERVAL '30 seconds', INTERVAL '2 minutes') GROUP BY window_start, window_end",
     "v_top": "SELECT device, temp, n FROM {t} ORDER BY temp DESC, n DESC LIMIT 5",
     "v_distinct": "SELECT DISTINCT region FROM {t}",
 }
 
 INCREMENTAL = {"v_filter", "v_union", "v_group", "v_global", "v_having", "v_minute", "v_lookup",
-               "v_lookup_agg", "v_on_view", "v_on_view_agg"}
+               "v_lookup_agg", "v_on_view", "v_on_view_agg", "v_tumble", "v_hop"}
 
 
 def create_views(conn, table: str, dim: str, prefix: str) -> dict[str, str]:
@@ -346,3 +348,45 @@ def test_http_change_feed_sends_server_sent_events(basin):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"http://127.0.0.1:{basin.http_port}/v1/views/h_events/changes", timeout=10)
     assert refused.value.code == 409  # 42809: wrong object type
+
+
+def at(clock: str):
+    import datetime
+    return datetime.datetime.fromisoformat(f"2026-05-01T{clock}+00:00")
+
+
+def test_emit_on_window_close_shows_closed_windows_and_drops_late_rows(basin):
+    with basin.connect() as conn:
+        conn.execute("""CREATE TABLE w_events (device TEXT, ts TIMESTAMPTZ, temp DOUBLE PRECISION,
+            WATERMARK FOR ts AS ts - INTERVAL '5 seconds') APPEND ONLY""")
+        conn.execute("""CREATE MATERIALIZED VIEW w_closed AS SELECT device, window_start, window_end,
+            count(*) AS c, max(temp) AS hi FROM TUMBLE(w_events, ts, INTERVAL '1 minute')
+            GROUP BY device, window_start, window_end EMIT ON WINDOW CLOSE""")
+        conn.execute("SET basin.read_consistency = 'strict'")
+        conn.execute("INSERT INTO w_events VALUES ('a', '2026-05-01T10:00:10Z', 1), ('a', '2026-05-01T10:00:50Z', 3), ('b', '2026-05-01T10:00:20Z', 2)")
+        # The watermark (10:00:45) has not passed the window's end yet.
+        assert conn.execute("SELECT count(*) FROM w_closed").fetchone()[0] == 0
+        conn.execute("INSERT INTO w_events VALUES ('a', '2026-05-01T10:01:04Z', 7)")
+        assert conn.execute("SELECT count(*) FROM w_closed").fetchone()[0] == 0
+        conn.execute("INSERT INTO w_events VALUES ('b', '2026-05-01T10:01:06Z', 8)")
+        rows = conn.execute("SELECT device, window_start, window_end, c, hi FROM w_closed ORDER BY 1").fetchall()
+        start, end = at("10:00:00"), at("10:01:00")
+        assert rows == [("a", start, end, 2, 3.0), ("b", start, end, 1, 2.0)]
+        # A row for a closed window arrives late: dropped, counted, the window unchanged.
+        conn.execute("INSERT INTO w_events VALUES ('a', '2026-05-01T10:00:59Z', 100), ('c', '2026-05-01T10:00:30Z', 1)")
+        assert conn.execute("SELECT device, c, hi FROM w_closed ORDER BY 1").fetchall() == [("a", 2, 3.0), ("b", 1, 2.0)]
+        late, watermark, mode = conn.execute(
+            "SELECT late_rows, watermark, mode FROM basin.materialized_views WHERE name = 'public.w_closed'"
+        ).fetchone()
+        assert (late, watermark, mode) == (2, at("10:01:01"), "incremental")
+        # The table keeps every row; only the view drops late ones.
+        assert conn.execute("SELECT count(*) FROM w_events").fetchone()[0] == 7
+        explained = dict(conn.execute("EXPLAIN MATERIALIZED VIEW w_closed").fetchall())
+        assert explained["emit"] == "on_window_close"
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("""CREATE MATERIALIZED VIEW w_bad AS SELECT device, window_start, count(*)
+                FROM TUMBLE(w_events, ts, INTERVAL '1 minute') GROUP BY device, window_start EMIT ON WINDOW CLOSE""")
+        conn.execute("CREATE TABLE w_nowm (device TEXT, ts TIMESTAMPTZ) APPEND ONLY")
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("""CREATE MATERIALIZED VIEW w_bad AS SELECT window_start, window_end, count(*)
+                FROM TUMBLE(w_nowm, ts, INTERVAL '1 minute') GROUP BY window_start, window_end EMIT ON WINDOW CLOSE""")

@@ -48,6 +48,14 @@ pub struct ViewState {
     /// Per streaming table the view reads, the offsets its state covers.
     #[serde(default)]
     pub cursors: BTreeMap<Oid, Vec<u64>>,
+    /// `EMIT ON WINDOW CLOSE` views: the emitted rows of closed windows (a second file), the
+    /// watermark (microseconds) and the late rows dropped so far.
+    #[serde(default)]
+    pub closed_file: Option<String>,
+    #[serde(default)]
+    pub watermark: Option<i64>,
+    #[serde(default)]
+    pub late_rows: u64,
 }
 
 /// State to write for one view.
@@ -58,6 +66,10 @@ pub struct ViewStateData {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub cursors: BTreeMap<Oid, Vec<u64>>,
+    /// Emitted rows of closed windows (`EMIT ON WINDOW CLOSE`).
+    pub closed: Option<(SchemaRef, Vec<RecordBatch>)>,
+    pub watermark: Option<i64>,
+    pub late_rows: u64,
 }
 
 fn root(data_dir: &Path) -> PathBuf {
@@ -89,7 +101,23 @@ pub fn read_state(
     manifest: &Manifest,
     view: &ViewState,
 ) -> Result<Vec<RecordBatch>> {
-    let path = epoch_dir(data_dir, manifest.epoch).join(&view.file);
+    read_ipc(&epoch_dir(data_dir, manifest.epoch).join(&view.file))
+}
+
+/// The emitted rows of closed windows `manifest` holds for `view`, if it has any.
+pub fn read_closed(
+    data_dir: &Path,
+    manifest: &Manifest,
+    view: &ViewState,
+) -> Result<Option<Vec<RecordBatch>>> {
+    view.closed_file
+        .as_ref()
+        .map(|file| read_ipc(&epoch_dir(data_dir, manifest.epoch).join(file)))
+        .transpose()
+}
+
+fn read_ipc(path: &Path) -> Result<Vec<RecordBatch>> {
+    let path = path.to_path_buf();
     let file = File::open(&path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
     let reader = FileReader::try_new(BufReader::new(file), None).map_err(|e| Error::Corrupt {
         path: path.display().to_string(),
@@ -127,31 +155,15 @@ pub fn write(data_dir: &Path, epoch: u64, views: Vec<ViewStateData>) -> Result<M
     };
     for view in views {
         let file = format!("{}.arrow", view.oid);
-        let path = dir.join(&file);
-        let context = |what: &str| format!("{what} {}", path.display());
-        let out = File::create(&path).map_err(|e| Error::io(context("create"), e))?;
-        let mut writer = FileWriter::try_new(BufWriter::new(out), &view.schema)
-            .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
-        let mut rows = 0u64;
-        for batch in &view.batches {
-            rows += batch.num_rows() as u64;
-            writer
-                .write(batch)
-                .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
-        }
-        writer
-            .finish()
-            .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
-        let mut buffered = writer
-            .into_inner()
-            .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
-        buffered
-            .flush()
-            .map_err(|e| Error::io(context("write"), e))?;
-        let out = buffered
-            .into_inner()
-            .map_err(|e| Error::io(context("write"), e.into_error()))?;
-        out.sync_all().map_err(|e| Error::io(context("fsync"), e))?;
+        let rows = write_ipc(&dir.join(&file), &view.schema, &view.batches)?;
+        let closed_file = match &view.closed {
+            Some((schema, batches)) => {
+                let name = format!("{}.closed.arrow", view.oid);
+                write_ipc(&dir.join(&name), schema, batches)?;
+                Some(name)
+            }
+            None => None,
+        };
         manifest.views.insert(
             view.oid,
             ViewState {
@@ -159,6 +171,9 @@ pub fn write(data_dir: &Path, epoch: u64, views: Vec<ViewStateData>) -> Result<M
                 file,
                 rows,
                 cursors: view.cursors,
+                closed_file,
+                watermark: view.watermark,
+                late_rows: view.late_rows,
             },
         );
     }
@@ -183,6 +198,35 @@ pub fn write(data_dir: &Path, epoch: u64, views: Vec<ViewStateData>) -> Result<M
     sync_dir(&root)?;
     remove_older(data_dir, epoch);
     Ok(manifest)
+}
+
+/// Writes `batches` as an Arrow IPC file at `path` and fsyncs it; returns the rows written.
+fn write_ipc(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
+    let context = |what: &str| format!("{what} {}", path.display());
+    let out = File::create(path).map_err(|e| Error::io(context("create"), e))?;
+    let mut writer = FileWriter::try_new(BufWriter::new(out), schema)
+        .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
+    let mut rows = 0u64;
+    for batch in batches {
+        rows += batch.num_rows() as u64;
+        writer
+            .write(batch)
+            .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
+    }
+    writer
+        .finish()
+        .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
+    let mut buffered = writer
+        .into_inner()
+        .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
+    buffered
+        .flush()
+        .map_err(|e| Error::io(context("write"), e))?;
+    let out = buffered
+        .into_inner()
+        .map_err(|e| Error::io(context("write"), e.into_error()))?;
+    out.sync_all().map_err(|e| Error::io(context("fsync"), e))?;
+    Ok(rows)
 }
 
 /// Removes checkpoint directories older than `epoch` (best effort: leftovers are harmless).

@@ -111,6 +111,11 @@ impl AggregatePlan {
         })
     }
 
+    /// The aggregation's output: group columns, then aggregate values.
+    pub(super) fn final_schema(&self) -> SchemaRef {
+        self.final_node.schema()
+    }
+
     pub(super) fn state_schema(&self) -> SchemaRef {
         self.partial.schema()
     }
@@ -425,6 +430,54 @@ impl GroupStore {
             out.extend(chunk.output.iter().flatten().cloned());
         }
         Ok(out)
+    }
+
+    /// Removes the groups whose aggregate column `column` (a timestamp, e.g. `window_end`) is
+    /// at most `upto` (microseconds), returning their aggregate rows: windows the watermark
+    /// closed, emitted once and forgotten.
+    pub(super) fn evict(&mut self, column: usize, upto: i64) -> DfResult<Vec<RecordBatch>> {
+        use arrow::array::TimestampMicrosecondArray;
+        let mut evicted = Vec::new();
+        let mut keys_to_drop = Vec::new();
+        for chunk in &mut self.chunks {
+            if chunk.live_rows == 0 {
+                continue;
+            }
+            let values = arrow::compute::cast(
+                chunk.finals.column(column),
+                &arrow::datatypes::DataType::Timestamp(
+                    arrow::datatypes::TimeUnit::Microsecond,
+                    None,
+                ),
+            )?;
+            let values = values
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .ok_or_else(|| DataFusionError::Internal("window end is not a timestamp".into()))?;
+            let closed: Vec<bool> = (0..values.len())
+                .map(|row| chunk.live[row] && values.is_valid(row) && values.value(row) <= upto)
+                .collect();
+            if !closed.contains(&true) {
+                continue;
+            }
+            let mask = BooleanArray::from(closed.clone());
+            let rows = filter_record_batch(&chunk.finals, &mask)?;
+            keys_to_drop.push(filter_record_batch(&chunk.states, &mask)?);
+            evicted.push(rows);
+            for (row, gone) in closed.iter().enumerate() {
+                if *gone {
+                    chunk.kill(row);
+                }
+            }
+        }
+        for states in keys_to_drop {
+            let keys = self.keys_of(&states)?;
+            for row in 0..keys.num_rows() {
+                self.index.remove(keys.row(row).as_ref());
+            }
+        }
+        self.compact_if_stale()?;
+        Ok(evicted)
     }
 
     /// Every group's current partial state, for a checkpoint.

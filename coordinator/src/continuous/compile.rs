@@ -160,6 +160,29 @@ fn classify(
     }
 }
 
+/// The output names of the GROUP BY columns of the view's aggregation, if it has one under
+/// row-wise operators.
+pub(crate) fn group_names(plan: &LogicalPlan) -> Vec<String> {
+    let mut node = strip_order(plan);
+    loop {
+        match node {
+            LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+                node = node.inputs()[0];
+            }
+            LogicalPlan::Aggregate(aggregate) => {
+                return aggregate
+                    .schema
+                    .fields()
+                    .iter()
+                    .take(aggregate.group_expr.len())
+                    .map(|f| f.name().clone())
+                    .collect();
+            }
+            _ => return Vec::new(),
+        }
+    }
+}
+
 /// A view's rows have no order: a top-level `ORDER BY` without `LIMIT` is ignored.
 fn strip_order(plan: &LogicalPlan) -> &LogicalPlan {
     match plan {

@@ -9,6 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use basin_catalog::model::{MaterializedViewSpec, Oid, RelationEntry};
+use basin_catalog::views::checkpoint::ViewStateData;
 use basin_catalog::views::{Committed, ReadPin, ViewContents};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::session_state::SessionState;
@@ -18,6 +19,7 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use super::aggregate::{AggregatePlan, GroupStore};
 use super::compile::{Compiled, Input, Mode, substitute};
 use super::freshness::Freshness;
+use super::window_close::{WindowClose, window_end_column};
 
 /// What one epoch hands every view.
 pub(super) struct EpochInputs<'a> {
@@ -70,6 +72,8 @@ pub(super) struct View {
     pub(super) pending_since: Option<Instant>,
     /// Whether a change feed listens (changes are computed only then).
     pub(super) want_changes: bool,
+    /// Set for `EMIT ON WINDOW CLOSE` views.
+    pub(super) window_close: Option<WindowClose>,
 }
 
 impl View {
@@ -105,11 +109,18 @@ impl View {
             rows: 0,
             pending_since: None,
             want_changes: false,
+            window_close: None,
         }
     }
 
     pub(super) fn mode(&self) -> &Mode {
         &self.compiled.mode
+    }
+
+    /// Whether rows are only ever added: linear views, and window-close views (a closed
+    /// window's row never changes).
+    pub(super) fn append_only(&self) -> bool {
+        self.compiled.mode == Mode::Linear || self.window_close.is_some()
     }
 
     pub(super) fn stream_inputs(
@@ -204,7 +215,27 @@ impl View {
                 let plan = aggregate_plan(&state, &self.compiled.plan).await?;
                 let partial = plan.partial_states(state.task_ctx()).await?;
                 store.apply(&plan, partial, state.task_ctx(), false).await?;
-                store.contents(&plan, state.task_ctx()).await?
+                match &mut self.window_close {
+                    Some(window_close) => {
+                        // The watermark the table's rows so far allow.
+                        let pinned = Self::pinned(&self.planning, inputs.working);
+                        let sql = format!(
+                            "SELECT max({}) FROM {}",
+                            window_close.watermark_sql, window_close.table_name
+                        );
+                        let max = pinned.create_logical_plan(&sql).await?;
+                        let rows = run(&pinned, &max).await?;
+                        window_close.watermark = None;
+                        window_close.late_rows = 0;
+                        window_close.closed.clear();
+                        if let Some(batch) = rows.first() {
+                            window_close.advance_to(batch.column(0).as_ref())?;
+                        }
+                        close_windows(store, &plan, window_close, state.task_ctx()).await?;
+                        window_close.closed.clone()
+                    }
+                    None => store.contents(&plan, state.task_ctx()).await?,
+                }
             }
             State::Full => Vec::new(),
         };
@@ -287,12 +318,19 @@ impl View {
                 return self.backfill(inputs).await.map(Some);
             }
         };
+        let mut rows = rows;
         let count: usize = rows.values().flatten().map(RecordBatch::num_rows).sum();
         self.move_cursors(inputs.working);
         if count == 0 {
             return Ok(None);
         }
         self.input_rows += count as u64;
+        if let Some(window_close) = &mut self.window_close
+            && let Some(batches) = rows.remove(&window_close.table)
+        {
+            let kept = window_close.drop_late(batches)?;
+            rows.insert(window_close.table, kept);
+        }
         let plan = substitute(&self.compiled.plan, &rows)?;
         let want_changes = self.want_changes;
         let (output, appended, touched) = match &mut self.state {
@@ -306,6 +344,30 @@ impl View {
                 let aggregate = aggregate_plan(&self.raw, &plan).await?;
                 let partial = aggregate.partial_states(self.raw.task_ctx()).await?;
                 let ctx = self.raw.task_ctx();
+                if let Some(window_close) = &mut self.window_close {
+                    store
+                        .apply(&aggregate, partial, Arc::clone(&ctx), false)
+                        .await?;
+                    if let Some(batches) = rows.get(&window_close.table) {
+                        window_close.advance(batches)?;
+                    }
+                    let closed = close_windows(store, &aggregate, window_close, ctx).await?;
+                    if closed.is_empty() {
+                        return Ok(None);
+                    }
+                    let contents = window_close.closed.clone();
+                    let changes = want_changes
+                        .then(|| {
+                            Ok::<_, DataFusionError>((Vec::new(), self.renamed(closed.clone())?))
+                        })
+                        .transpose()?;
+                    return Ok(Some(Advance {
+                        contents: self.contents_of(contents)?,
+                        appended: closed,
+                        rebuilt: false,
+                        changes,
+                    }));
+                }
                 let touched = store
                     .apply(&aggregate, partial, Arc::clone(&ctx), want_changes)
                     .await?;
@@ -390,29 +452,48 @@ impl View {
     }
 
     /// The state a checkpoint keeps; `None` for views rebuilt on restart (full refresh).
-    pub(super) fn checkpoint_state(&self) -> DfResult<Option<(SchemaRef, Vec<RecordBatch>)>> {
+    pub(super) fn checkpoint_state(&self) -> DfResult<Option<ViewStateData>> {
         if self.needs_backfill || self.failed.is_some() {
             return Ok(None);
         }
-        match &self.state {
-            State::Linear(batches) => Ok(Some((Arc::clone(&self.schema), batches.clone()))),
+        let (schema, batches) = match &self.state {
+            State::Linear(batches) => (Arc::clone(&self.schema), batches.clone()),
             State::Aggregate(store) => {
                 let states = store.states()?;
-                let Some(schema) = states.first().map(RecordBatch::schema) else {
-                    return Ok(Some((Arc::clone(&self.schema), Vec::new())));
-                };
-                Ok(Some((schema, states)))
+                match states.first().map(RecordBatch::schema) {
+                    Some(schema) => (schema, states),
+                    None => (Arc::clone(&self.schema), Vec::new()),
+                }
             }
-            State::Full => Ok(None),
-        }
+            State::Full => return Ok(None),
+        };
+        let window_close = self.window_close.as_ref();
+        Ok(Some(ViewStateData {
+            oid: self.oid,
+            sql: self.spec.sql.clone(),
+            schema,
+            batches,
+            cursors: self.cursors(),
+            closed: window_close.map(|w| (Arc::clone(&self.schema), w.closed.clone())),
+            watermark: window_close.and_then(|w| w.watermark),
+            late_rows: window_close.map_or(0, |w| w.late_rows),
+        }))
     }
 
     /// Resumes from a checkpoint taken at `tables`' offsets. Returns the view's rows.
     pub(super) async fn restore(
         &mut self,
         batches: Vec<RecordBatch>,
-        tables: &BTreeMap<Oid, Vec<u64>>,
+        saved: &basin_catalog::views::checkpoint::ViewState,
+        closed: Option<Vec<RecordBatch>>,
     ) -> DfResult<ViewContents> {
+        let tables = &saved.cursors;
+        let closed = self.renamed(closed.unwrap_or_default())?;
+        if let Some(window_close) = &mut self.window_close {
+            window_close.watermark = saved.watermark;
+            window_close.late_rows = saved.late_rows;
+            window_close.closed = closed;
+        }
         let output = match &mut self.state {
             State::Linear(rows) => {
                 *rows = batches
@@ -437,7 +518,10 @@ impl View {
                         .apply(&aggregate, partial, self.raw.task_ctx(), false)
                         .await?;
                 }
-                store.contents(&aggregate, self.raw.task_ctx()).await?
+                match &self.window_close {
+                    Some(window_close) => window_close.closed.clone(),
+                    None => store.contents(&aggregate, self.raw.task_ctx()).await?,
+                }
             }
             State::Full => {
                 return Err(DataFusionError::Internal(
@@ -459,6 +543,29 @@ impl View {
         self.needs_backfill = false;
         self.contents_of(output)
     }
+}
+
+/// Emits the windows the watermark closed: their rows go to `window_close.closed` (and are
+/// returned), their state is dropped.
+async fn close_windows(
+    store: &mut GroupStore,
+    plan: &AggregatePlan,
+    window_close: &mut WindowClose,
+    ctx: Arc<datafusion::execution::TaskContext>,
+) -> DfResult<Vec<RecordBatch>> {
+    let Some(watermark) = window_close.watermark else {
+        return Ok(Vec::new());
+    };
+    let column = window_end_column(&plan.final_schema()).ok_or_else(|| {
+        DataFusionError::Plan("EMIT ON WINDOW CLOSE needs window_end in GROUP BY".into())
+    })?;
+    let mut closed = Vec::new();
+    for rows in store.evict(column, watermark)? {
+        closed.extend(plan.above(rows, Arc::clone(&ctx)).await?);
+    }
+    closed.retain(|b| b.num_rows() > 0);
+    window_close.closed.extend(closed.iter().cloned());
+    Ok(closed)
 }
 
 async fn run(state: &SessionState, plan: &LogicalPlan) -> DfResult<Vec<RecordBatch>> {

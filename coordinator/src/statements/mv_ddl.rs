@@ -325,6 +325,9 @@ fn options(
         let text = text.trim_matches('\'').to_owned();
         let valid = match key.as_str() {
             "refresh" => ["auto", "full"].contains(&text.to_ascii_lowercase().as_str()),
+            "emit" => {
+                ["on_update", "on_window_close"].contains(&text.to_ascii_lowercase().as_str())
+            }
             _ => text.parse::<u64>().is_ok(),
         };
         if !valid {
@@ -362,13 +365,22 @@ async fn create(
     };
     let default_schema = super::ddl::default_schema(session);
     let manager = &session.server.views;
-    let (_, schema) = manager
+    let (compiled, schema) = manager
         .compile(&target.database, Some(&default_schema), &sql)
         .await?;
+    let options = options(view)?;
+    if options
+        .get("emit")
+        .is_some_and(|e| e.eq_ignore_ascii_case("on_window_close"))
+    {
+        manager
+            .check_window_close(&compiled, &target.database, Some(&default_schema))
+            .map_err(|message| Error::user("0A000", message))?;
+    }
     let spec = MaterializedViewSpec {
         sql,
         default_schema: Some(default_schema),
-        options: options(view)?,
+        options,
     };
     let catalog = &session.server.catalog;
     let Some(oid) = catalog
@@ -488,6 +500,13 @@ async fn explain(session: &Arc<Session>, name: &ObjectName) -> Result<Output> {
         (
             "epoch_ms",
             session.server.views.epoch_length().as_millis().to_string(),
+        ),
+        (
+            "emit",
+            spec.options
+                .get("emit")
+                .cloned()
+                .unwrap_or_else(|| "on_update".to_owned()),
         ),
         ("definition", spec.sql.clone()),
         ("plan", compiled.plan.display_indent().to_string()),

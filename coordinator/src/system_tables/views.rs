@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
 use super::{LiveTable, RowsFn};
 use crate::continuous::Manager;
@@ -22,6 +24,11 @@ pub(super) fn materialized_views_table(manager: Arc<Manager>) -> LiveTable {
         Field::new("state_bytes", DataType::Int64, false),
         Field::new("input_rows", DataType::Int64, false),
         Field::new("late_rows", DataType::Int64, false),
+        Field::new(
+            "watermark",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            true,
+        ),
         Field::new("epoch", DataType::Int64, false),
         Field::new("checkpoint_epoch", DataType::Int64, true),
         Field::new("freshness_p50_ms", DataType::Float64, true),
@@ -42,6 +49,7 @@ pub(super) fn materialized_views_table(manager: Arc<Manager>) -> LiveTable {
         let mut state_bytes = Int64Builder::new();
         let mut input_rows = Int64Builder::new();
         let mut late_rows = Int64Builder::new();
+        let mut watermark = TimestampMicrosecondBuilder::new().with_timezone("+00:00");
         let mut epoch = Int64Builder::new();
         let mut checkpoint = Int64Builder::new();
         let mut p50 = Float64Builder::new();
@@ -58,8 +66,9 @@ pub(super) fn materialized_views_table(manager: Arc<Manager>) -> LiveTable {
             groups.append_option(status.groups.map(int));
             state_bytes.append_value(int(status.state_bytes));
             input_rows.append_value(int(status.input_rows));
-            // Late rows are counted once watermarks drive views (EMIT ON WINDOW CLOSE).
-            late_rows.append_value(0);
+            // Rows behind the watermark dropped by EMIT ON WINDOW CLOSE views.
+            late_rows.append_value(int(status.late_rows));
+            watermark.append_option(status.watermark);
             epoch.append_value(int(status.epoch));
             checkpoint.append_option(status.checkpoint_epoch.map(int));
             p50.append_option(status.freshness.map(|f| f.p50));
@@ -78,6 +87,7 @@ pub(super) fn materialized_views_table(manager: Arc<Manager>) -> LiveTable {
             Arc::new(state_bytes.finish()),
             Arc::new(input_rows.finish()),
             Arc::new(late_rows.finish()),
+            Arc::new(watermark.finish()),
             Arc::new(epoch.finish()),
             Arc::new(checkpoint.finish()),
             Arc::new(p50.finish()),
