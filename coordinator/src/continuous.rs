@@ -455,6 +455,7 @@ impl Manager {
                 appended: &appended,
                 rebuilt: &rebuilt,
                 changed: &changed,
+                previous: &last,
             };
             match view.advance(&inputs).await {
                 Ok(Some(advance)) => {

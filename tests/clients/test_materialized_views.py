@@ -45,18 +45,28 @@ VIEWS = {
     "v_on_view_agg": "SELECT device, count(*) AS c, sum(t2) AS s FROM {p}v_filter GROUP BY device",
     "v_tumble": "SELECT device, window_start, count(*) AS c, sum(temp) AS s FROM TUMBLE({t}, ts, INTERVAL '1 minute') GROUP BY device, window_start",
     "v_hop": "SELECT window_start, window_end, count(*) AS c, max(temp) AS hi FROM HOP({t}, ts, INTERVAL '30 seconds', INTERVAL '2 minutes') GROUP BY window_start, window_end",
+    "v_join2": "SELECT e.device, e.n, o.code FROM {t} e JOIN {o} o ON e.device = o.device WHERE o.code % 3 = 0",
+    "v_join2_agg": "SELECT o.code % 5 AS k, count(*) AS c, sum(e.n) AS s, max(e.temp) AS hi FROM {t} e JOIN {o} o ON e.device = o.device GROUP BY 1",
+    "v_window_join": "SELECT a.window_start, a.device, count(*) AS c FROM TUMBLE({t}, ts, INTERVAL '1 minute') a "
+                     "JOIN TUMBLE({o}, ts, INTERVAL '1 minute') b ON a.device = b.device AND a.window_start = b.window_start "
+                     "GROUP BY a.window_start, a.device",
+    "v_self": "SELECT a.device, count(*) AS c FROM {t} a JOIN {t} b ON a.n = b.n + 1 GROUP BY a.device",
     "v_top": "SELECT device, temp, n FROM {t} ORDER BY temp DESC, n DESC LIMIT 5",
     "v_distinct": "SELECT DISTINCT region FROM {t}",
 }
 
 INCREMENTAL = {"v_filter", "v_union", "v_group", "v_global", "v_having", "v_minute", "v_lookup",
-               "v_lookup_agg", "v_on_view", "v_on_view_agg", "v_tumble", "v_hop"}
+               "v_lookup_agg", "v_on_view", "v_on_view_agg", "v_tumble", "v_hop", "v_join2", "v_join2_agg",
+               "v_window_join"}
+
+OTHER = ("CREATE TABLE {name} (device TEXT, ts TIMESTAMPTZ, code BIGINT) APPEND ONLY "
+         "WITH (shards = 2, compaction_interval = '300ms')")
 
 
 def create_views(conn, table: str, dim: str, prefix: str) -> dict[str, str]:
     queries = {}
     for name, template in VIEWS.items():
-        query = template.format(t=table, dim=dim, p=prefix)
+        query = template.format(t=table, dim=dim, p=prefix, o=f"{prefix}other")
         conn.execute(f"CREATE MATERIALIZED VIEW {prefix}{name} AS {query}")
         queries[f"{prefix}{name}"] = query
     return queries
@@ -84,6 +94,17 @@ def random_rows(rng: random.Random, count: int, start: int) -> list[tuple]:
     return rows
 
 
+def insert_other(conn, table: str, rng: random.Random, count: int, start: int) -> None:
+    rows = [(rng.choice(["a", "b", "c", "d", "e"]),
+             f"2026-03-01T10:{rng.randrange(0, 6):02d}:{rng.randrange(0, 60):02d}Z", start + i)
+            for i in range(count)]
+    with conn.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} VALUES " + ", ".join(["(%s, %s, %s)"] * len(rows)),
+            [value for row in rows for value in row],
+        )
+
+
 def insert(conn, table: str, rows: list[tuple]) -> None:
     with conn.cursor() as cursor:
         cursor.execute(
@@ -98,7 +119,9 @@ def test_every_view_shape_equals_its_query_at_every_epoch(basin):
         conn.execute(EVENTS.format(name="d_events"))
         conn.execute("CREATE TABLE d_regions (region TEXT, label TEXT)")
         conn.execute("INSERT INTO d_regions VALUES ('north', 'N'), ('south', 'S'), ('east', 'E')")
+        conn.execute(OTHER.format(name="d_other"))
         insert(conn, "d_events", random_rows(rng, 40, 0))
+        insert_other(conn, "d_other", rng, 10, 0)
         queries = create_views(conn, "d_events", "d_regions", "d_")
         modes = dict(conn.execute("SELECT name, mode FROM basin.materialized_views").fetchall())
         for name in queries:
@@ -109,6 +132,8 @@ def test_every_view_shape_equals_its_query_at_every_epoch(basin):
             rows = random_rows(rng, rng.randrange(1, 60), next_n)
             next_n += len(rows)
             insert(conn, "d_events", rows)
+            if rng.random() < 0.6:
+                insert_other(conn, "d_other", rng, rng.randrange(1, 8), 1000 * (round_ + 1))
             # Compare right away (the view may lag the insert: both sides are at one epoch) and
             # at a random later moment.
             time.sleep(rng.choice([0, 0, 0.05, 0.15]))
@@ -193,6 +218,8 @@ def test_kill9_during_ingest_views_converge_to_their_batch_recomputation(basin):
         conn.execute(EVENTS.format(name="k_events"))
         conn.execute("CREATE TABLE k_regions (region TEXT, label TEXT)")
         conn.execute("INSERT INTO k_regions VALUES ('north', 'N'), ('south', 'S'), ('east', 'E')")
+        conn.execute(OTHER.format(name="k_other"))
+        insert_other(conn, "k_other", random.Random(7), 30, 0)
         queries = create_views(conn, "k_events", "k_regions", "k_")
     acknowledged = []
     stop = threading.Event()

@@ -47,8 +47,8 @@ impl Mode {
     /// What `EXPLAIN MATERIALIZED VIEW` and `basin.materialized_views` say about the mode.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Mode::Linear => "append-only: filters, projections, unions and lookup joins run \
-                             over the new rows only"
+            Mode::Linear => "append-only: filters, projections, unions and joins run over the \
+                             new rows only"
                 .to_owned(),
             Mode::Aggregate => "grouped aggregate: partial states of the new rows are merged \
                                 into the state of each group"
@@ -80,6 +80,11 @@ pub(crate) struct Compiled {
     pub(crate) plan: LogicalPlan,
     pub(crate) mode: Mode,
     pub(crate) inputs: BTreeMap<Oid, Input>,
+    /// A join of two changing inputs: an epoch's new rows are the sum over the inputs of the
+    /// query with that input's new rows, the inputs before it as they are now and the ones
+    /// after it as they were (the product rule), so a pair of rows new on both sides counts
+    /// once.
+    pub(crate) bilinear: bool,
 }
 
 /// The changing input a scan reads, if any.
@@ -105,8 +110,55 @@ pub(crate) fn compile(plan: LogicalPlan, append_only: &dyn Fn(Oid) -> bool) -> C
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    let mode = classify(&plan, &inputs, append_only);
-    Compiled { plan, mode, inputs }
+    let mut mode = classify(&plan, &inputs, append_only);
+    let bilinear = matches!(mode, Mode::Linear | Mode::Aggregate) && two_sided_join(&plan, &inputs);
+    if bilinear && let Some(reason) = scanned_twice(&plan) {
+        mode = Mode::Full { reason };
+    }
+    Compiled {
+        plan,
+        mode,
+        inputs,
+        bilinear,
+    }
+}
+
+/// Whether a join in `plan` has changing inputs on both sides.
+fn two_sided_join(plan: &LogicalPlan, inputs: &BTreeMap<Oid, Input>) -> bool {
+    let mut found = false;
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::Join(join) = node
+            && changes(&join.left, inputs)
+            && changes(&join.right, inputs)
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// A changing input read more than once (a self-join): the product rule needs each input
+/// once.
+fn scanned_twice(plan: &LogicalPlan) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut twice = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Some(input) = changing_input(scan)
+            && !seen.insert(input.oid())
+        {
+            twice = Some(format!(
+                "self-join of changing input `{}` (each changing input may be read once when \
+                 two of them are joined)",
+                scan.table_name
+            ));
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    twice
 }
 
 fn classify(
@@ -247,12 +299,6 @@ fn linear(node: &LogicalPlan, inputs: &BTreeMap<Oid, Input>) -> Result<(), Strin
         }
         LogicalPlan::Join(join) if join.join_type == JoinType::Inner => {
             row_wise(node)?;
-            if changes(&join.left, inputs) && changes(&join.right, inputs) {
-                return Err(format!(
-                    "join of two changing inputs `{}` (needs join state)",
-                    describe(node)
-                ));
-            }
             linear(&join.left, inputs)?;
             linear(&join.right, inputs)
         }
@@ -323,6 +369,16 @@ pub(crate) fn substitute(
     plan: &LogicalPlan,
     rows: &BTreeMap<Oid, Vec<arrow::array::RecordBatch>>,
 ) -> DfResult<LogicalPlan> {
+    substitute_some(plan, rows, true)
+}
+
+/// Like [`substitute`]; with `all == false` only the inputs in `rows` are replaced and the
+/// other scans read their tables (as the session's pinned epoch has them).
+pub(crate) fn substitute_some(
+    plan: &LogicalPlan,
+    rows: &BTreeMap<Oid, Vec<arrow::array::RecordBatch>>,
+    all: bool,
+) -> DfResult<LogicalPlan> {
     plan.clone()
         .transform_up_with_subqueries(|node| {
             let LogicalPlan::TableScan(scan) = &node else {
@@ -331,6 +387,9 @@ pub(crate) fn substitute(
             let Some(input) = changing_input(scan) else {
                 return Ok(Transformed::no(node));
             };
+            if !all && !rows.contains_key(&input.oid()) {
+                return Ok(Transformed::no(node));
+            }
             let schema = scan.source.schema();
             let batches = rows.get(&input.oid()).cloned().unwrap_or_default();
             let table = MemTable::try_new(schema, vec![batches])?;

@@ -30,6 +30,8 @@ pub(super) struct EpochInputs<'a> {
     pub(super) rebuilt: &'a std::collections::HashSet<Oid>,
     /// Views whose rows changed this epoch.
     pub(super) changed: &'a std::collections::HashSet<Oid>,
+    /// The epoch before (views as they were, for joins of two changing inputs).
+    pub(super) previous: &'a Committed,
 }
 
 /// What advancing a view produced.
@@ -320,6 +322,7 @@ impl View {
         };
         let mut rows = rows;
         let count: usize = rows.values().flatten().map(RecordBatch::num_rows).sum();
+        let old_cursors = self.cursors.clone();
         self.move_cursors(inputs.working);
         if count == 0 {
             return Ok(None);
@@ -331,18 +334,37 @@ impl View {
             let kept = window_close.drop_late(batches)?;
             rows.insert(window_close.table, kept);
         }
-        let plan = substitute(&self.compiled.plan, &rows)?;
+        let terms = self.terms(inputs, &rows, &old_cursors)?;
         let want_changes = self.want_changes;
         let (output, appended, touched) = match &mut self.state {
             State::Linear(batches) => {
-                let new_rows = run(&self.planning, &plan).await?;
+                let mut new_rows = Vec::new();
+                for (plan, pin) in &terms {
+                    let state = match pin {
+                        Some(pin) => Self::pinned(&self.planning, pin),
+                        None => self.planning.clone(),
+                    };
+                    new_rows.extend(run(&state, plan).await?);
+                }
                 batches.extend(new_rows.iter().filter(|b| b.num_rows() > 0).cloned());
                 coalesce(batches, &self.schema)?;
                 (batches.clone(), new_rows, None)
             }
             State::Aggregate(store) => {
-                let aggregate = aggregate_plan(&self.raw, &plan).await?;
-                let partial = aggregate.partial_states(self.raw.task_ctx()).await?;
+                let mut partial = Vec::new();
+                let mut last = None;
+                for (plan, pin) in &terms {
+                    let state = match pin {
+                        Some(pin) => Self::pinned(&self.raw, pin),
+                        None => self.raw.clone(),
+                    };
+                    let aggregate = aggregate_plan(&state, plan).await?;
+                    partial.extend(aggregate.partial_states(state.task_ctx()).await?);
+                    last = Some(aggregate);
+                }
+                let Some(aggregate) = last else {
+                    return Ok(None);
+                };
                 let ctx = self.raw.task_ctx();
                 if let Some(window_close) = &mut self.window_close {
                     store
@@ -401,6 +423,60 @@ impl View {
             rebuilt: false,
             changes,
         }))
+    }
+
+    /// The plans whose rows sum to the epoch's new rows, each with the snapshot its other
+    /// scans read (`None`: no scan reads a changing input as a table).
+    ///
+    /// One input, or several that are not joined with each other: one plan over the new rows
+    /// of every input. Two joined changing inputs `A ⋈ B`: `ΔA ⋈ B(before)` plus
+    /// `A(now) ⋈ ΔB` (in general, input `i`'s new rows with inputs before it as they are now
+    /// and inputs after it as they were), so pairs new on both sides count once.
+    fn terms(
+        &self,
+        inputs: &EpochInputs<'_>,
+        rows: &BTreeMap<Oid, Vec<RecordBatch>>,
+        old_cursors: &HashMap<Oid, Arc<[u64]>>,
+    ) -> DfResult<Vec<(LogicalPlan, Option<Committed>)>> {
+        if !self.compiled.bilinear {
+            return Ok(vec![(substitute(&self.compiled.plan, rows)?, None)]);
+        }
+        let order: Vec<Oid> = self.compiled.inputs.keys().copied().collect();
+        let mut terms = Vec::new();
+        for (index, oid) in order.iter().enumerate() {
+            let Some(delta) = rows.get(oid).filter(|b| b.iter().any(|b| b.num_rows() > 0)) else {
+                continue;
+            };
+            let mut pin = inputs.working.clone();
+            for later in &order[index + 1..] {
+                match &self.compiled.inputs[later] {
+                    Input::Stream(_) => {
+                        if let Some(offsets) = old_cursors.get(later) {
+                            pin.tables.insert(*later, Arc::clone(offsets));
+                        }
+                    }
+                    Input::View(view) => match inputs.previous.views.get(view) {
+                        Some(before) => {
+                            pin.views.insert(*view, before.clone());
+                        }
+                        None => {
+                            let schema = pin
+                                .views
+                                .get(view)
+                                .map(|c| Arc::clone(&c.schema))
+                                .ok_or_else(|| {
+                                    DataFusionError::Internal("input view missing".into())
+                                })?;
+                            pin.views.insert(*view, ViewContents::empty(schema));
+                        }
+                    },
+                }
+            }
+            let only = BTreeMap::from([(*oid, delta.clone())]);
+            let plan = super::compile::substitute_some(&self.compiled.plan, &only, false)?;
+            terms.push((plan, Some(pin)));
+        }
+        Ok(terms)
     }
 
     /// Full refresh: re-runs the query over the epoch's snapshot when an input changed (or
