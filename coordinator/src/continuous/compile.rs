@@ -198,7 +198,7 @@ fn classify(
                 if let Err(reason) = mergeable(aggregate) {
                     return Mode::Full { reason };
                 }
-                return match linear(aggregate.input.as_ref(), inputs) {
+                return match linear(aggregate.input.as_ref()) {
                     Ok(()) => Mode::Aggregate,
                     Err(reason) => Mode::Full { reason },
                 };
@@ -206,7 +206,7 @@ fn classify(
             _ => break,
         }
     }
-    match linear(strip_order(plan), inputs) {
+    match linear(strip_order(plan)) {
         Ok(()) => Mode::Linear,
         Err(reason) => Mode::Full { reason },
     }
@@ -282,7 +282,7 @@ fn expression_problem(expr: &Expr) -> Option<String> {
 }
 
 /// Whether `node`'s output for new input rows is exactly its new output rows.
-fn linear(node: &LogicalPlan, inputs: &BTreeMap<Oid, Input>) -> Result<(), String> {
+fn linear(node: &LogicalPlan) -> Result<(), String> {
     match node {
         LogicalPlan::TableScan(_) | LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => {
             Ok(())
@@ -293,14 +293,12 @@ fn linear(node: &LogicalPlan, inputs: &BTreeMap<Oid, Input>) -> Result<(), Strin
         | LogicalPlan::Unnest(_)
         | LogicalPlan::Union(_) => {
             row_wise(node)?;
-            node.inputs()
-                .into_iter()
-                .try_for_each(|input| linear(input, inputs))
+            node.inputs().into_iter().try_for_each(linear)
         }
         LogicalPlan::Join(join) if join.join_type == JoinType::Inner => {
             row_wise(node)?;
-            linear(&join.left, inputs)?;
-            linear(&join.right, inputs)
+            linear(&join.left)?;
+            linear(&join.right)
         }
         other => Err(format!(
             "`{}` cannot be maintained from new rows alone",
