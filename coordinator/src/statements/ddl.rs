@@ -171,19 +171,25 @@ fn view_query_text(statement: &DfStatement) -> Result<String> {
         ));
     };
     if view.materialized {
-        return Err(Error::unsupported(
-            "materialized views are not supported yet",
+        return Err(Error::Internal(
+            "CREATE MATERIALIZED VIEW reached the plain view path".to_owned(),
         ));
     }
-    let query = view.query.to_string();
-    if view.columns.is_empty() {
-        return Ok(query);
+    Ok(with_column_names(view.query.to_string(), &view.columns))
+}
+
+/// `query` with `CREATE [MATERIALIZED] VIEW v (a, b)` column names applied.
+pub(super) fn with_column_names(
+    query: String,
+    columns: &[datafusion::sql::sqlparser::ast::ViewColumnDef],
+) -> String {
+    if columns.is_empty() {
+        return query;
     }
-    let columns = view
-        .columns
+    let columns = columns
         .iter()
         .map(|c| c.name.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    Ok(format!("SELECT * FROM ({query}) AS basin_view({columns})"))
+    format!("SELECT * FROM ({query}) AS basin_view({columns})")
 }

@@ -176,6 +176,18 @@ fn subscribed_view(
     session: &Session,
     name: &ObjectName,
 ) -> Result<(basin_catalog::model::Oid, SchemaRef)> {
+    let (entry, _) = materialized_view(session, name)?;
+    Ok((entry.oid, entry.arrow_schema()))
+}
+
+/// The materialized view `name` names.
+fn materialized_view(
+    session: &Session,
+    name: &ObjectName,
+) -> Result<(
+    basin_catalog::model::RelationEntry,
+    basin_catalog::model::MaterializedViewSpec,
+)> {
     let target = resolve(session, &table_reference(name)?);
     let snapshot = session.server.catalog.snapshot();
     let Some(entry) = snapshot.relation(&target.database, &target.schema, &target.name) else {
@@ -184,16 +196,13 @@ fn subscribed_view(
             format!("materialized view \"{}\" does not exist", target.name),
         ));
     };
-    if !matches!(entry.kind, RelationKind::MaterializedView(_)) {
+    let RelationKind::MaterializedView(spec) = &entry.kind else {
         return Err(Error::user(
             "42809",
-            format!(
-                "\"{}\" is not a materialized view; only materialized views have change feeds",
-                target.name
-            ),
+            format!("\"{}\" is not a materialized view", target.name),
         ));
-    }
-    Ok((entry.oid, entry.arrow_schema()))
+    };
+    Ok((entry.clone(), spec.clone()))
 }
 
 /// `SUBSCRIBE`: the view's rows, then its changes, epoch by epoch, until the client cancels.
@@ -351,18 +360,7 @@ async fn create(
         ));
     }
     let target = resolve(session, &table_reference(&view.name)?);
-    let query = view.query.to_string();
-    let sql = if view.columns.is_empty() {
-        query
-    } else {
-        let columns = view
-            .columns
-            .iter()
-            .map(|c| c.name.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("SELECT * FROM ({query}) AS basin_view({columns})")
-    };
+    let sql = super::ddl::with_column_names(view.query.to_string(), &view.columns);
     let default_schema = super::ddl::default_schema(session);
     let manager = &session.server.views;
     let (compiled, schema) = manager
@@ -448,20 +446,8 @@ fn show(session: &Arc<Session>) -> Result<Output> {
 }
 
 async fn explain(session: &Arc<Session>, name: &ObjectName) -> Result<Output> {
-    let target = resolve(session, &table_reference(name)?);
+    let (entry, spec) = materialized_view(session, name)?;
     let snapshot = session.server.catalog.snapshot();
-    let Some(entry) = snapshot.relation(&target.database, &target.schema, &target.name) else {
-        return Err(Error::user(
-            "42P01",
-            format!("materialized view \"{}\" does not exist", target.name),
-        ));
-    };
-    let RelationKind::MaterializedView(spec) = &entry.kind else {
-        return Err(Error::user(
-            "42809",
-            format!("\"{}\" is not a materialized view", target.name),
-        ));
-    };
     let status = session.server.views.status().get(&entry.oid).cloned();
     let (compiled, _) = session
         .server
