@@ -115,7 +115,7 @@ def load(data: Path) -> dict[str, list[list[pa.RecordBatch]]]:
 def replay(basin, files, rate: float | None = None) -> tuple[float, float, int]:
     """Sends every batch through Flight (one producer per file); `rate` paces all producers
     together (events/s). Returns (start, last acknowledgement, events)."""
-    producers = [(table, batches) for table, per_thread in files.items() for batches in per_thread]
+    producers = [(table, batches) for table, per_thread in files.items() for batches in per_thread if batches]
     total = sum(b.num_rows for _, batches in producers for b in batches)
     errors: list[BaseException] = []
     start = time.monotonic()

@@ -564,7 +564,7 @@ pub(crate) fn check_arrow_schema(table: &dyn Target, schema: &Schema) -> Result<
             .fields()
             .iter()
             .zip(schema.fields())
-            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+            .all(|(a, b)| a.name() == b.name() && same_values(a.data_type(), b.data_type()));
     if !same {
         return Err(Error::user(
             "42804",
@@ -579,6 +579,16 @@ pub(crate) fn check_arrow_schema(table: &dyn Target, schema: &Schema) -> Result<
     Ok(())
 }
 
+/// Whether values of type `theirs` are values of type `ours` as they are: the same type, or
+/// timestamps of one unit with time zones on both (the same instants, shown in another zone).
+fn same_values(ours: &arrow::datatypes::DataType, theirs: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType::Timestamp;
+    match (ours, theirs) {
+        (Timestamp(a, Some(_)), Timestamp(b, Some(_))) => a == b,
+        _ => ours == theirs,
+    }
+}
+
 /// One Arrow batch of the table's column types: NOT NULL violations become bad rows.
 pub(crate) fn from_arrow(
     table: &dyn Target,
@@ -590,7 +600,21 @@ pub(crate) fn from_arrow(
     for row in bad.iter_mut().flatten() {
         row.row += first_row - 1;
     }
-    let relaxed_batch = RecordBatch::try_new(relaxed(&schema), batch.columns().to_vec())
+    // Timestamps in another zone take the table's (a change of type metadata only).
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::user("22P04", format!("Arrow batch: {e}")))?;
+    let relaxed_batch = RecordBatch::try_new(relaxed(&schema), columns)
         .map_err(|e| Error::user("22P04", format!("Arrow batch: {e}")))?;
     let decoded = split_bad(table, relaxed_batch, bad, &|_| String::new())?;
     Ok(Decoded {

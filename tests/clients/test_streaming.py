@@ -229,6 +229,17 @@ def test_flight_do_put(basin, conn):
     writer.close()
     assert total == 5000
     assert conn.execute("SELECT count(*), count(DISTINCT device_id) FROM f_events").fetchone() == (5000, 5000)
+    # Timestamps with another zone name for the same instants (pyarrow's "+00:00") are taken.
+    offset_schema = pa.schema([EVENTS_SCHEMA.field(0), pa.field("ts", pa.timestamp("us", tz="+00:00")),
+                               EVENTS_SCHEMA.field(2)])
+    writer, reader = client.do_put(descriptor, offset_schema)
+    writer.write_batch(pa.record_batch(
+        [pa.array(["tz"]), pa.array([86_400_000_000], pa.timestamp("us", tz="+00:00")), pa.array([1.0])],
+        schema=offset_schema))
+    assert json.loads(reader.read().to_pybytes())["rows"] == 1
+    writer.done_writing()
+    writer.close()
+    assert conn.execute("SELECT ts = TIMESTAMPTZ '1970-01-02 00:00:00+00' FROM f_events WHERE device_id = 'tz'").fetchone() == (True,)
     # A schema that is not the table's is refused before any row is taken.
     other = pa.schema([pa.field("x", pa.int64())])
     writer, reader = client.do_put(descriptor, other)
@@ -253,7 +264,7 @@ def test_flight_do_put(basin, conn):
         writer.done_writing()
         reader.read()
         writer.close()
-    assert conn.execute("SELECT count(*) FROM f_events").fetchone() == (5000,)
+    assert conn.execute("SELECT count(*) FROM f_events").fetchone() == (5001,)
 
 
 def test_compaction_keeps_results_and_duckdb_reads_the_lake(basin, conn):
