@@ -346,6 +346,12 @@ impl View {
                     };
                     new_rows.extend(run(&state, plan).await?);
                 }
+                // One freshly allocated batch: the rows must not keep alive the input batches'
+                // buffers (an IPC message holds every column of the ingested rows).
+                let new_rows: Vec<RecordBatch> = match new_rows.first().map(RecordBatch::schema) {
+                    Some(schema) => vec![detach(concat_batches(&schema, &new_rows)?)?],
+                    None => Vec::new(),
+                };
                 batches.extend(new_rows.iter().filter(|b| b.num_rows() > 0).cloned());
                 coalesce(batches, &self.schema)?;
                 (batches.clone(), new_rows, None)
@@ -667,6 +673,27 @@ fn optimize_physical(
         .iter()
         .filter(|rule| rule.name() != "CombinePartialFinalAggregate")
         .try_fold(plan, |plan, rule| rule.optimize(plan, options))
+}
+
+/// `batch` with every column that references much larger buffers (slices of an ingested IPC
+/// message, which holds all of its columns) copied into buffers of its own.
+fn detach(batch: RecordBatch) -> DfResult<RecordBatch> {
+    let rows = u32::try_from(batch.num_rows())
+        .map_err(|_| DataFusionError::Execution("batch too large".into()))?;
+    let all = arrow::array::UInt32Array::from_iter_values(0..rows);
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            let used = column.to_data().get_slice_memory_size().unwrap_or(0);
+            if column.get_buffer_memory_size() > 2 * used + 4096 {
+                arrow::compute::take(column.as_ref(), &all, None)
+            } else {
+                Ok(Arc::clone(column))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 /// Keeps an append-only view's batches few: small trailing batches are merged.
