@@ -188,6 +188,8 @@ def test_explain_show_and_refusals(basin):
             "SELECT relname, relkind FROM pg_catalog.pg_class WHERE relname IN ('e_agg', 'e_events')"
         ).fetchall())
         assert kinds == {"e_agg": "m", "e_events": "r"}
+        matviews = dict(conn.execute("SELECT matviewname, definition FROM pg_catalog.pg_matviews").fetchall())
+        assert "max(temp)" in matviews["e_agg"]
         with pytest.raises(psycopg.errors.UndefinedTable):
             conn.execute("EXPLAIN MATERIALIZED VIEW e_nothing")
         with pytest.raises(psycopg.errors.WrongObjectType):

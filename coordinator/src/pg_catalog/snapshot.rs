@@ -327,6 +327,7 @@ impl<'a> Snapshot<'a> {
         let namespace = self.state.schema(&entry.database, &entry.schema)?.oid;
         let definition = match &entry.kind {
             RelationKind::View { sql, .. } => Some(sql.as_str()),
+            RelationKind::MaterializedView(spec) => Some(spec.sql.as_str()),
             _ => None,
         };
         Some(Relation {

@@ -285,7 +285,7 @@ pub(super) const TABLES: &[TableSpec] = &[
         name: "pg_matviews",
         oid: 12038,
         relkind: 'v',
-        rows: empty,
+        rows: relations::pg_matviews,
         columns: "schemaname name, matviewname name, matviewowner name, tablespace name, hasindexes bool, ispopulated bool, definition text",
     },
     TableSpec {

@@ -130,6 +130,24 @@ pub(super) fn pg_views(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
         .collect())
 }
 
+pub(super) fn pg_matviews(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
+    Ok(snapshot
+        .relations()
+        .iter()
+        .filter(|r| r.relkind == 'm')
+        .map(|r| {
+            row! {
+                "schemaname" => r.schema,
+                "matviewname" => r.name,
+                "matviewowner" => snapshot.user(),
+                "hasindexes" => false,
+                "ispopulated" => true,
+                "definition" => r.definition,
+            }
+        })
+        .collect())
+}
+
 /// Statistics views list user tables only; Basin keeps no access counters, so they are zero.
 pub(super) fn pg_stat_user_tables(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
     Ok(snapshot
