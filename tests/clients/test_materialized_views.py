@@ -45,6 +45,9 @@ VIEWS = {
     "v_on_view_agg": "SELECT device, count(*) AS c, sum(t2) AS s FROM {p}v_filter GROUP BY device",
     "v_tumble": "SELECT device, window_start, count(*) AS c, sum(temp) AS s FROM TUMBLE({t}, ts, INTERVAL '1 minute') GROUP BY device, window_start",
     "v_hop": "SELECT window_start, window_end, count(*) AS c, max(temp) AS hi FROM HOP({t}, ts, INTERVAL '30 seconds', INTERVAL '2 minutes') GROUP BY window_start, window_end",
+    # HOP by panes: a key besides the window, and aggregates whose states are more than a count.
+    "v_hop_panes": "SELECT device, window_start, window_end, count(*) AS c, avg(temp) AS a, min(n) AS lo "
+                   "FROM HOP({t}, ts, INTERVAL '20 seconds', INTERVAL '1 minute') GROUP BY device, window_start, window_end",
     "v_join2": "SELECT e.device, e.n, o.code FROM {t} e JOIN {o} o ON e.device = o.device WHERE o.code % 3 = 0",
     "v_join2_agg": "SELECT o.code % 5 AS k, count(*) AS c, sum(e.n) AS s, max(e.temp) AS hi FROM {t} e JOIN {o} o ON e.device = o.device GROUP BY 1",
     "v_window_join": "SELECT a.window_start, a.device, count(*) AS c FROM TUMBLE({t}, ts, INTERVAL '1 minute') a "
@@ -56,7 +59,7 @@ VIEWS = {
 }
 
 INCREMENTAL = {"v_filter", "v_union", "v_group", "v_global", "v_having", "v_minute", "v_lookup",
-               "v_lookup_agg", "v_on_view", "v_on_view_agg", "v_tumble", "v_hop", "v_join2", "v_join2_agg",
+               "v_lookup_agg", "v_on_view", "v_on_view_agg", "v_tumble", "v_hop", "v_hop_panes", "v_join2", "v_join2_agg",
                "v_window_join"}
 
 OTHER = ("CREATE TABLE {name} (device TEXT, ts TIMESTAMPTZ, code BIGINT) APPEND ONLY "
@@ -178,6 +181,11 @@ def test_explain_show_and_refusals(basin):
         assert explained["mode"] == "incremental"
         assert "grouped aggregate" in explained["why"]
         assert explained["inputs"] == "streaming table public.e_events"
+        conn.execute("""CREATE MATERIALIZED VIEW e_hop AS SELECT device, window_start, count(*) AS c
+                        FROM HOP(e_events, ts, INTERVAL '10 seconds', INTERVAL '30 seconds') GROUP BY device, window_start""")
+        explained = dict(conn.execute("EXPLAIN MATERIALIZED VIEW e_hop").fetchall())
+        assert "HOP by panes" in explained["windows"] and "3 windows" in explained["windows"], explained
+        conn.execute("DROP MATERIALIZED VIEW e_hop")
         explained = dict(conn.execute("EXPLAIN MATERIALIZED VIEW e_rank").fetchall())
         assert explained["mode"] == "full refresh"
         assert "WindowAggr" in explained["why"], explained["why"]

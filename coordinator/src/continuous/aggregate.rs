@@ -37,6 +37,8 @@ pub(super) struct AggregatePlan {
     final_node: Arc<dyn ExecutionPlan>,
     reduce: Arc<AggregateExec>,
     groups: usize,
+    /// Set when the partial step aggregates `HOP` panes: its states are copied to windows.
+    panes: Option<Arc<super::panes::Panes>>,
 }
 
 fn memory(schema: SchemaRef, batches: Vec<RecordBatch>) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -69,6 +71,7 @@ impl AggregatePlan {
     /// the pair is not fused).
     pub(super) fn try_new(
         whole: Arc<dyn ExecutionPlan>,
+        panes: Option<Arc<super::panes::Panes>>,
         optimize: impl Fn(Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>>,
     ) -> Result<Self, String> {
         let final_node = find_aggregate(
@@ -108,6 +111,7 @@ impl AggregatePlan {
             final_node,
             reduce: Arc::new(reduce),
             groups,
+            panes,
         })
     }
 
@@ -120,9 +124,13 @@ impl AggregatePlan {
         self.partial.schema()
     }
 
-    /// Partial states of the epoch's new rows.
+    /// Partial states of the epoch's new rows, per group.
     pub(super) async fn partial_states(&self, ctx: Arc<TaskContext>) -> DfResult<Vec<RecordBatch>> {
-        collect(Arc::clone(&self.partial), ctx).await
+        let states = collect(Arc::clone(&self.partial), ctx).await?;
+        match &self.panes {
+            Some(panes) => panes.expand(states),
+            None => Ok(states),
+        }
     }
 
     async fn merge(

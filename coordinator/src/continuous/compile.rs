@@ -85,6 +85,9 @@ pub(crate) struct Compiled {
     /// after it as they were (the product rule), so a pair of rows new on both sides counts
     /// once.
     pub(crate) bilinear: bool,
+    /// Set when an aggregate over `HOP` windows aggregates each row once into its pane (and
+    /// `plan` is then the pane plan).
+    pub(crate) panes: Option<Arc<super::panes::Panes>>,
 }
 
 /// The changing input a scan reads, if any.
@@ -115,11 +118,19 @@ pub(crate) fn compile(plan: LogicalPlan, append_only: &dyn Fn(Oid) -> bool) -> C
     if bilinear && let Some(reason) = scanned_twice(&plan) {
         mode = Mode::Full { reason };
     }
+    let (plan, panes) = match mode {
+        Mode::Aggregate if !bilinear => match super::panes::rewrite(&plan) {
+            Some((pane_plan, panes)) => (pane_plan, Some(Arc::new(panes))),
+            None => (plan, None),
+        },
+        _ => (plan, None),
+    };
     Compiled {
         plan,
         mode,
         inputs,
         bilinear,
+        panes,
     }
 }
 

@@ -214,7 +214,9 @@ impl View {
             State::Aggregate(store) => {
                 *store = GroupStore::default();
                 let state = Self::pinned(&self.raw, inputs.working);
-                let plan = aggregate_plan(&state, &self.compiled.plan).await?;
+                let plan =
+                    aggregate_plan(&state, &self.compiled.plan, self.compiled.panes.as_ref())
+                        .await?;
                 let partial = plan.partial_states(state.task_ctx()).await?;
                 store.apply(&plan, partial, state.task_ctx(), false).await?;
                 match &mut self.window_close {
@@ -364,7 +366,8 @@ impl View {
                         Some(pin) => Self::pinned(&self.raw, pin),
                         None => self.raw.clone(),
                     };
-                    let aggregate = aggregate_plan(&state, plan).await?;
+                    let aggregate =
+                        aggregate_plan(&state, plan, self.compiled.panes.as_ref()).await?;
                     partial.extend(aggregate.partial_states(state.task_ctx()).await?);
                     last = Some(aggregate);
                 }
@@ -587,7 +590,8 @@ impl View {
             State::Aggregate(store) => {
                 let empty = BTreeMap::new();
                 let plan = substitute(&self.compiled.plan, &empty)?;
-                let aggregate = aggregate_plan(&self.raw, &plan).await?;
+                let aggregate =
+                    aggregate_plan(&self.raw, &plan, self.compiled.panes.as_ref()).await?;
                 *store = GroupStore::default();
                 if batches.iter().any(|b| b.num_rows() > 0) {
                     store
@@ -657,10 +661,16 @@ async fn run(state: &SessionState, plan: &LogicalPlan) -> DfResult<Vec<RecordBat
 
 /// The epoch's aggregate plan: planned raw, the partial step then optimized on its own (it
 /// may read lake files and joins that need the optimizer's distribution rules).
-async fn aggregate_plan(state: &SessionState, plan: &LogicalPlan) -> DfResult<AggregatePlan> {
+async fn aggregate_plan(
+    state: &SessionState,
+    plan: &LogicalPlan,
+    panes: Option<&Arc<super::panes::Panes>>,
+) -> DfResult<AggregatePlan> {
     let whole = state.create_physical_plan(plan).await?;
-    AggregatePlan::try_new(whole, |partial| optimize_physical(state, partial))
-        .map_err(|e| DataFusionError::Plan(format!("incremental aggregation: {e}")))
+    AggregatePlan::try_new(whole, panes.cloned(), |partial| {
+        optimize_physical(state, partial)
+    })
+    .map_err(|e| DataFusionError::Plan(format!("incremental aggregation: {e}")))
 }
 
 fn optimize_physical(

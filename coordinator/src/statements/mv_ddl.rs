@@ -497,6 +497,9 @@ async fn explain(session: &Arc<Session>, name: &ObjectName) -> Result<Output> {
         ("definition", spec.sql.clone()),
         ("plan", compiled.plan.display_indent().to_string()),
     ];
+    if let Some(panes) = &compiled.panes {
+        properties.insert(2, ("windows", panes.describe()));
+    }
     if let Some(error) = status.as_ref().and_then(|s| s.error.clone()) {
         properties.push(("error", error));
     }
