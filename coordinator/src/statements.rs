@@ -4,6 +4,7 @@
 
 mod ddl;
 mod mv_ddl;
+mod parameters;
 mod query;
 mod settings;
 mod show_tables;

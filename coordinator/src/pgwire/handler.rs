@@ -29,7 +29,7 @@ use super::errors::error_info;
 use super::execution::{Reply, StatementGuard, fields_for, run};
 use super::params;
 use super::startup::session_of;
-use super::types::pg_type;
+use super::types::{arrow_type, pg_type};
 use crate::error::Error;
 use crate::statements::{ParsedStatement, parse};
 
@@ -52,7 +52,7 @@ impl QueryParser for BasinQueryParser {
         &self,
         client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<BasinStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
@@ -64,9 +64,10 @@ impl QueryParser for BasinQueryParser {
                 Error::syntax("cannot insert multiple commands into a prepared statement").into(),
             );
         }
-        let Some(parsed) = statements.pop() else {
+        let Some(mut parsed) = statements.pop() else {
             return Ok(None);
         };
+        parsed.declare_parameters(&declared_types(types));
         let description = session.describe(&parsed).await?;
         Ok(Some(BasinStatement {
             parsed,
@@ -95,6 +96,38 @@ impl QueryParser for BasinQueryParser {
             None => Vec::new(),
         })
     }
+}
+
+/// The Arrow types of the parameter types a client declared in Parse, for the types whose
+/// declaration changes what a statement means (numbers, dates and times, booleans, bytea);
+/// `None` for undeclared (OID 0), text-like and other types, which are left to inference.
+fn declared_types(types: &[Option<Type>]) -> Vec<Option<DataType>> {
+    types
+        .iter()
+        .map(|declared| {
+            let declared = declared.as_ref()?;
+            let known = [
+                Type::BOOL,
+                Type::INT2,
+                Type::INT4,
+                Type::INT8,
+                Type::FLOAT4,
+                Type::FLOAT8,
+                Type::NUMERIC,
+                Type::BYTEA,
+                Type::DATE,
+                Type::TIME,
+                Type::TIMESTAMP,
+                Type::TIMESTAMPTZ,
+                Type::INTERVAL,
+            ];
+            if known.contains(declared) {
+                arrow_type(declared)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 pub(crate) struct QueryHandler {
