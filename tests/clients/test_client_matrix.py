@@ -128,6 +128,63 @@ def test_psycopg2_nulls_and_dict_cursor(seeded):
     assert row["id"] == 2 and all(row[name] is None for name in TABLE_COLUMNS)
 
 
+CURSOR_QUERY = "SELECT x, x * 2 AS doubled FROM generate_series(1, 10) AS t(x) WHERE x > %s ORDER BY x"
+
+
+def test_psycopg2_named_cursor(seeded):
+    # A named cursor is DECLARE ... CURSOR inside the transaction block psycopg2 opens, then
+    # FETCH FORWARD n per fetchmany() and per itersize rows of iteration, then CLOSE.
+    conn = psycopg2.connect(seeded.dsn)
+    try:
+        with conn.cursor(name="matrix_scan") as cur:
+            cur.itersize = 3
+            cur.execute(CURSOR_QUERY, (2,))
+            first = cur.fetchmany(2)
+            assert [column.name for column in cur.description] == ["x", "doubled"]
+            rest = list(cur)
+        conn.commit()
+        with conn.cursor() as plain:
+            plain.execute("DECLARE plain_scan CURSOR FOR SELECT id, txt FROM matrix_types WHERE id < 100 ORDER BY id")
+            assert plain.statusmessage == "DECLARE CURSOR"
+            plain.execute("FETCH 1 FROM plain_scan")
+            assert (plain.statusmessage, canonical_row(plain.fetchall())) == ("FETCH 1", [[1, VALUES["txt"]]])
+            plain.execute("FETCH ALL FROM plain_scan")
+            assert (plain.statusmessage, plain.fetchall()) == ("FETCH 1", [(2, None)])
+            plain.execute("FETCH NEXT FROM plain_scan")
+            assert (plain.statusmessage, plain.fetchall()) == ("FETCH 0", [])
+            plain.execute("CLOSE plain_scan")
+            assert plain.statusmessage == "CLOSE CURSOR"
+            with pytest.raises(psycopg2.errors.InvalidCursorName):
+                plain.execute("FETCH 1 FROM plain_scan")
+        conn.rollback()
+        with conn.cursor() as plain:
+            # COMMIT closes the cursors of the block.
+            plain.execute("DECLARE short_lived CURSOR FOR SELECT 1")
+            conn.commit()
+            with pytest.raises(psycopg2.errors.InvalidCursorName):
+                plain.execute("FETCH 1 FROM short_lived")
+        conn.rollback()
+        conn.autocommit = True
+        with conn.cursor() as plain, pytest.raises(psycopg2.errors.NoActiveSqlTransaction):
+            plain.execute("DECLARE outside CURSOR FOR SELECT 1")
+    finally:
+        conn.close()
+    assert first == [(3, 6), (4, 8)]
+    assert rest == [(x, x * 2) for x in range(5, 11)]
+
+
+def test_psycopg_server_cursor(seeded):
+    import psycopg
+
+    with psycopg.connect(seeded.dsn) as conn:
+        with conn.cursor(name="matrix_server_scan") as cur:
+            cur.execute(CURSOR_QUERY, (2,))
+            first = cur.fetchmany(3)
+            rest = cur.fetchall()
+    assert first == [(3, 6), (4, 8), (5, 10)]
+    assert rest == [(x, x * 2) for x in range(6, 11)]
+
+
 # --- pg8000 --------------------------------------------------------------------------------------
 
 
