@@ -167,6 +167,14 @@ def test_psycopg2_named_cursor(seeded):
         conn.autocommit = True
         with conn.cursor() as plain, pytest.raises(psycopg2.errors.NoActiveSqlTransaction):
             plain.execute("DECLARE outside CURSOR FOR SELECT 1")
+        with conn.cursor() as plain:
+            # WITH HOLD outlives transactions; DISCARD ALL closes it.
+            plain.execute("DECLARE held CURSOR WITH HOLD FOR SELECT id FROM matrix_types WHERE id < 100 ORDER BY id")
+            plain.execute("FETCH 1 FROM held")
+            assert plain.fetchall() == [(1,)]
+            plain.execute("DISCARD ALL")
+            with pytest.raises(psycopg2.errors.InvalidCursorName):
+                plain.execute("FETCH 1 FROM held")
     finally:
         conn.close()
     assert first == [(3, 6), (4, 8)]

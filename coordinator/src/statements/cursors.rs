@@ -54,6 +54,11 @@ impl Cursors {
         self.lock().retain(|_, cursor| cursor.hold);
     }
 
+    /// `DISCARD ALL`: every cursor closes, held ones too.
+    pub(crate) fn close_all(&self) {
+        self.lock().clear();
+    }
+
     /// The result columns of an open cursor, for Describe of a `FETCH`.
     pub(crate) fn schema_of(&self, name: &str) -> Option<SchemaRef> {
         self.lock().get(name).map(|c| SchemaRef::clone(&c.schema))

@@ -34,6 +34,7 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
         Statement::ReleaseSavepoint { .. } => Output::Command("RELEASE".to_owned()),
         Statement::Discard { object_type } => {
             if matches!(object_type, DiscardObject::ALL) {
+                session.cursors.close_all();
                 session.vars.reset_all();
                 super::settings::sync_engine(session);
             }
