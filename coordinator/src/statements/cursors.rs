@@ -5,7 +5,7 @@
 //! and a large result is never materialised. Cursors are forward-only (Postgres' `NO SCROLL`);
 //! a backward move fails with 55000 as Postgres' does for such cursors. Without `WITH HOLD` a
 //! cursor lives until its transaction block ends and can only be declared inside one (25P01);
-//! `WITH HOLD` cursors stay open until `CLOSE` or the end of the session.
+//! `WITH HOLD` cursors stay open until `CLOSE`, `DISCARD ALL` or the end of the session.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
