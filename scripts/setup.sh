@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent machine setup for Basin's test suite: system packages the client tests need and the
-# Python virtualenv at .venv. Safe to run repeatedly; does nothing when everything is present.
+# Idempotent machine setup for Basin's test suite: system packages the client tests need
+# (including PostgreSQL itself, the client matrix's oracle, and node), the Python virtualenv at
+# .venv and the node clients in tests/clients/node. Safe to run repeatedly; does nothing when
+# everything is present.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +27,12 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 { command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1; } || missing+=(default-jdk-headless)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# The client matrix runs every client against a throwaway PostgreSQL cluster too (initdb +
+# pg_ctl); Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    missing+=(postgresql)
+fi
+{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || missing+=(nodejs npm)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
@@ -51,4 +59,17 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     echo "$want" >"$stamp"
 else
     log "Python packages up to date"
+fi
+
+# --- node clients of the client matrix -------------------------------------------------------
+# Installed from the lockfile exactly; reinstalled when the lockfile changes.
+node_dir="tests/clients/node"
+node_stamp="$node_dir/node_modules/.package-lock.sha256"
+node_want="$(sha256sum "$node_dir/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$node_stamp" 2>/dev/null || true)" != "$node_want" ]; then
+    log "installing node packages in $node_dir (npm ci)"
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$node_want" >"$node_stamp"
+else
+    log "node packages up to date"
 fi

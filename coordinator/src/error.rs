@@ -79,6 +79,10 @@ impl Error {
             {
                 Some("reduce the data the query touches or raise the memory limit".to_owned())
             }
+            Error::DataFusion(e) if column_suggestion(&e.find_root().to_string()).is_some() => {
+                column_suggestion(&e.find_root().to_string())
+                    .map(|column| format!("perhaps you meant to reference the column \"{column}\""))
+            }
             Error::DataFusion(e) if is_executor_lost(e) => Some(
                 "an executor stopped while the query ran; run the query again (see basin.executors)"
                     .to_owned(),
@@ -86,6 +90,17 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The column DataFusion suggests in "No field named x. Did you mean 't.y'?".
+fn column_suggestion(message: &str) -> Option<String> {
+    let first_line = message.lines().next()?;
+    if !first_line.contains("No field named ") {
+        return None;
+    }
+    let (_, suggestion) = first_line.split_once(". Did you mean '")?;
+    let column = suggestion.split('\'').next()?;
+    (!column.is_empty()).then(|| column.to_owned())
 }
 
 fn is_executor_lost(error: &DataFusionError) -> bool {
@@ -272,7 +287,9 @@ fn rewrite_known(text: &str) -> String {
         .strip_prefix("Schema error: No field named ")
         .or_else(|| first_line.strip_prefix("No field named "))
     {
-        let name = rest.trim_end_matches('.').trim_matches('"');
+        // DataFusion appends its suggestion to the name: "x. Did you mean 't.y'?" (see hint()).
+        let name = rest.split(". Did you mean").next().unwrap_or(rest);
+        let name = name.trim_end_matches('.').trim_matches('"');
         return format!("column \"{name}\" does not exist");
     }
     // "Invalid function 'nofunc'." -> function nofunc does not exist
@@ -313,5 +330,27 @@ fn postgres_style(text: &str) -> String {
             first.to_lowercase().collect::<String>() + &trimmed[first.len_utf8()..]
         }
         _ => trimmed.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_column_names_only_the_column_and_hints_the_suggestion() {
+        let error = Error::DataFusion(DataFusionError::SchemaError(
+            Box::new(datafusion::common::SchemaError::FieldNotFound {
+                field: Box::new(datafusion::common::Column::new_unqualified("conkeys")),
+                valid_fields: vec![datafusion::common::Column::new(Some("con"), "conkey")],
+            }),
+            Box::new(None),
+        ));
+        assert_eq!(error.message(), "column \"conkeys\" does not exist");
+        assert_eq!(error.sqlstate(), "42703");
+        assert_eq!(
+            error.hint().as_deref(),
+            Some("perhaps you meant to reference the column \"con.conkey\"")
+        );
     }
 }

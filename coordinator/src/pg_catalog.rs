@@ -14,7 +14,8 @@
 //! What is emulated rather than real: Basin has one role (the session user, a superuser), no
 //! indexes, constraints, defaults, comments, sequences, triggers, policies or domains, so those
 //! catalogs are empty and their functions return NULL; sizes are 0; built-in functions appear in
-//! `pg_proc` only where Basin implements them.
+//! `pg_proc` only where Basin implements them, plus the built-in types' I/O functions (drivers
+//! recognise types by them).
 //!
 //! OIDs: user objects carry the catalog's stable OIDs (16384 and up); built-in types,
 //! functions and catalog tables carry PostgreSQL's own, so clients that hard-code them work.
@@ -65,6 +66,20 @@ pub(crate) struct PgTypeInfo {
     pub(crate) len: i16,
     /// The type modifier (`atttypmod`), -1 when none: `numeric(p,s)` and timestamp precision.
     pub(crate) typmod: i32,
+}
+
+/// Field metadata key that names a result column's Postgres type where its Arrow type does not
+/// tell: `regproc` columns are UInt32 like `oid` but show as function names.
+pub(crate) const PG_TYPE_METADATA: &str = "basin.pg_type";
+/// [`PG_TYPE_METADATA`] value of `regproc` columns.
+pub(crate) const REGPROC: &str = "regproc";
+
+/// `regproc` text output: the function's name, `-` for none (0), the number if unknown.
+pub(crate) fn regproc_text(oid: u32) -> String {
+    if oid == 0 {
+        return "-".to_owned();
+    }
+    system::builtin_proc(oid).map_or_else(|| oid.to_string(), |p| p.name.to_owned())
 }
 
 /// Registers schemas `pg_catalog` and `information_schema` into the session's default catalog

@@ -22,6 +22,8 @@ pub(crate) struct Session {
     running: Mutex<CancellationToken>,
     /// The epoch this session's latest acknowledged write belongs to (0: none).
     last_write_epoch: std::sync::atomic::AtomicU64,
+    /// Open SQL cursors (`DECLARE ... CURSOR`).
+    pub(crate) cursors: crate::statements::Cursors,
 }
 
 impl Session {
@@ -72,6 +74,7 @@ impl Session {
             secret,
             running: Mutex::new(CancellationToken::new()),
             last_write_epoch: std::sync::atomic::AtomicU64::new(0),
+            cursors: crate::statements::Cursors::default(),
         });
         server.register_session(&session);
         Ok(session)

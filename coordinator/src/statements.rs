@@ -2,8 +2,10 @@
 //! result types), and execute it into an [`Output`]. One module per statement kind; this file
 //! only dispatches.
 
+mod cursors;
 mod ddl;
 mod mv_ddl;
+mod parameters;
 mod query;
 mod settings;
 mod show_tables;
@@ -11,6 +13,7 @@ mod stream_ddl;
 mod transaction;
 mod windows;
 
+pub(crate) use cursors::Cursors;
 pub(crate) use ddl::resolve;
 
 use std::sync::Arc;
@@ -91,7 +94,10 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .map(|mut statement| {
             let mut output_names = None;
             if let DfStatement::Statement(inner) = &mut statement {
-                output_names = crate::pg_catalog::output_names(inner);
+                output_names = crate::pg_catalog::output_names(inner).or_else(|| {
+                    cursors::declared_query(inner)
+                        .and_then(|query| crate::pg_catalog::output_names(&query))
+                });
                 windows::rewrite(inner)?;
                 if emit_on_window_close {
                     windows::add_emit_option(inner);
@@ -260,6 +266,31 @@ impl Session {
                     .await?,
             });
         }
+        if let DfStatement::Statement(inner) = &parsed.statement
+            && cursors::handles(inner)
+        {
+            return Ok(match inner.as_ref() {
+                SqlStatement::Fetch { name, .. } => Description {
+                    parameters: Vec::new(),
+                    result: self.cursors.schema_of(&cursors::cursor_name(name)),
+                },
+                // A DECLARE takes its query's parameters.
+                SqlStatement::Declare { .. } => match cursors::declared_statement(parsed) {
+                    Some(query) => Description {
+                        parameters: Box::pin(self.describe(&query)).await?.parameters,
+                        result: None,
+                    },
+                    None => Description {
+                        parameters: Vec::new(),
+                        result: None,
+                    },
+                },
+                _ => Description {
+                    parameters: Vec::new(),
+                    result: None,
+                },
+            });
+        }
         if let Some(statement) = utility(&parsed.statement) {
             return Ok(Description {
                 parameters: Vec::new(),
@@ -312,6 +343,11 @@ impl Session {
         if parsed.view.is_some() || mv_ddl::handles(&parsed.statement) {
             return mv_ddl::execute(self, &parsed.statement, parsed.view.as_ref()).await;
         }
+        if let DfStatement::Statement(inner) = &parsed.statement
+            && cursors::handles(inner)
+        {
+            return cursors::execute(self, parsed, inner, params).await;
+        }
         if let Some(statement) = utility(&parsed.statement) {
             return match statement {
                 SqlStatement::ShowTables { .. } => show_tables::execute(self),
@@ -358,6 +394,21 @@ impl Session {
                 log.fail(&err.message());
                 Err(err)
             }
+        }
+    }
+}
+
+impl ParsedStatement {
+    /// The command tag word of a statement that returns rows: `FETCH` for cursor reads,
+    /// `SELECT` otherwise.
+    pub(crate) fn rows_tag(&self) -> &'static str {
+        match &self.statement {
+            DfStatement::Statement(inner)
+                if matches!(inner.as_ref(), SqlStatement::Fetch { .. }) =>
+            {
+                "FETCH"
+            }
+            _ => "SELECT",
         }
     }
 }

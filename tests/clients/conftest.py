@@ -246,3 +246,51 @@ def assert_healthy(basin):
             assert fresh.execute("SELECT 1").fetchone() == (1,)
 
     return check
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server the client-matrix scripts connect to: `postgres` (the oracle) or `basin`."""
+
+    name: str
+    host: str
+    port: int
+    user: str = USER
+    database: str = DATABASE
+
+    @property
+    def dsn(self) -> str:
+        return f"host={self.host} port={self.port} user={self.user} dbname={self.database} connect_timeout=10"
+
+    @property
+    def url(self) -> str:
+        """`postgresql://` URL, as libpq, ADBC and node clients take it."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+    @property
+    def is_basin(self) -> bool:
+        return self.name == "basin"
+
+    def connect(self, **kwargs) -> psycopg.Connection:
+        kwargs.setdefault("autocommit", True)
+        return psycopg.connect(self.dsn, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl) on a free loopback port."""
+    from postgres_server import start_postgres
+
+    server = start_postgres(free_ports(1)[0])
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["postgres", "basin"])
+def server(request) -> Target:
+    """Each client-matrix test runs once against real PostgreSQL and once against Basin."""
+    running = request.getfixturevalue(request.param)
+    return Target(request.param, running.host, running.port)

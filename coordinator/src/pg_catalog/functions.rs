@@ -7,9 +7,11 @@
 //! or the catalog capture the session's [`CatalogSource`] and are volatile, so a prepared
 //! statement never sees a value folded at planning time.
 
+mod any;
 mod misc;
 mod objects;
 mod session;
+mod strings;
 mod table_functions;
 
 use std::fmt;
@@ -26,6 +28,9 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 
 use super::snapshot::CatalogSource;
+
+pub(super) use any::ANY_EQUALS;
+pub(super) use strings::LIKE_ESCAPE;
 
 type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync>;
 
@@ -158,7 +163,9 @@ pub(super) fn register(ctx: &SessionContext, source: &Arc<CatalogSource>) {
     let functions = session::functions(source)
         .into_iter()
         .chain(objects::functions(source))
-        .chain(misc::functions());
+        .chain(misc::functions())
+        .chain(strings::functions())
+        .chain(any::functions());
     for function in functions {
         ctx.register_udf(function.into_udf());
     }

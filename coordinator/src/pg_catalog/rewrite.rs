@@ -14,13 +14,17 @@
 //!   `tableoid` system column of catalog tables becomes the table's OID, `(record).field`
 //!   becomes `get_field(record, 'field')`, and pgjdbc's set-returning
 //!   `information_schema._pg_expandarray(a)` becomes `unnest(_pg_expandarray(a))`;
-//! * subqueries DataFusion cannot plan are reshaped (see [`lateral`] and [`subqueries`]);
+//! * bytea literals and `LIKE ... ESCAPE` are read as Postgres reads them (see [`spellings`]);
+//! * subqueries DataFusion cannot plan are reshaped (see [`lateral`] and [`subqueries`]), and
+//!   so are `CROSS JOIN UNNEST(column)` lateral calls (see [`unnest`]);
 //! * top-level output columns get the names Postgres gives them (see [`names`]).
 
 mod lateral;
 mod names;
+mod spellings;
 mod subqueries;
 mod system_columns;
+mod unnest;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -72,6 +76,7 @@ impl VisitorMut for PgRewriter {
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         system_columns::rewrite_tableoid(select);
+        unnest::inline_lateral_unnest(select);
         lateral::lateralize(select, &mut self.laterals);
         ControlFlow::Continue(())
     }
@@ -114,6 +119,7 @@ impl VisitorMut for PgRewriter {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        spellings::rewrite_spelling(expr);
         match expr {
             Expr::BinaryOp { op, .. } => {
                 if let BinaryOperator::PGCustomBinaryOperator(parts) = op

@@ -7,6 +7,7 @@ mod builtins;
 mod procs;
 mod relations;
 mod session;
+mod type_io;
 
 use datafusion::common::Result;
 

@@ -2,6 +2,7 @@
 //! latest snapshot. [`SystemTable`] is the `TableProvider`: every scan calls the row function
 //! again, so a table never shows a stale copy of the catalog.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::snapshot::{CatalogSource, Snapshot};
 use super::types::{BuiltinType, builtin_type, builtin_type_by_name};
+use super::{PG_TYPE_METADATA, REGPROC};
 
 /// A cell as the row functions write it; converted to the column's Arrow type when the batch is
 /// built, so rows need not spell out Arrow types.
@@ -378,7 +380,18 @@ impl SystemRelation {
         let columns = parse_columns(spec.name, spec.columns)?;
         let fields = columns
             .iter()
-            .map(|c| Field::new(&c.name, c.column_type.arrow_type(), true))
+            .map(|c| {
+                let field = Field::new(&c.name, c.column_type.arrow_type(), true);
+                if matches!(c.column_type, ColumnType::Regproc) {
+                    // The wire shows these as function names (see `crate::pg_catalog::REGPROC`).
+                    field.with_metadata(HashMap::from([(
+                        PG_TYPE_METADATA.to_owned(),
+                        REGPROC.to_owned(),
+                    )]))
+                } else {
+                    field
+                }
+            })
             .collect::<Vec<_>>();
         Ok(Self {
             schema,

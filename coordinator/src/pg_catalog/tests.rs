@@ -3,6 +3,7 @@
 //! shows. Plus the functions and `information_schema` BI tools and drivers read.
 
 mod clients;
+mod orms;
 mod psql;
 mod rewriting;
 

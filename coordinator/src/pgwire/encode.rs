@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
     Float64Array, GenericListArray, Int8Array, Int16Array, Int32Array, Int64Array,
-    IntervalMonthDayNanoArray, OffsetSizeTrait, StructArray, UInt8Array, UInt16Array, UInt32Array,
-    UInt64Array,
+    IntervalMonthDayNanoArray, OffsetSizeTrait, StringArray, StructArray, UInt8Array, UInt16Array,
+    UInt32Array, UInt64Array,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
+use arrow::datatypes::{DataType, Field, IntervalMonthDayNano, IntervalUnit, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
@@ -20,6 +20,7 @@ use pgwire::messages::data::DataRow;
 
 use super::types::pg_type;
 use crate::error::{Error, Result};
+use crate::pg_catalog::{PG_TYPE_METADATA, REGPROC, regproc_text};
 
 /// Microseconds between 1970-01-01 (Arrow's epoch) and 2000-01-01 (Postgres's).
 const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
@@ -27,10 +28,22 @@ const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
 
 /// Encodes every row of `batch`; `formats[i]` is column i's wire format.
 pub(crate) fn encode_batch(batch: &RecordBatch, formats: &[FieldFormat]) -> Result<Vec<DataRow>> {
+    let schema = batch.schema();
     let columns = batch
         .columns()
         .iter()
-        .map(normalize)
+        .enumerate()
+        .map(|(index, column)| {
+            let text = matches!(
+                formats.get(index).copied().unwrap_or(FieldFormat::Text),
+                FieldFormat::Text
+            );
+            if text && is_regproc(schema.field(index)) {
+                regproc_names(column)
+            } else {
+                normalize(column)
+            }
+        })
         .collect::<Result<Vec<_>>>()?;
     let text_options = FormatOptions::default().with_null("");
     let formatters = columns
@@ -48,6 +61,27 @@ pub(crate) fn encode_batch(batch: &RecordBatch, formats: &[FieldFormat]) -> Resu
         rows.push(DataRow::new(buffer.split(), columns.len() as i16));
     }
     Ok(rows)
+}
+
+/// Whether a result column is a catalog `regproc` column: sent as type `regproc`, whose text
+/// form is the function's name.
+pub(crate) fn is_regproc(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(PG_TYPE_METADATA)
+        .is_some_and(|t| t == REGPROC)
+}
+
+/// A `regproc` column (function OIDs) as the names Postgres prints for them.
+fn regproc_names(column: &ArrayRef) -> Result<ArrayRef> {
+    let oids = cast(column, &DataType::UInt32)
+        .map_err(|e| Error::Internal(format!("read regproc column: {e}")))?;
+    let names: StringArray = oids
+        .as_primitive::<arrow::datatypes::UInt32Type>()
+        .iter()
+        .map(|oid| oid.map(regproc_text))
+        .collect();
+    Ok(std::sync::Arc::new(names))
 }
 
 /// Dictionaries and view/large variants become their plain form so the writers below see few

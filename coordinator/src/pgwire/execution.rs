@@ -9,12 +9,13 @@ use arrow::datatypes::Schema;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
+use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo, SendableRowStream};
 use pgwire::error::PgWireError;
 use tokio_util::sync::CancellationToken;
 
-use super::encode::encode_batch;
+use super::encode::{encode_batch, is_regproc};
 use super::types::{pg_type, type_modifier, type_size};
 use crate::error::Error;
 use crate::session::Session;
@@ -107,7 +108,11 @@ pub(crate) fn fields_for(schema: &Schema, formats: &Format) -> Arc<Vec<FieldInfo
             .iter()
             .enumerate()
             .map(|(index, field)| {
-                let pg = pg_type(field.data_type());
+                let pg = if is_regproc(field) {
+                    Type::REGPROC
+                } else {
+                    pg_type(field.data_type())
+                };
                 let requested =
                     if formats_len(formats) > index || !matches!(formats, Format::Individual(_)) {
                         formats.format_for(index)

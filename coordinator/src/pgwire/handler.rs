@@ -10,15 +10,19 @@ use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use futures::{Sink, SinkExt, StreamExt};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_ready_for_query};
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::query::{
+    ExtendedQueryHandler, SimpleQueryHandler, send_describe_response, send_ready_for_query,
+};
+use pgwire::api::results::{DescribePortalResponse, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::NoData;
-use pgwire::messages::extendedquery::{Execute, PortalSuspended};
+use pgwire::messages::extendedquery::{
+    Describe, Execute, PortalSuspended, TARGET_TYPE_BYTE_PORTAL,
+};
 use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
@@ -29,7 +33,7 @@ use super::errors::error_info;
 use super::execution::{Reply, StatementGuard, fields_for, run};
 use super::params;
 use super::startup::session_of;
-use super::types::pg_type;
+use super::types::{arrow_type, pg_type};
 use crate::error::Error;
 use crate::statements::{ParsedStatement, parse};
 
@@ -52,7 +56,7 @@ impl QueryParser for BasinQueryParser {
         &self,
         client: &C,
         sql: &str,
-        _types: &[Option<Type>],
+        types: &[Option<Type>],
     ) -> PgWireResult<Option<BasinStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
@@ -64,9 +68,10 @@ impl QueryParser for BasinQueryParser {
                 Error::syntax("cannot insert multiple commands into a prepared statement").into(),
             );
         }
-        let Some(parsed) = statements.pop() else {
+        let Some(mut parsed) = statements.pop() else {
             return Ok(None);
         };
+        parsed.declare_parameters(&declared_types(types));
         let description = session.describe(&parsed).await?;
         Ok(Some(BasinStatement {
             parsed,
@@ -95,6 +100,38 @@ impl QueryParser for BasinQueryParser {
             None => Vec::new(),
         })
     }
+}
+
+/// The Arrow types of the parameter types a client declared in Parse, for the types whose
+/// declaration changes what a statement means (numbers, dates and times, booleans, bytea);
+/// `None` for undeclared (OID 0), text-like and other types, which are left to inference.
+fn declared_types(types: &[Option<Type>]) -> Vec<Option<DataType>> {
+    types
+        .iter()
+        .map(|declared| {
+            let declared = declared.as_ref()?;
+            let known = [
+                Type::BOOL,
+                Type::INT2,
+                Type::INT4,
+                Type::INT8,
+                Type::FLOAT4,
+                Type::FLOAT8,
+                Type::NUMERIC,
+                Type::BYTEA,
+                Type::DATE,
+                Type::TIME,
+                Type::TIMESTAMP,
+                Type::TIMESTAMPTZ,
+                Type::INTERVAL,
+            ];
+            if known.contains(declared) {
+                arrow_type(declared)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 pub(crate) struct QueryHandler {
@@ -349,7 +386,7 @@ impl SimpleQueryHandler for QueryHandler {
                                 .await?;
                             match stream_rows(client, &mut rows, 0).await? {
                                 Ok((count, _)) => {
-                                    let tag = Tag::new("SELECT").with_rows(count);
+                                    let tag = Tag::new(parsed.rows_tag()).with_rows(count);
                                     client
                                         .feed(PgWireBackendMessage::CommandComplete(tag.into()))
                                         .await?;
@@ -426,6 +463,29 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         Arc::clone(&self.parser)
+    }
+
+    /// A cursor made by `DECLARE` is a portal too: psycopg 3's server-side cursors describe it
+    /// by name to learn its columns. Other describes go to pgwire.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && let Some(name) = message.name.as_deref()
+            && client.portal_store().get_portal(name).is_none()
+        {
+            let session = session_of(client)?;
+            if let Some(schema) = session.cursors.schema_of(name) {
+                let fields = fields_for(&schema, &Format::UnifiedText);
+                let response = DescribePortalResponse::new(fields.as_ref().clone());
+                return send_describe_response(client, &response).await;
+            }
+        }
+        self._on_describe(client, message).await
     }
 
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
@@ -607,7 +667,8 @@ impl QueryHandler {
                             guard.finish();
                         }
                         *state = PortalExecutionState::Finished;
-                        let tag = Tag::new("SELECT").with_rows(count);
+                        let tag =
+                            Tag::new(portal.statement.statement.parsed.rows_tag()).with_rows(count);
                         client
                             .send(PgWireBackendMessage::CommandComplete(tag.into()))
                             .await?;

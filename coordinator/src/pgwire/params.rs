@@ -134,6 +134,7 @@ fn cast_text(text: &str, target: &DataType) -> Result<ScalarValue> {
             text.split_whitespace().next().unwrap_or(text).to_owned()
         }
         DataType::Timestamp(..) => normalize_zone(text),
+        DataType::Interval(_) => normalize_interval(text),
         _ => text.to_owned(),
     };
     let value = ScalarValue::Utf8(Some(normalized));
@@ -164,6 +165,33 @@ fn normalize_zone(text: &str) -> String {
         zone.to_owned()
     };
     format!("{}{zone}", stamp.trim_end())
+}
+
+/// Postgres' interval output and input spell the time part as a clock (`1 day 02:03:04.5`,
+/// `-00:00:01`); Arrow's parser wants units, so each clock becomes `h hours m minutes s seconds`
+/// with the clock's sign on every part.
+pub(crate) fn normalize_interval(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| {
+            let (sign, clock) = match word.strip_prefix('-') {
+                Some(rest) => ("-", rest),
+                None => ("", word.strip_prefix('+').unwrap_or(word)),
+            };
+            let parts: Vec<&str> = clock.split(':').collect();
+            let numeric = |part: &&str| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_digit() || c == '.')
+            };
+            if !(2..=3).contains(&parts.len()) || !parts.iter().all(numeric) {
+                return word.to_owned();
+            }
+            let mut spelled = format!("{sign}{} hours {sign}{} minutes", parts[0], parts[1]);
+            if let Some(seconds) = parts.get(2) {
+                spelled.push_str(&format!(" {sign}{seconds} seconds"));
+            }
+            spelled
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn parse_bool(text: &str) -> Result<bool> {
@@ -422,6 +450,8 @@ fn decode_numeric(bytes: &[u8]) -> Result<ScalarValue> {
 
 #[cfg(test)]
 mod tests {
+    use arrow::datatypes::{IntervalMonthDayNano, IntervalUnit};
+
     use super::*;
 
     #[test]
@@ -430,6 +460,36 @@ mod tests {
         super::super::encode::numeric_binary(&mut buffer, -123450, 2);
         let value = decode_numeric(&buffer).expect("decode numeric");
         assert_eq!(value.to_string(), "-1234.50");
+    }
+
+    #[test]
+    fn postgres_interval_text() {
+        assert_eq!(
+            normalize_interval("1 day 02:03:04.5"),
+            "1 day 02 hours 03 minutes 04.5 seconds"
+        );
+        assert_eq!(
+            normalize_interval("-00:00:01"),
+            "-00 hours -00 minutes -01 seconds"
+        );
+        assert_eq!(
+            normalize_interval("3 mons 10:30"),
+            "3 mons 10 hours 30 minutes"
+        );
+        assert_eq!(normalize_interval("P1D"), "P1D");
+        let parsed = cast_text(
+            "1 day 02:03:04.5",
+            &DataType::Interval(IntervalUnit::MonthDayNano),
+        )
+        .expect("parses");
+        assert_eq!(
+            parsed,
+            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(
+                0,
+                1,
+                7_384_500_000_000
+            )))
+        );
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub(crate) fn default_settings() -> BTreeMap<String, String> {
         ("client_encoding", "UTF8"),
         ("client_min_messages", "notice"),
         ("datestyle", "ISO, MDY"),
+        // SQLAlchemy's table reflection asks; Basin's tables are not heap tables, but it is the
+        // only access method `pg_am` lists for tables.
+        ("default_table_access_method", "heap"),
         ("default_transaction_isolation", "read committed"),
         ("default_transaction_read_only", "off"),
         ("extra_float_digits", "1"),

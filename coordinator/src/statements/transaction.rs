@@ -1,7 +1,8 @@
 //! Transaction-control statements. Basin reads are snapshot reads and writes commit per
 //! statement, so a transaction block is bookkeeping for clients: `BEGIN`/`COMMIT`/`ROLLBACK`
 //! move the connection's transaction status (which pgwire reports in ReadyForQuery), and
-//! savepoints, `DISCARD` and `DEALLOCATE` are accepted with the right tags.
+//! savepoints, `DISCARD` and `DEALLOCATE` are accepted with the right tags. The end of a block
+//! closes its cursors.
 
 use std::sync::Arc;
 
@@ -13,17 +14,27 @@ use crate::session::Session;
 
 pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<Output> {
     Ok(match statement {
-        Statement::StartTransaction { .. } => Output::TransactionStart("BEGIN".to_owned()),
-        Statement::Commit { .. } => Output::TransactionEnd("COMMIT".to_owned()),
+        Statement::StartTransaction { .. } => {
+            session.cursors.begin_block();
+            Output::TransactionStart("BEGIN".to_owned())
+        }
+        Statement::Commit { .. } => {
+            session.cursors.end_block();
+            Output::TransactionEnd("COMMIT".to_owned())
+        }
         // Rolling back to a savepoint leaves the block usable again, even after an error.
         Statement::Rollback {
             savepoint: Some(_), ..
         } => Output::TransactionStart("ROLLBACK".to_owned()),
-        Statement::Rollback { .. } => Output::TransactionEnd("ROLLBACK".to_owned()),
+        Statement::Rollback { .. } => {
+            session.cursors.end_block();
+            Output::TransactionEnd("ROLLBACK".to_owned())
+        }
         Statement::Savepoint { .. } => Output::Command("SAVEPOINT".to_owned()),
         Statement::ReleaseSavepoint { .. } => Output::Command("RELEASE".to_owned()),
         Statement::Discard { object_type } => {
             if matches!(object_type, DiscardObject::ALL) {
+                session.cursors.close_all();
                 session.vars.reset_all();
                 super::settings::sync_engine(session);
             }

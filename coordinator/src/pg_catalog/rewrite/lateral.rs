@@ -19,21 +19,31 @@
 //! FROM pg_attribute a LEFT JOIN LATERAL (SELECT pg_get_expr(...) AS value FROM pg_attrdef d
 //!   WHERE ...) AS __basin_sq1 ON true
 //! ```
+//!
+//! DataFusion cannot plan outer columns in a lateral subquery's output, so an output such as
+//! SQLAlchemy's `json_build_object('always', a.attidentity = 'a', 'start', s.seqstart)` is
+//! computed outside: the subquery outputs `true AS found, s.seqstart AS value0`, and the outer
+//! query `CASE WHEN __basin_sq1.found THEN json_build_object(..., __basin_sq1.value0) END`.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, Join, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr,
+    CaseWhen, Expr, Ident, Join, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr,
     TableAlias, TableFactor, TableWithJoins, Value, VisitMut, VisitorMut,
 };
 
 use super::subqueries::{
-    calls_lateral_function, contains_aggregate, is_correlated, is_simple, reads_only_catalog,
+    calls_lateral_function, contains_aggregate, inner_columns_of_correlated, is_correlated,
+    is_simple, reads_only_catalog,
 };
 
 /// Name of the column a lateral subquery's one output gets.
 const VALUE_COLUMN: &str = "value";
+/// Name of the marker column of a lateral subquery whose output reads outer columns: true
+/// where the subquery found a row.
+const FOUND_COLUMN: &str = "found";
 
 /// Moves the correlated, non-aggregating scalar subqueries of `select`'s output and `WHERE`
 /// into `LEFT JOIN LATERAL`s. `counter` numbers the lateral aliases within a statement.
@@ -150,20 +160,94 @@ impl VisitorMut for Collector<'_> {
         *self.counter += 1;
         let alias = format!("__basin_sq{}", self.counter);
         let mut query = std::mem::replace(query, Box::new(placeholder_query()));
+        let mut outer_value = None;
+        let inner_columns =
+            select_output(&query).and_then(|value| inner_columns_of_correlated(&query, value));
         if let SetExpr::Select(select) = query.body.as_mut()
             && let Some(item) = select.projection.first_mut()
             && let SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. } =
                 item
         {
             let value = std::mem::replace(value, Expr::value(Value::Null));
-            *item = SelectItem::ExprWithAlias {
-                expr: value,
-                alias: Ident::new(VALUE_COLUMN),
-            };
+            match inner_columns {
+                // The output reads the outer query's columns, which DataFusion cannot take into
+                // a lateral subquery: the subquery hands out its own columns (and a marker that
+                // it found a row) and the outer query computes the output.
+                Some(columns) => {
+                    let mut items = vec![SelectItem::ExprWithAlias {
+                        expr: Expr::value(Value::Boolean(true)),
+                        alias: Ident::new(FOUND_COLUMN),
+                    }];
+                    let mut computed = value;
+                    for (index, column) in columns.into_iter().enumerate() {
+                        let name = format!("{VALUE_COLUMN}{index}");
+                        let reference =
+                            Expr::CompoundIdentifier(vec![Ident::new(&alias), Ident::new(&name)]);
+                        let _ = computed.visit(&mut Replace {
+                            from: &column,
+                            to: &reference,
+                        });
+                        items.push(SelectItem::ExprWithAlias {
+                            expr: column,
+                            alias: Ident::new(name),
+                        });
+                    }
+                    select.projection = items;
+                    outer_value = Some(Expr::Case {
+                        case_token: AttachedToken::empty(),
+                        end_token: AttachedToken::empty(),
+                        operand: None,
+                        conditions: vec![CaseWhen {
+                            condition: Expr::CompoundIdentifier(vec![
+                                Ident::new(&alias),
+                                Ident::new(FOUND_COLUMN),
+                            ]),
+                            result: computed,
+                        }],
+                        else_result: None,
+                    });
+                }
+                None => {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: value,
+                        alias: Ident::new(VALUE_COLUMN),
+                    };
+                }
+            }
         }
-        *expr = Expr::CompoundIdentifier(vec![Ident::new(&alias), Ident::new(VALUE_COLUMN)]);
+        *expr = outer_value.unwrap_or_else(|| {
+            Expr::CompoundIdentifier(vec![Ident::new(&alias), Ident::new(VALUE_COLUMN)])
+        });
         self.laterals.push((alias, query));
         ControlFlow::Continue(())
+    }
+}
+
+/// Replaces every occurrence of one expression (a column reference) with another.
+struct Replace<'a> {
+    from: &'a Expr,
+    to: &'a Expr,
+}
+
+impl VisitorMut for Replace<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if expr == self.from {
+            *expr = self.to.clone();
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The one output expression of a plain SELECT.
+fn select_output(query: &Query) -> Option<&Expr> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    match select.projection.first()? {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
+        _ => None,
     }
 }
 

@@ -5,7 +5,8 @@
 //!   time; DataFusion insists on an aggregate when the subquery is correlated), if
 //!   [`lateral`](super::lateral) did not turn it into a join, gets its one column wrapped in
 //!   `first_value`, which is the same for zero or one row (and `ORDER BY ... LIMIT 1` becomes
-//!   `first_value(... ORDER BY ...)`);
+//!   `first_value(... ORDER BY ...)`); its `WHERE` conditions on outer columns alone move
+//!   out into a `CASE WHEN` around it;
 //! * a subquery whose `FROM` calls a set-returning function on columns of the outer query
 //!   (`unnest(tc.reloptions)`, `generate_series(0, array_upper(pr.prattrs, 1))`) is a lateral
 //!   call DataFusion cannot decorrelate; it becomes NULL. Only psql's footers over empty catalog
@@ -15,11 +16,12 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    Array, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, Distinct, DuplicateTreatment,
-    Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, LimitClause, ObjectName, OrderByExpr, OrderByKind, Query,
-    Select, SelectItem, SetExpr, TableFactor, Value, Visit, Visitor,
+    Array, ArrayElemTypeDef, BinaryOperator, CaseWhen, CastKind, DataType, Distinct,
+    DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, GroupByExpr, LimitClause, ObjectName, OrderByExpr,
+    OrderByKind, Query, Select, SelectItem, SetExpr, TableFactor, Value, Visit, Visitor,
 };
 
 use super::{call, function_call, is_keyword_function, null};
@@ -236,10 +238,76 @@ pub(super) fn rewrite_scalar_subquery(expr: &mut Expr) {
         *expr = null();
         return;
     }
+    let guard = lift_outer_conditions(query);
     wrap_in_first_value(query);
     if aggregates(query) && is_correlated(query) && !decorrelates_through_aggregate(query) {
         *expr = null();
+        return;
     }
+    if let Some(condition) = guard {
+        let subquery = std::mem::replace(expr, null());
+        *expr = Expr::Case {
+            case_token: AttachedToken::empty(),
+            end_token: AttachedToken::empty(),
+            operand: None,
+            conditions: vec![CaseWhen {
+                condition,
+                result: subquery,
+            }],
+            else_result: None,
+        };
+    }
+}
+
+/// Takes the `WHERE` conditions that read only the outer query's columns
+/// (`pg_attribute.attidentity != ''` in SQLAlchemy's column reflection) out of the subquery and
+/// returns them joined by AND: `(SELECT x FROM t WHERE outer_only AND rest)` is
+/// `CASE WHEN outer_only THEN (SELECT x FROM t WHERE rest) END` (no row, so NULL, whenever the
+/// condition is not true), and DataFusion cannot decorrelate such a filter.
+fn lift_outer_conditions(query: &mut Query) -> Option<Expr> {
+    let scope = Scope::of(query);
+    let select = select_mut(query)?;
+    let selection = select.selection.take()?;
+    let (lifted, kept): (Vec<Expr>, Vec<Expr>) = owned_conjuncts(selection)
+        .into_iter()
+        .partition(|conjunct| scope.references(conjunct) == (true, false));
+    select.selection = and_all(kept);
+    and_all(lifted)
+}
+
+/// `a AND (b AND c)` → `[a, b, c]`, taking ownership.
+fn owned_conjuncts(expr: Expr) -> Vec<Expr> {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut all = owned_conjuncts(*left);
+            all.extend(owned_conjuncts(*right));
+            all
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            owned_conjuncts(*inner)
+        }
+        other => vec![other],
+    }
+}
+
+fn and_all(conditions: Vec<Expr>) -> Option<Expr> {
+    conditions.into_iter().reduce(|left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: BinaryOperator::And,
+        right: Box::new(right),
+    })
 }
 
 /// Whether the query's single output is an aggregate.
@@ -547,6 +615,39 @@ impl Scope {
 /// that none of its catalog tables has).
 pub(super) fn is_correlated(query: &Query) -> bool {
     Scope::of(query).references(query).0
+}
+
+/// If `expr`, an output of `query`, refers to the query around it: the column references in it
+/// that are the query's own, each once. `None` when it refers only to the query's own columns.
+pub(super) fn inner_columns_of_correlated(query: &Query, expr: &Expr) -> Option<Vec<Expr>> {
+    let scope = Scope::of(query);
+    if !scope.references(expr).0 {
+        return None;
+    }
+    struct Finder<'s> {
+        scope: &'s Scope,
+        found: Vec<Expr>,
+    }
+    impl Visitor for Finder<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let column = match expr {
+                Expr::Identifier(ident) => !is_keyword_function(ident),
+                Expr::CompoundIdentifier(_) => true,
+                _ => false,
+            };
+            if column && !self.scope.is_outer(expr) && !self.found.contains(expr) {
+                self.found.push(expr.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut finder = Finder {
+        scope: &scope,
+        found: Vec::new(),
+    };
+    let _ = expr.visit(&mut finder);
+    Some(finder.found)
 }
 
 /// Whether DataFusion can decorrelate the (aggregating) subquery: every predicate that refers

@@ -3,7 +3,8 @@
 
 use datafusion::common::Result;
 
-use super::procs::PROCS;
+use super::procs::all_procs;
+use super::type_io::TYPE_IO;
 use crate::pg_catalog::snapshot::{
     DEFAULT_TABLESPACE, PG_CATALOG_NAMESPACE, STREAMING_TABLESPACE, SUPERUSER_OID, Snapshot,
 };
@@ -19,6 +20,14 @@ pub(super) fn pg_type(_: &Snapshot<'_>) -> Result<Vec<Row>> {
     Ok(builtin_types()
         .map(|t| {
             let array = t.is_array();
+            let (input, output, receive, send) = if array {
+                (ARRAY_IN, ARRAY_OUT, ARRAY_RECV, ARRAY_SEND)
+            } else {
+                TYPE_IO
+                    .iter()
+                    .find(|io| io.0 == t.oid)
+                    .map_or((0, 0, 0, 0), |io| (io.1, io.2, io.3, io.4))
+            };
             row! {
                 "oid" => t.oid,
                 "typname" => t.name,
@@ -34,10 +43,10 @@ pub(super) fn pg_type(_: &Snapshot<'_>) -> Result<Vec<Row>> {
                 "typsubscript" => if array { ARRAY_SUBSCRIPT_HANDLER } else { 0 },
                 "typelem" => t.elem,
                 "typarray" => t.array,
-                "typinput" => if array { ARRAY_IN } else { 0 },
-                "typoutput" => if array { ARRAY_OUT } else { 0 },
-                "typreceive" => if array { ARRAY_RECV } else { 0 },
-                "typsend" => if array { ARRAY_SEND } else { 0 },
+                "typinput" => input,
+                "typoutput" => output,
+                "typreceive" => receive,
+                "typsend" => send,
                 "typalign" => t.align,
                 "typstorage" => t.storage,
                 "typtypmod" => -1,
@@ -122,8 +131,7 @@ pub(super) fn pg_language(_: &Snapshot<'_>) -> Result<Vec<Row>> {
 }
 
 pub(super) fn pg_proc(_: &Snapshot<'_>) -> Result<Vec<Row>> {
-    Ok(PROCS
-        .iter()
+    Ok(all_procs()
         .map(|p| {
             row! {
                 "oid" => p.oid,

@@ -1,6 +1,9 @@
 //! The functions `pg_proc` lists: the Postgres functions Basin implements (see `functions`), plus
-//! the array I/O functions drivers look up to recognise array types. OIDs, argument and result
+//! the array I/O functions drivers look up to recognise array types (the base types' I/O
+//! functions are in `type_io`). OIDs, argument and result
 //! types are PostgreSQL's.
+
+use super::type_io::IO_PROCS;
 
 /// One row of `pg_proc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +16,7 @@ pub(in crate::pg_catalog) struct BuiltinProc {
     pub(in crate::pg_catalog) volatility: char,
 }
 
-const fn proc(
+pub(super) const fn proc(
     oid: u32,
     name: &'static str,
     result: u32,
@@ -29,12 +32,17 @@ const fn proc(
     }
 }
 
+/// Every function `pg_proc` lists: those Basin implements and the types' I/O functions.
+pub(in crate::pg_catalog) fn all_procs() -> impl Iterator<Item = &'static BuiltinProc> {
+    PROCS.iter().chain(IO_PROCS)
+}
+
 pub(in crate::pg_catalog) fn builtin_proc(oid: u32) -> Option<&'static BuiltinProc> {
-    PROCS.iter().find(|p| p.oid == oid)
+    all_procs().find(|p| p.oid == oid)
 }
 
 pub(in crate::pg_catalog) fn procs_named(name: &str) -> impl Iterator<Item = &'static BuiltinProc> {
-    PROCS.iter().filter(move |p| p.name == name)
+    all_procs().filter(move |p| p.name == name)
 }
 
 pub(in crate::pg_catalog) const PROCS: &[BuiltinProc] = &[
@@ -104,6 +112,9 @@ pub(in crate::pg_catalog) const PROCS: &[BuiltinProc] = &[
     proc(1925, "has_table_privilege", 16, &[26, 26, 25], 's'),
     proc(1926, "has_table_privilege", 16, &[25, 25], 's'),
     proc(1927, "has_table_privilege", 16, &[26, 25], 's'),
+    proc(3200, "json_build_object", 114, &[2276], 's'),
+    proc(3201, "json_build_object", 114, &[], 's'),
+    proc(1637, "like_escape", 25, &[25, 25], 'i'),
     proc(1215, "obj_description", 25, &[26, 19], 's'),
     proc(1348, "obj_description", 25, &[26], 's'),
     proc(2026, "pg_backend_pid", 23, &[], 's'),
