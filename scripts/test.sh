@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command for Basin (CI runs it through .ci/run):
 #   setup -> cargo fmt --check -> clippy -D warnings -> dependency-direction check ->
-#   cargo build -p basin -> cargo test --workspace --no-fail-fast (includes the .slt corpus over
+#   cargo build --workspace --all-targets -> cargo test --workspace --no-fail-fast (includes the .slt corpus over
 #   pgwire) -> TPC-H answers checked against DuckDB -> client tests (psycopg, asyncpg, pgjdbc,
 #   raw sockets, kill -9, and the client matrix: psycopg2, pg8000, SQLAlchemy, pandas, ADBC,
 #   node pg and postgres.js, each against a local PostgreSQL and against Basin).
@@ -63,7 +63,9 @@ elif [ -f scripts/check-deps.sh ]; then
     run_step check-deps bash scripts/check-deps.sh
 fi
 
-if run_step build cargo build -p basin; then
+# Every target with the features `cargo test` unifies, so the test step reuses this build (a
+# `cargo build -p basin` alone would compile the dependency set a second time).
+if run_step build cargo build --workspace --all-targets; then
     built=1
 else
     built=0
