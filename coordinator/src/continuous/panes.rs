@@ -109,7 +109,11 @@ fn moved_back(column: &ArrayRef, nanos: i64) -> DfResult<ArrayRef> {
     let values = cast(column, &DataType::Int64)?;
     let moved = values
         .as_primitive::<Int64Type>()
-        .unary::<_, Int64Type>(|value| value - ticks);
+        .try_unary::<_, Int64Type, _>(|value| {
+            value.checked_sub(ticks).ok_or_else(|| {
+                arrow::error::ArrowError::ComputeError("window start out of range".into())
+            })
+        })?;
     Ok(cast(&moved, column.data_type())?)
 }
 
@@ -188,10 +192,11 @@ fn references_window(expr: &Expr) -> bool {
 /// aggregate view).
 fn top_aggregate(plan: &LogicalPlan) -> Option<&datafusion::logical_expr::Aggregate> {
     match plan {
-        LogicalPlan::Sort(_)
-        | LogicalPlan::Projection(_)
-        | LogicalPlan::Filter(_)
-        | LogicalPlan::SubqueryAlias(_) => top_aggregate(plan.inputs().first()?),
+        // A filter above the aggregation (HAVING) may be pushed below it, where the window
+        // columns are panes: such views keep the repeated rows.
+        LogicalPlan::Sort(_) | LogicalPlan::Projection(_) | LogicalPlan::SubqueryAlias(_) => {
+            top_aggregate(plan.inputs().first()?)
+        }
         LogicalPlan::Aggregate(aggregate) => Some(aggregate),
         _ => None,
     }
@@ -212,10 +217,15 @@ fn window_groups(
                 end = Some(position);
             }
             other if references_window(other) => return None,
-            _ => {}
+            // Constant or derived group keys may be eliminated by the optimizer, which would
+            // move the window columns among the physical state columns.
+            Expr::Column(_) => {}
+            _ => return None,
         }
     }
-    (start.is_some() || end.is_some()).then_some((start, end))
+    let distinct: std::collections::HashSet<&Expr> = aggregate.group_expr.iter().collect();
+    (distinct.len() == aggregate.group_expr.len() && (start.is_some() || end.is_some()))
+        .then_some((start, end))
 }
 
 /// Walks from the aggregation's input down to the `HOP` table, checking that the window
@@ -229,10 +239,15 @@ fn window_size_above_hop(node: &LogicalPlan) -> Option<i64> {
             {
                 return projection.expr.iter().find_map(window_end_size);
             }
+            let renamed = |e: &Expr| {
+                let name = e.schema_name().to_string();
+                (name == WINDOW_START || name == WINDOW_END)
+                    && !matches!(e, Expr::Column(c) if c.name == name)
+            };
             if projection
                 .expr
                 .iter()
-                .any(|e| references_window(e) && !matches!(e, Expr::Column(_)))
+                .any(|e| (references_window(e) && !matches!(e, Expr::Column(_))) || renamed(e))
             {
                 return None;
             }
@@ -306,6 +321,10 @@ fn pane_input(hop: &SubqueryAlias) -> Option<(LogicalPlan, i64)> {
             exprs.push(Expr::Column(column));
         }
     }
+    // A NULL time has no window (unnest drops its NULL range), so it has no pane either.
+    let rows = Arc::new(LogicalPlan::Filter(
+        datafusion::logical_expr::Filter::try_new(pane.clone().is_not_null(), rows).ok()?,
+    ));
     let projection = Projection::try_new(exprs, rows).ok()?;
     let plan = LogicalPlan::Projection(projection);
     // The parents keep their schemas: the pane rows must look exactly like the repeated ones.
@@ -478,5 +497,9 @@ mod tests {
         assert!(rewrite(&analyzed(&ctx, &filtered).await).is_none());
         let argument = HOP_SQL.replace("avg(temp)", "max(window_start)");
         assert!(rewrite(&analyzed(&ctx, &argument).await).is_none());
+        let having = format!("{HOP_SQL} HAVING window_start > TIMESTAMP '2000-01-01'");
+        assert!(rewrite(&analyzed(&ctx, &having).await).is_none());
+        let constant = HOP_SQL.replace("GROUP BY device,", "GROUP BY 'eu', device,");
+        assert!(rewrite(&analyzed(&ctx, &constant).await).is_none());
     }
 }
