@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use basin_coordinator::{CoordinatorConfig, UserConfig};
+use basin_coordinator::{CoordinatorConfig, S3Options, UserConfig};
 use basin_executor::ExecutorConfig;
 use serde::Deserialize;
 
@@ -43,6 +43,51 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     executor: ExecutorFile,
     users: Option<Vec<UserFile>>,
+    #[serde(default)]
+    object_store: ObjectStoreFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectStoreFile {
+    #[serde(default)]
+    s3: S3File,
+}
+
+/// `[object_store.s3]`: S3 settings for every bucket, over the `AWS_*` environment.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3File {
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    allow_http: Option<bool>,
+    virtual_hosted_style_request: Option<bool>,
+    skip_signature: Option<bool>,
+}
+
+impl std::fmt::Debug for S3File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secrets stay out of logs: shown through S3Options' redacting Debug.
+        write!(f, "{:?}", self.options())
+    }
+}
+
+impl S3File {
+    fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            allow_http: self.allow_http,
+            virtual_hosted_style: self.virtual_hosted_style_request,
+            skip_signature: self.skip_signature,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +245,7 @@ pub(crate) fn coordinator_config(
             .checkpoint_interval_ms
             .or(from_file.checkpoint_interval_ms)
             .unwrap_or(defaults.checkpoint_interval_ms),
+        s3: file.object_store.s3.options(),
     };
     config
         .validate()

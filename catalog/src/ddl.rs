@@ -20,6 +20,7 @@ use deltalake::protocol::SaveMode;
 
 use crate::error::{Error, Result};
 use crate::model::{ColumnEntry, FileFormat, RelationEntry, RelationKind, SchemaEntry};
+use crate::object_stores::{S3Options, is_store_option, s3_bucket};
 use crate::store::Catalog;
 use crate::tables::{columns_of, external_table_command, managed_table_url, open_delta};
 
@@ -165,9 +166,19 @@ impl Catalog {
             ));
         };
         let location = absolute_location(location)?;
+        let store_options = S3Options::from_table_options(&cmd.options)?;
+        if let Some(bucket) = s3_bucket(&location) {
+            self.object_stores()
+                .set_bucket_options(&bucket, &store_options)?;
+        } else if !store_options.is_empty() {
+            return Err(Error::InvalidOption(format!(
+                "aws.* options apply to s3:// locations, not \"{location}\""
+            )));
+        }
         let mut normalized = cmd.clone();
         normalized.locations = vec![location.clone()];
         normalized.file_type = format.as_str().to_uppercase();
+        normalized.options.retain(|key, _| !is_store_option(key));
         let provider = ListingTableFactory::new()
             .create(state, &normalized)
             .await?;
@@ -501,7 +512,26 @@ impl Catalog {
             .map_err(|e| Error::io("fsync table files", std::io::Error::other(e)))?
     }
 
+    /// Drops a bucket's table options once no external table gives it any.
+    fn forget_bucket_options(&self, entry: &RelationEntry) {
+        let RelationKind::External { location, .. } = &entry.kind else {
+            return;
+        };
+        let Some(bucket) = s3_bucket(location) else {
+            return;
+        };
+        let still_configured = self.snapshot().relations.iter().any(|r| {
+            matches!(&r.kind, RelationKind::External { location, options, .. }
+                if s3_bucket(location).as_deref() == Some(bucket.as_str())
+                    && options.keys().any(|k| is_store_option(k)))
+        });
+        if !still_configured {
+            self.object_stores().remove_bucket_options(&bucket);
+        }
+    }
+
     fn remove_managed_files(&self, entry: &RelationEntry) {
+        self.forget_bucket_options(entry);
         match &entry.kind {
             RelationKind::Managed { path } => remove_dir_logged(&self.data_dir().join(path)),
             RelationKind::Stream(spec) => remove_dir_logged(&self.data_dir().join(&spec.path)),

@@ -29,6 +29,12 @@ pub enum Error {
     /// A request that is well-formed but not something the catalog can do (0A000 / 42809).
     #[error("{0}")]
     Unsupported(String),
+    /// A table or server option with a bad name or value (22023).
+    #[error("{0}")]
+    InvalidOption(String),
+    /// An object store needs credentials nobody configured (28000).
+    #[error("{0}")]
+    Credentials(String),
     /// The catalog file on disk could not be read or written.
     #[error("{context}: {source}")]
     Io {

@@ -14,6 +14,7 @@ mod durability;
 mod error;
 pub mod ipc;
 pub mod model;
+pub mod object_stores;
 mod provider;
 pub mod session;
 mod store;

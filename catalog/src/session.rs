@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 
@@ -77,10 +78,10 @@ pub fn register_catalog(state: &SessionState, catalog: Arc<Catalog>, database: &
 
 /// A session for planning view bodies inside table lookups.
 pub(crate) fn planning_state(catalog: Arc<Catalog>, database: &str) -> SessionState {
-    new_session_state(
-        catalog,
-        database,
-        session_config(database, 0),
-        Arc::new(RuntimeEnv::default()),
-    )
+    let registry: Arc<dyn ObjectStoreRegistry> = Arc::clone(catalog.object_stores()) as _;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(registry)
+        .build_arc()
+        .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
+    new_session_state(catalog, database, session_config(database, 0), runtime)
 }

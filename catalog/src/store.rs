@@ -25,6 +25,7 @@ pub struct Catalog {
     writer: Arc<tokio::sync::Mutex<()>>,
     streams: crate::streams::StreamRegistry,
     epochs: Arc<crate::views::Epochs>,
+    object_stores: Arc<crate::object_stores::ObjectStores>,
 }
 
 impl Catalog {
@@ -63,13 +64,21 @@ impl Catalog {
             epochs.resume_after(manifest.epoch);
             epochs.set_holds(manifest.tables.into_iter().collect());
         }
+        let object_stores = Arc::new(crate::object_stores::ObjectStores::default());
+        register_bucket_options(&object_stores, &state);
         Ok(Arc::new(Self {
             data_dir,
             current: Arc::new(RwLock::new(Arc::new(state))),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             streams: crate::streams::StreamRegistry::default(),
             epochs,
+            object_stores,
         }))
+    }
+
+    /// Where `s3://` URLs lead, for every runtime that reads this catalog's tables.
+    pub fn object_stores(&self) -> &Arc<crate::object_stores::ObjectStores> {
+        &self.object_stores
     }
 
     /// The directory that holds the catalog and Basin-managed tables (absolute).
@@ -146,6 +155,29 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("fsync directory {}", dir.display()), e))
+}
+
+/// Gives each bucket the `aws.*` options its external tables were created with. The options
+/// were checked at CREATE; a conflict here (a hand-edited catalog) keeps the first and says so.
+fn register_bucket_options(stores: &crate::object_stores::ObjectStores, state: &CatalogState) {
+    use crate::model::RelationKind;
+    use crate::object_stores::{S3Options, s3_bucket};
+    for relation in &state.relations {
+        let RelationKind::External {
+            location, options, ..
+        } = &relation.kind
+        else {
+            continue;
+        };
+        let Some(bucket) = s3_bucket(location) else {
+            continue;
+        };
+        let applied = S3Options::from_table_options(options)
+            .and_then(|parsed| stores.set_bucket_options(&bucket, &parsed));
+        if let Err(error) = applied {
+            tracing::warn!(table = %relation.name, %bucket, %error, "ignored the table's S3 options");
+        }
+    }
 }
 
 #[cfg(test)]

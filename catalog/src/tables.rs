@@ -149,7 +149,12 @@ pub(crate) fn external_table_command(
         Arc::new(schema),
     )
     .with_partition_cols(partition_columns.to_vec())
-    .with_options(options)
+    .with_options(
+        options
+            .into_iter()
+            .filter(|(key, _)| !crate::object_stores::is_store_option(key))
+            .collect(),
+    )
     .build())
 }
 

@@ -49,6 +49,9 @@ pub struct CoordinatorConfig {
     pub epoch_ms: u64,
     /// How often materialized-view state is checkpointed (milliseconds).
     pub checkpoint_interval_ms: u64,
+    /// `[object_store.s3]`: S3 settings layered over the `AWS_*` environment for every bucket
+    /// (tables' `aws.*` options layer over these).
+    pub s3: basin_catalog::object_stores::S3Options,
 }
 
 impl CoordinatorConfig {
@@ -70,6 +73,7 @@ impl CoordinatorConfig {
             query_retries: 2,
             epoch_ms: 100,
             checkpoint_interval_ms: 10_000,
+            s3: Default::default(),
         }
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use basin_proto::BUILD_VERSION;
 use basin_proto::control::v1::control_plane_server::{ControlPlane, ControlPlaneServer};
 use basin_proto::control::v1::{
-    DeregisterRequest, DeregisterResponse, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
-    RegisterResponse,
+    DeregisterRequest, DeregisterResponse, HeartbeatRequest, HeartbeatResponse,
+    ObjectStoresRequest, ObjectStoresResponse, RegisterRequest, RegisterResponse,
 };
 use basin_proto::{ExecutorId, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
@@ -34,7 +34,10 @@ pub(crate) async fn serve(
         info!(%addr, "control plane listening");
     }
     Server::builder()
-        .add_service(ControlPlaneServer::new(ControlPlaneService { membership }))
+        .add_service(ControlPlaneServer::new(ControlPlaneService {
+            membership,
+            object_stores: catalog.as_ref().map(|c| Arc::clone(c.object_stores())),
+        }))
         .add_optional_service(catalog.map(crate::flight::service))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -45,6 +48,8 @@ pub(crate) async fn serve(
 
 struct ControlPlaneService {
     membership: Arc<Membership>,
+    /// Lake-scan settings executors fetch; none in control-plane-only tests.
+    object_stores: Option<Arc<basin_catalog::object_stores::ObjectStores>>,
 }
 
 #[tonic::async_trait]
@@ -128,6 +133,25 @@ impl ControlPlane for ControlPlaneService {
         let id = executor_id(request.into_inner().executor_id)?;
         let known = self.membership.deregister(&id);
         Ok(Response::new(DeregisterResponse { known }))
+    }
+
+    #[instrument(name = "control.object_stores", skip_all, fields(executor_id = %request.get_ref().executor_id))]
+    async fn object_stores(
+        &self,
+        request: Request<ObjectStoresRequest>,
+    ) -> Result<Response<ObjectStoresResponse>, Status> {
+        let id = executor_id(request.into_inner().executor_id)?;
+        // Credentials go only to executors that registered (and so share the cluster's
+        // protocol version); anyone else learns nothing.
+        if !self.membership.is_live(&id) {
+            return Ok(Response::new(ObjectStoresResponse::default()));
+        }
+        let configs = self
+            .object_stores
+            .as_ref()
+            .map(|stores| stores.configs())
+            .unwrap_or_default();
+        Ok(Response::new(configs.to_proto()))
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::RecordBatch;
+use basin_catalog::object_stores::ObjectStores;
 use basin_proto::ExecutorId;
 use datafusion::common::DataFusionError;
 use datafusion::execution::TaskContext;
@@ -70,10 +71,17 @@ pub(crate) struct Distribution {
     bytes_per_partition: usize,
     /// Rotates where each query's task 0 lands.
     next_offset: AtomicUsize,
+    /// Executors fetch this registry's configs before running a fragment that names a newer
+    /// version than theirs.
+    object_stores: Arc<ObjectStores>,
 }
 
 impl Distribution {
-    pub(crate) fn new(membership: Arc<Membership>, config: &CoordinatorConfig) -> Self {
+    pub(crate) fn new(
+        membership: Arc<Membership>,
+        config: &CoordinatorConfig,
+        object_stores: Arc<ObjectStores>,
+    ) -> Self {
         Self {
             membership,
             admission: Arc::new(Semaphore::new(config.max_concurrent_queries.max(1))),
@@ -81,6 +89,7 @@ impl Distribution {
             min_bytes: config.distribute_min_bytes,
             bytes_per_partition: config.scan_bytes_per_partition.max(1),
             next_offset: AtomicUsize::new(0),
+            object_stores,
         }
     }
 
@@ -126,13 +135,23 @@ impl Distribution {
         self.next_offset.load(Ordering::Relaxed)
     }
 
-    /// A task context for one run of a query, carrying its routing state.
+    /// A task context for one run of a query, carrying its routing state and, for executors,
+    /// the object-store config version its scans need.
     pub(crate) fn task_context(
+        &self,
         state: &SessionState,
         routing: &Arc<QueryRouting>,
-    ) -> Arc<TaskContext> {
-        let config = state.config().clone().with_extension(Arc::clone(routing));
-        Arc::new(TaskContext::from(state).with_session_config(config))
+    ) -> datafusion::error::Result<Arc<TaskContext>> {
+        let mut config = state.config().clone().with_extension(Arc::clone(routing));
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            basin_proto::OBJECT_STORES_VERSION_HEADER,
+            http::HeaderValue::from(self.object_stores.version()),
+        );
+        config.set_distributed_passthrough_headers(headers)?;
+        Ok(Arc::new(
+            TaskContext::from(state).with_session_config(config),
+        ))
     }
 
     /// Streams the rows of `physical` (planned from `logical` in `state`). Distributed plans are
@@ -169,7 +188,7 @@ impl Distribution {
             let schema = physical.schema();
             let first = async {
                 let mut stream =
-                    execute_stream(Arc::clone(&physical), Self::task_context(state, &routing))?;
+                    execute_stream(Arc::clone(&physical), self.task_context(state, &routing)?)?;
                 // Skip empty batches: nothing has reached the client until a row has.
                 loop {
                     match stream.next().await {

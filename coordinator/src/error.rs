@@ -123,6 +123,8 @@ fn catalog_sqlstate(error: &basin_catalog::Error) -> &'static str {
         E::DuplicateColumn(_) => "42701",
         E::NotReady(_) => "55000",
         E::Unsupported(_) => "0A000",
+        E::InvalidOption(_) => "22023",
+        E::Credentials(_) => "28000",
         E::Io { .. } => "58030",
         E::Corrupt { .. } => "XX001",
         E::Delta { .. } => "58030",
@@ -149,13 +151,16 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
                 ingest_sqlstate(ingest)
             } else if let Some(arrow_error) = inner.downcast_ref::<arrow::error::ArrowError>() {
                 arrow_sqlstate(arrow_error)
+            } else if let Some(store) = inner.downcast_ref::<object_store::Error>() {
+                object_store_sqlstate(store)
             } else if inner.downcast_ref::<std::io::Error>().is_some() {
                 "58030"
             } else {
                 message_sqlstate(&root.to_string()).unwrap_or("XX000")
             }
         }
-        DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => "58030",
+        DataFusionError::ObjectStore(store) => object_store_sqlstate(store),
+        DataFusionError::IoError(_) => "58030",
         DataFusionError::Internal(_) | DataFusionError::ExecutionJoin(_) => "XX000",
         DataFusionError::Execution(message) if message.contains("canceled") => "57014",
         DataFusionError::Plan(_)
@@ -173,6 +178,19 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
             DataFusionError::ParquetError(_) => "58030",
             _ => "22000",
         }),
+    }
+}
+
+/// Object-store failures (S3 and local files): a missing object or bucket is 58P01, refused
+/// credentials 28000 / 42501, anything else (unreachable endpoint, throttling after retries) an
+/// I/O error.
+fn object_store_sqlstate(error: &object_store::Error) -> &'static str {
+    use object_store::Error as O;
+    match error {
+        O::NotFound { .. } => "58P01",
+        O::Unauthenticated { .. } => "28000",
+        O::PermissionDenied { .. } => "42501",
+        _ => message_sqlstate(&error.to_string()).unwrap_or("58030"),
     }
 }
 

@@ -32,6 +32,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use basin_catalog::object_stores::S3Options;
 pub use config::{CoordinatorConfig, UserConfig};
 pub use error::{Error, Result};
 
@@ -50,9 +51,12 @@ async fn bind(address: std::net::SocketAddr, what: &str) -> Result<TcpListener> 
 /// files in the OS temp directory.
 fn runtime(
     config: &CoordinatorConfig,
+    catalog: &basin_catalog::Catalog,
 ) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
     use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-    let mut builder = RuntimeEnvBuilder::new();
+    use datafusion::execution::object_store::ObjectStoreRegistry;
+    let registry: Arc<dyn ObjectStoreRegistry> = Arc::clone(catalog.object_stores()) as _;
+    let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(registry);
     if config.memory_limit_bytes > 0 {
         let limit = usize::try_from(config.memory_limit_bytes).unwrap_or(usize::MAX);
         let top = std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN);
@@ -87,7 +91,8 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     // Streaming tables recover their logs before the first connection is accepted (shards on
     // executors as those register).
     catalog.open_streams().await;
-    let runtime = runtime(&config)?;
+    catalog.object_stores().set_server_options(&config.s3);
+    let runtime = runtime(&config, &catalog)?;
     let server = Arc::new(ServerState::new(
         catalog,
         config,

@@ -152,6 +152,13 @@ impl Membership {
         true
     }
 
+    /// Whether `id` is registered and not declared dead (draining ones still finish work).
+    pub(crate) fn is_live(&self, id: &ExecutorId) -> bool {
+        self.lock()
+            .get(id)
+            .is_some_and(|entry| entry.state != ExecutorState::Dead)
+    }
+
     /// Removes an executor that is leaving. Returns false when it was not listed.
     pub(crate) fn deregister(&self, id: &ExecutorId) -> bool {
         let known = self.lock().remove(id).is_some();

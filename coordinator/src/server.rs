@@ -36,7 +36,11 @@ impl ServerState {
         runtime: Arc<RuntimeEnv>,
         membership: Arc<Membership>,
     ) -> Self {
-        let dist = Arc::new(Distribution::new(membership, &config));
+        let dist = Arc::new(Distribution::new(
+            membership,
+            &config,
+            Arc::clone(catalog.object_stores()),
+        ));
         let views = Arc::new(crate::continuous::Manager::new(
             Arc::clone(&catalog),
             Arc::clone(&runtime),

@@ -59,6 +59,11 @@ impl ControlClient {
         })
     }
 
+    /// A handle on the same control-plane connection, for other calls (object-store settings).
+    pub(crate) fn client(&self) -> ControlPlaneClient<Channel> {
+        self.client.clone()
+    }
+
     /// Registers, heartbeats until `shutdown` is cancelled, then drains and deregisters.
     /// Returns `Ok` on a clean shutdown, including one that comes before the coordinator was
     /// ever reached; an error when the coordinator refuses the executor.

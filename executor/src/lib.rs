@@ -14,6 +14,7 @@ mod config;
 mod control;
 mod error;
 pub mod memory;
+mod object_stores;
 mod service;
 mod shards;
 mod state;
@@ -87,26 +88,35 @@ async fn run_as(id: ExecutorId, config: ExecutorConfig, shutdown: CancellationTo
         .map(|s| s.node_id().to_owned())
         .unwrap_or_default();
     let state = Arc::new(ExecutorState::new(id.clone()));
-    let runtime = worker::runtime(memory_limit_bytes, config.spill_dir.clone())?;
-    let server_stop = CancellationToken::new();
-    let mut server = tokio::spawn(service::serve(
-        listener,
-        Arc::clone(&state),
-        runtime,
-        shards,
-        server_stop.clone(),
-    ));
-
     let registration = RegisterRequest {
         protocol_version: PROTOCOL_VERSION,
-        executor_id: id.into_string(),
+        executor_id: id.clone().into_string(),
         advertise_url,
         cores: u32::try_from(cores).unwrap_or(u32::MAX),
         memory_bytes: memory_limit_bytes,
         build_version: BUILD_VERSION.to_owned(),
         node_id,
     };
-    let control = ControlClient::new(&config.coordinator_url, registration, state)?;
+    let control = ControlClient::new(&config.coordinator_url, registration, Arc::clone(&state))?;
+    let store_sync = Arc::new(object_stores::StoreSync::new(
+        control.client(),
+        id.into_string(),
+    ));
+    let runtime = worker::runtime(
+        memory_limit_bytes,
+        config.spill_dir.clone(),
+        Arc::clone(store_sync.stores()),
+    )?;
+    let server_stop = CancellationToken::new();
+    let mut server = tokio::spawn(service::serve(
+        listener,
+        Arc::clone(&state),
+        runtime,
+        store_sync,
+        shards,
+        server_stop.clone(),
+    ));
+
     // The control loop gets its own token so a failed server can make it deregister.
     let control_stop = shutdown.child_token();
     let control = control.run(control_stop.clone());

@@ -38,6 +38,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<ExecutorState>,
     runtime: Arc<RuntimeEnv>,
+    store_sync: Arc<crate::object_stores::StoreSync>,
     shards: Option<Arc<crate::shards::ShardStore>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -49,7 +50,7 @@ pub(crate) async fn serve(
         .add_service(ExecutorServiceServer::new(ExecutorGrpc {
             state: Arc::clone(&state),
         }))
-        .add_service(worker::server(runtime, state))
+        .add_service(worker::server(runtime, store_sync, state))
         .add_optional_service(shards.map(crate::shards::server))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -18,6 +18,7 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tower::Service;
 
+use crate::object_stores::StoreSync;
 use crate::state::ExecutorState;
 use crate::task_gate::TaskGate;
 use crate::{Error, Result};
@@ -27,6 +28,7 @@ use crate::{Error, Result};
 pub(crate) fn runtime(
     memory_limit_bytes: u64,
     spill_dir: Option<PathBuf>,
+    object_stores: Arc<basin_catalog::object_stores::ObjectStores>,
 ) -> Result<Arc<RuntimeEnv>> {
     let limit = usize::try_from(memory_limit_bytes).unwrap_or(usize::MAX);
     // Naming the largest consumers makes "resources exhausted" errors actionable.
@@ -37,6 +39,7 @@ pub(crate) fn runtime(
         None => DiskManagerMode::OsTmpDirectory,
     };
     RuntimeEnvBuilder::new()
+        .with_object_store_registry(object_stores)
         .with_memory_pool(Arc::new(pool))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
         .build_arc()
@@ -47,6 +50,7 @@ pub(crate) fn runtime(
 /// running and a draining executor refuses new ones.
 pub(crate) fn server(
     runtime: Arc<RuntimeEnv>,
+    store_sync: Arc<StoreSync>,
     state: Arc<ExecutorState>,
 ) -> TaskGate<
     impl Service<
@@ -60,14 +64,21 @@ pub(crate) fn server(
     + Sync
     + 'static,
 > {
-    let worker = Worker::from_session_builder(build_fragment_session)
-        .with_runtime_env(runtime)
-        .with_version(basin_proto::BUILD_VERSION);
+    let worker = Worker::from_session_builder(move |ctx: WorkerQueryContext| {
+        let store_sync = Arc::clone(&store_sync);
+        async move { build_fragment_session(ctx, &store_sync).await }
+    })
+    .with_runtime_env(runtime)
+    .with_version(basin_proto::BUILD_VERSION);
     TaskGate::new(worker.into_worker_server(), state)
 }
 
+/// The session a fragment runs in; first brings the object-store settings up to the version
+/// the fragment's scans need.
 async fn build_fragment_session(
     ctx: WorkerQueryContext,
+    store_sync: &StoreSync,
 ) -> std::result::Result<SessionState, DataFusionError> {
+    store_sync.ensure(&ctx.headers).await?;
     Ok(basin_catalog::session::fragment_session_state(ctx.builder))
 }

@@ -75,6 +75,13 @@ impl ControlPlane for FakeCoordinator {
         let _ = self.events.send(Event::Deregister(request.into_inner()));
         Ok(Response::new(DeregisterResponse { known: true }))
     }
+
+    async fn object_stores(
+        &self,
+        _request: Request<basin_proto::control::v1::ObjectStoresRequest>,
+    ) -> Result<Response<basin_proto::control::v1::ObjectStoresResponse>, Status> {
+        Ok(Response::new(Default::default()))
+    }
 }
 
 struct Fake {

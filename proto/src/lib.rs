@@ -19,6 +19,11 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// sides configure instead of tonic's 4 MiB default.
 pub const MAX_SHARD_MESSAGE_BYTES: usize = 1 << 30;
 
+/// Passthrough header on every distributed plan fragment: the object-store config version its
+/// scans need. An executor holding an older version fetches the configs over the control plane
+/// (`ControlPlane.ObjectStores`) before running the fragment.
+pub const OBJECT_STORES_VERSION_HEADER: &str = "x-basin-object-stores-version";
+
 /// Build version of this crate, reported by executors at registration.
 pub const BUILD_VERSION: &str = env!("CARGO_PKG_VERSION");
 

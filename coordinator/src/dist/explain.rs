@@ -85,11 +85,7 @@ pub(crate) async fn explain_analyze_text(
     let _admitted = dist.admit().await?;
     let routing = Arc::new(QueryRouting::new(dist.peek_offset()));
     let started = std::time::Instant::now();
-    collect(
-        Arc::clone(&plan),
-        Distribution::task_context(state, &routing),
-    )
-    .await?;
+    collect(Arc::clone(&plan), dist.task_context(state, &routing)?).await?;
     let elapsed = started.elapsed();
     let with_metrics = rewrite_distributed_plan_with_metrics(
         Arc::clone(&plan),
