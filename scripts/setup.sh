@@ -73,3 +73,14 @@ if [ "$(cat "$node_stamp" 2>/dev/null || true)" != "$node_want" ]; then
 else
     log "node packages up to date"
 fi
+
+# --- S3-compatible server for the object-storage tests ----------------------------------------
+# s3s-fs keeps objects as plain files under a directory. Pinned: later versions need a newer
+# Rust. Built once (~3-10 min), only when missing.
+s3s_version="0.14.1"
+if ! command -v s3s-fs >/dev/null 2>&1 || ! s3s-fs --version 2>/dev/null | grep -q "$s3s_version"; then
+    log "installing s3s-fs $s3s_version (cargo install, once)"
+    env -u CARGO_TARGET_DIR cargo install --locked --quiet "s3s-fs@$s3s_version" --features binary
+else
+    log "s3s-fs present"
+fi

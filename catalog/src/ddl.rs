@@ -167,14 +167,40 @@ impl Catalog {
         };
         let location = absolute_location(location)?;
         let store_options = S3Options::from_table_options(&cmd.options)?;
-        if let Some(bucket) = s3_bucket(&location) {
-            self.object_stores()
-                .set_bucket_options(&bucket, &store_options)?;
+        let bucket = s3_bucket(&location);
+        let mut configured_bucket = None;
+        if let Some(bucket) = &bucket {
+            if self
+                .object_stores()
+                .set_bucket_options(bucket, &store_options)?
+            {
+                configured_bucket = Some(bucket.clone());
+            }
         } else if !store_options.is_empty() {
             return Err(Error::InvalidOption(format!(
                 "aws.* options apply to s3:// locations, not \"{location}\""
             )));
         }
+        let created = self
+            .create_external_table_at(state, target, cmd, location, format)
+            .await;
+        // Options a failed CREATE brought (wrong credentials, say) must not stick to the bucket.
+        if created.is_err()
+            && let Some(bucket) = configured_bucket
+        {
+            self.object_stores().remove_bucket_options(&bucket);
+        }
+        created
+    }
+
+    async fn create_external_table_at(
+        &self,
+        state: &SessionState,
+        target: &RelationName,
+        cmd: &CreateExternalTable,
+        location: String,
+        format: FileFormat,
+    ) -> Result<()> {
         let mut normalized = cmd.clone();
         normalized.locations = vec![location.clone()];
         normalized.file_type = format.as_str().to_uppercase();

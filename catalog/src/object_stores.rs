@@ -371,17 +371,17 @@ impl ObjectStores {
         self.version.store(version, Ordering::Release);
     }
 
-    /// Records the options a table gives `bucket`. Fails when another table already gave the
-    /// bucket different ones (a bucket has one client); a table without options changes
-    /// nothing.
-    pub fn set_bucket_options(&self, bucket: &str, options: &S3Options) -> Result<()> {
+    /// Records the options a table gives `bucket`; true when they are new for it. Fails when
+    /// another table already gave the bucket different ones (a bucket has one client); a
+    /// table without options changes nothing.
+    pub fn set_bucket_options(&self, bucket: &str, options: &S3Options) -> Result<bool> {
         if options.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let current = self.configs();
         if let Some(existing) = current.buckets.get(bucket) {
             if existing == options {
-                return Ok(());
+                return Ok(false);
             }
             return Err(Error::InvalidOption(format!(
                 "bucket \"{bucket}\" is already configured with other aws.* options by another \
@@ -392,7 +392,7 @@ impl ObjectStores {
             configs.buckets.insert(bucket.to_owned(), options.clone());
             true
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Forgets `bucket`'s table options (its last table was dropped).

@@ -188,6 +188,7 @@ fn object_store_sqlstate(error: &object_store::Error) -> &'static str {
     use object_store::Error as O;
     match error {
         O::NotFound { .. } => "58P01",
+        O::Generic { .. } if message_sqlstate(&error.to_string()) == Some("58P01") => "58P01",
         O::Unauthenticated { .. } => "28000",
         O::PermissionDenied { .. } => "42501",
         _ => message_sqlstate(&error.to_string()).unwrap_or("58030"),
@@ -226,6 +227,13 @@ fn arrow_sqlstate(error: &arrow::error::ArrowError) -> &'static str {
 fn message_sqlstate(message: &str) -> Option<&'static str> {
     let m = message.to_ascii_lowercase();
     let rules: &[(&str, &str)] = &[
+        // Object-store failures that crossed the exchange as text (executors' scans).
+        ("nosuchbucket", "58P01"),
+        ("nosuchkey", "58P01"),
+        ("invalidaccesskeyid", "28000"),
+        ("signaturedoesnotmatch", "28000"),
+        ("lacked the necessary privileges", "42501"),
+        ("object store error", "58030"),
         ("divide by zero", "22012"),
         ("division by zero", "22012"),
         ("table '", "42P01"),

@@ -54,7 +54,8 @@ impl QueryLog {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             pid,
             user: user.to_owned(),
-            text: text.to_owned(),
+            // Secret option values (aws.secret_access_key ...) never reach basin.queries.
+            text: basin_catalog::object_stores::redact_sql(text),
             started: SystemTime::now(),
             started_at: Instant::now(),
             progress: Mutex::new(Progress {

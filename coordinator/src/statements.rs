@@ -363,7 +363,10 @@ impl Session {
             };
         }
         let state = self.ctx.state();
-        tracing::debug!(sql = %parsed.sql, "execute");
+        tracing::debug!(
+            sql = %basin_catalog::object_stores::redact_sql(&parsed.sql),
+            "execute"
+        );
         let mut plan =
             typed_placeholders(state.statement_to_plan(parsed.statement.clone()).await?)?;
         if let Some(params) = params {
