@@ -183,7 +183,10 @@ pub(crate) fn scan_files(
         .with_limit(limit)
         .with_statistics(files_statistics(schema, files))
         .build();
-    Ok(DataSourceExec::from_data_source(config))
+    crate::parquet_cache::cache_parquet_metadata(
+        DataSourceExec::from_data_source(config),
+        state.runtime_env(),
+    )
 }
 
 /// Row count and size of `files`, as the planner's statistics.

@@ -15,6 +15,7 @@ mod error;
 pub mod ipc;
 pub mod model;
 pub mod object_stores;
+pub mod parquet_cache;
 mod provider;
 pub mod session;
 mod store;

@@ -81,6 +81,7 @@ pub(crate) fn planning_state(catalog: Arc<Catalog>, database: &str) -> SessionSt
     let registry: Arc<dyn ObjectStoreRegistry> = Arc::clone(catalog.object_stores()) as _;
     let runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(registry)
+        .with_cache_manager(crate::parquet_cache::cache_config())
         .build_arc()
         .unwrap_or_else(|_| Arc::new(RuntimeEnv::default()));
     new_session_state(catalog, database, session_config(database, 0), runtime)

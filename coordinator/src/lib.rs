@@ -56,7 +56,9 @@ fn runtime(
     use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
     use datafusion::execution::object_store::ObjectStoreRegistry;
     let registry: Arc<dyn ObjectStoreRegistry> = Arc::clone(catalog.object_stores()) as _;
-    let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(registry);
+    let mut builder = RuntimeEnvBuilder::new()
+        .with_object_store_registry(registry)
+        .with_cache_manager(basin_catalog::parquet_cache::cache_config());
     if config.memory_limit_bytes > 0 {
         let limit = usize::try_from(config.memory_limit_bytes).unwrap_or(usize::MAX);
         let top = std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN);

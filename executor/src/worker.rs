@@ -7,12 +7,16 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use basin_catalog::parquet_cache::cache_parquet_metadata;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion_distributed::{Worker, WorkerQueryContext};
+use datafusion_distributed::{
+    DistributedExt, Worker, WorkerPlanRewriteEvent, WorkerPlanRewriteEventResponse,
+    WorkerQueryContext,
+};
 
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -40,6 +44,7 @@ pub(crate) fn runtime(
     };
     RuntimeEnvBuilder::new()
         .with_object_store_registry(object_stores)
+        .with_cache_manager(basin_catalog::parquet_cache::cache_config())
         .with_memory_pool(Arc::new(pool))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
         .build_arc()
@@ -80,5 +85,15 @@ async fn build_fragment_session(
     store_sync: &StoreSync,
 ) -> std::result::Result<SessionState, DataFusionError> {
     store_sync.ensure(&ctx.headers).await?;
-    Ok(basin_catalog::session::fragment_session_state(ctx.builder))
+    let mut builder = ctx.builder;
+    // Scans decoded here come without a caching Parquet reader: give them the runtime's.
+    if let Some(runtime) = builder.runtime_env().clone() {
+        builder = builder.with_distributed_worker_plan_rewrite_handler(
+            move |event: WorkerPlanRewriteEvent<'_>| {
+                cache_parquet_metadata(event.plan, &runtime)
+                    .map(WorkerPlanRewriteEventResponse::new)
+            },
+        );
+    }
+    Ok(basin_catalog::session::fragment_session_state(builder))
 }

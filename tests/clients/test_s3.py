@@ -358,3 +358,38 @@ def test_no_credentials_anywhere_is_refused_without_probing(tmp_path, s3):
             assert time.monotonic() - started < 5
     finally:
         cluster.stop()
+
+
+def test_footers_are_cached_and_new_files_show_up(cluster, s3):
+    proxy = FaultProxy(s3.port)
+    folder = s3.bucket("growing") / "li"
+    folder.mkdir()
+    shutil.copy(ensure_tpch() / "lineitem.parquet", folder / "part-0.parquet")
+    query = "SELECT count(*), sum(l_quantity) FROM growing"
+    try:
+        with cluster.connect() as conn:
+            conn.execute(
+                "CREATE EXTERNAL TABLE growing STORED AS PARQUET LOCATION 's3://growing/li/' "
+                f"OPTIONS ('aws.endpoint' '{proxy.endpoint}')"
+            )
+            before = proxy.requests
+            first = conn.execute(query).fetchone()
+            first_requests = proxy.requests - before
+            state, stages, _attempts, _executors = cluster.last_query(conn, "%")
+            assert stages >= 2, "the scan should run on the executors"
+            before = proxy.requests
+            assert conn.execute(query).fetchone() == first
+            second_requests = proxy.requests - before
+            # The second run reads row groups but no footers: every task's footer read is gone.
+            assert second_requests < first_requests, (first_requests, second_requests)
+            # A file added to the lake is seen once the listing cache expires (5 s).
+            shutil.copy(ensure_tpch() / "lineitem.parquet", folder / "part-1.parquet")
+            deadline = time.monotonic() + 20
+            while True:
+                count = conn.execute(query).fetchone()[0]
+                if count == 2 * first[0]:
+                    break
+                assert time.monotonic() < deadline, f"new file not seen, count {count}"
+                time.sleep(1)
+    finally:
+        proxy.stop()
