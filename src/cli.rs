@@ -116,6 +116,11 @@ pub(crate) struct CoordinatorArgs {
     #[arg(long, env = "BASIN_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
 
+    /// Keep Basin-managed tables and streaming-table lakes in object storage instead of the
+    /// data directory, e.g. s3://bucket/basin (the catalog and logs stay in --data-dir).
+    #[arg(long, env = "BASIN_DATA_URL", value_name = "URL")]
+    pub(crate) data_url: Option<String>,
+
     /// Allow connections without a password on a non-loopback --pg-listen when no users are
     /// configured. `--insecure-no-auth` alone means true [default: false].
     #[arg(

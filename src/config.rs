@@ -97,6 +97,7 @@ struct CoordinatorFile {
     http_listen: Option<SocketAddr>,
     control_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    data_url: Option<String>,
     insecure_no_auth: Option<bool>,
     max_message_bytes: Option<ByteSize>,
     target_partitions: Option<usize>,
@@ -204,6 +205,7 @@ pub(crate) fn coordinator_config(
             .clone()
             .or_else(|| from_file.data_dir.clone())
             .unwrap_or(defaults.data_dir),
+        data_url: args.data_url.clone().or_else(|| from_file.data_url.clone()),
         users,
         insecure_no_auth: args
             .insecure_no_auth

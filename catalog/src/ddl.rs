@@ -251,12 +251,12 @@ impl Catalog {
             path_component(&target.schema),
             path_component(&target.name)
         );
-        let url = managed_table_url(self.data_dir(), &path)?;
+        let url = managed_table_url(self.lake_root(), &path)?;
         let result = self.write_new_delta_table(state, target, &url, input).await;
         let rows = match result {
             Ok(rows) => rows,
             Err(error) => {
-                remove_dir_logged(&self.data_dir().join(&path));
+                self.remove_lake_files(&path);
                 return Err(error);
             }
         };
@@ -284,7 +284,7 @@ impl Catalog {
             })
             .await;
         if let Err(error) = recorded {
-            remove_dir_logged(&self.data_dir().join(&path));
+            self.remove_lake_files(&path);
             return Err(error);
         }
         Ok(rows)
@@ -532,10 +532,60 @@ impl Catalog {
         else {
             return Ok(());
         };
-        let dir = self.data_dir().join(path);
+        // Object stores acknowledge a PUT once it is durable; only local files need fsync.
+        let Ok(dir) = managed_table_url(self.lake_root(), path)?.to_file_path() else {
+            return Ok(());
+        };
         tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, since))
             .await
             .map_err(|e| Error::io("fsync table files", std::io::Error::other(e)))?
+    }
+
+    /// Removes the files of a Basin-managed table at `path` (relative to the lake root):
+    /// a directory under the data directory, or every object under the prefix in the bucket
+    /// (in the background; a failure is logged and leaves only unreferenced objects).
+    pub(crate) fn remove_lake_files(&self, path: &str) {
+        let url = match managed_table_url(self.lake_root(), path) {
+            Ok(url) => url,
+            Err(error) => {
+                tracing::warn!(path, %error, "could not remove table files");
+                return;
+            }
+        };
+        if let Ok(dir) = url.to_file_path() {
+            remove_dir_logged(&dir);
+            return;
+        }
+        let bucket = url.host_str().unwrap_or_default().to_owned();
+        let store = match self.object_stores().s3_store(&bucket) {
+            Ok(store) => store,
+            Err(error) => {
+                tracing::warn!(%url, %error, "could not remove table files");
+                return;
+            }
+        };
+        let Ok(prefix) = object_store::path::Path::from_url_path(url.path()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            use futures::{StreamExt, TryStreamExt};
+            let locations = store
+                .list(Some(&prefix))
+                .map_ok(|meta| meta.location)
+                .boxed();
+            let failed = store.delete_stream(locations).try_collect::<Vec<_>>().await;
+            if let Err(error) = failed {
+                tracing::warn!(%url, %error, "could not remove every table file");
+            }
+        });
+    }
+
+    /// A streaming table's local directory (its log) and its lake, wherever that lives.
+    pub(crate) fn remove_stream_files(&self, path: &str) {
+        remove_dir_logged(&self.data_dir().join(path));
+        if self.lake_root().scheme() != "file" {
+            self.remove_lake_files(&format!("{path}/lake"));
+        }
     }
 
     /// Drops a bucket's table options once no external table gives it any.
@@ -559,8 +609,8 @@ impl Catalog {
     fn remove_managed_files(&self, entry: &RelationEntry) {
         self.forget_bucket_options(entry);
         match &entry.kind {
-            RelationKind::Managed { path } => remove_dir_logged(&self.data_dir().join(path)),
-            RelationKind::Stream(spec) => remove_dir_logged(&self.data_dir().join(&spec.path)),
+            RelationKind::Managed { path } => self.remove_lake_files(path),
+            RelationKind::Stream(spec) => self.remove_stream_files(&spec.path),
             RelationKind::MaterializedView(_) => {
                 remove_dir_logged(&crate::views::view_dir(self.data_dir(), entry.oid));
             }

@@ -282,6 +282,11 @@ pub struct CatalogState {
     pub databases: Vec<DatabaseEntry>,
     pub schemas: Vec<SchemaEntry>,
     pub relations: Vec<RelationEntry>,
+    /// Where Basin-managed tables and streaming-table lakes live when not under the data
+    /// directory (`--data-url s3://bucket/prefix/`); recorded at first use so a restart with
+    /// another URL cannot lose track of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_url: Option<String>,
 }
 
 impl CatalogState {
@@ -293,6 +298,7 @@ impl CatalogState {
             databases: Vec::new(),
             schemas: Vec::new(),
             relations: Vec::new(),
+            data_url: None,
         };
         let db_oid = state.allocate_oid();
         state.databases.push(DatabaseEntry {

@@ -523,6 +523,61 @@ fn build_s3(bucket: &str, options: &S3Options, limits: &S3Limits) -> Result<Arc<
     Ok(Arc::new(store))
 }
 
+/// Lets Delta Lake (Basin-managed tables with `--data-url s3://...`) reach buckets through
+/// `stores`: the same clients, options and retries as scans. Delta's default log store commits
+/// with put-if-absent, which S3 and MinIO honour (the clients enable conditional puts), so two
+/// writers racing for one version cannot both win. Process-wide: the last catalog opened wins.
+pub fn register_with_delta(stores: &Arc<ObjectStores>) {
+    let scheme = match Url::parse("s3://") {
+        Ok(url) => url,
+        Err(_) => return,
+    };
+    let factory = Arc::new(DeltaS3Factory(Arc::clone(stores)));
+    deltalake::logstore::object_store_factories().insert(scheme.clone(), factory);
+    deltalake::logstore::logstore_factories().insert(scheme, Arc::new(DeltaS3LogStores));
+}
+
+struct DeltaS3Factory(Arc<ObjectStores>);
+
+impl deltalake::logstore::ObjectStoreFactory for DeltaS3Factory {
+    fn parse_url_opts(
+        &self,
+        url: &Url,
+        _config: &deltalake::logstore::StorageConfig,
+    ) -> deltalake::DeltaResult<(
+        deltalake::logstore::ObjectStoreRef,
+        object_store::path::Path,
+    )> {
+        let bucket = url.host_str().unwrap_or_default();
+        let store = self
+            .0
+            .s3_store(bucket)
+            .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
+        let prefix = object_store::path::Path::from_url_path(url.path())
+            .map_err(|e| deltalake::DeltaTableError::Generic(format!("{url}: {e}")))?;
+        Ok((store, prefix))
+    }
+}
+
+struct DeltaS3LogStores;
+
+impl deltalake::logstore::LogStoreFactory for DeltaS3LogStores {
+    fn with_options(
+        &self,
+        prefixed_store: deltalake::logstore::ObjectStoreRef,
+        root_store: deltalake::logstore::ObjectStoreRef,
+        location: &Url,
+        options: &deltalake::logstore::StorageConfig,
+    ) -> deltalake::DeltaResult<Arc<dyn deltalake::logstore::LogStore>> {
+        Ok(deltalake::logstore::default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
 /// The bucket an `s3://` location names, if it is one.
 pub fn s3_bucket(location: &str) -> Option<String> {
     let url = Url::parse(location).ok()?;

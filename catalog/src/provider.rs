@@ -125,7 +125,7 @@ impl SchemaProvider for BasinSchemaProvider {
             ))));
         }
         let state: SessionState = planning_state(Arc::clone(&self.catalog), &self.database);
-        open_relation(entry, self.catalog.data_dir(), &state)
+        open_relation(entry, self.catalog.lake_root(), &state)
             .await
             .map(Some)
             .map_err(|e| e.context(format!("open relation \"{}\".\"{name}\"", self.schema)))

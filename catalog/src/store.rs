@@ -26,18 +26,34 @@ pub struct Catalog {
     streams: crate::streams::StreamRegistry,
     epochs: Arc<crate::views::Epochs>,
     object_stores: Arc<crate::object_stores::ObjectStores>,
+    /// Root of Basin-managed table files: the data directory, or the `--data-url` bucket.
+    lake_root: url::Url,
 }
 
 impl Catalog {
     /// Opens the catalog under `data_dir`, creating a fresh one (database `basin`, schema
     /// `public`) the first time.
     pub fn open(data_dir: &Path) -> Result<Arc<Self>> {
+        Self::open_with(
+            data_dir,
+            None,
+            crate::object_stores::ObjectStores::default(),
+        )
+    }
+
+    /// [`Self::open`] with Basin-managed table files under `data_url` (`s3://bucket/prefix`)
+    /// instead of the data directory, and `object_stores` for reaching it.
+    pub fn open_with(
+        data_dir: &Path,
+        data_url: Option<&str>,
+        object_stores: crate::object_stores::ObjectStores,
+    ) -> Result<Arc<Self>> {
         fs::create_dir_all(data_dir)
             .map_err(|e| Error::io(format!("create data directory {}", data_dir.display()), e))?;
         let data_dir = fs::canonicalize(data_dir)
             .map_err(|e| Error::io(format!("resolve data directory {}", data_dir.display()), e))?;
         let path = data_dir.join(CATALOG_FILE);
-        let state = match fs::read(&path) {
+        let mut state = match fs::read(&path) {
             Ok(bytes) => {
                 serde_json::from_slice::<CatalogState>(&bytes).map_err(|e| Error::Corrupt {
                     path: path.display().to_string(),
@@ -64,8 +80,18 @@ impl Catalog {
             epochs.resume_after(manifest.epoch);
             epochs.set_holds(manifest.tables.into_iter().collect());
         }
-        let object_stores = Arc::new(crate::object_stores::ObjectStores::default());
+        let object_stores = Arc::new(object_stores);
         register_bucket_options(&object_stores, &state);
+        crate::object_stores::register_with_delta(&object_stores);
+        let lake_root = match crate::data_url::resolve(&state, data_url)? {
+            crate::data_url::Resolved::Local => crate::data_url::local_root(&data_dir)?,
+            crate::data_url::Resolved::Remote(url) => url,
+            crate::data_url::Resolved::Record(url) => {
+                state.data_url = Some(url.to_string());
+                persist(&data_dir, &state)?;
+                url
+            }
+        };
         Ok(Arc::new(Self {
             data_dir,
             current: Arc::new(RwLock::new(Arc::new(state))),
@@ -73,7 +99,14 @@ impl Catalog {
             streams: crate::streams::StreamRegistry::default(),
             epochs,
             object_stores,
+            lake_root,
         }))
+    }
+
+    /// Root URL of Basin-managed table files (ends with `/`): `file://<data dir>/` or the
+    /// `--data-url` bucket prefix.
+    pub fn lake_root(&self) -> &url::Url {
+        &self.lake_root
     }
 
     /// Where `s3://` URLs lead, for every runtime that reads this catalog's tables.

@@ -570,6 +570,7 @@ impl Catalog {
         let table = Arc::new(
             open_stream(
                 self.data_dir(),
+                self.lake_root(),
                 entry,
                 spec,
                 hosts,
@@ -640,13 +641,14 @@ impl Catalog {
 
 async fn open_stream(
     data_dir: &std::path::Path,
+    lake_root: &url::Url,
     entry: &RelationEntry,
     spec: &StreamSpec,
     hosts: Option<Arc<dyn ShardHosts>>,
     epochs: Arc<crate::views::Epochs>,
 ) -> Result<StreamTable> {
     let dir = data_dir.join(&spec.path);
-    let lake_url = crate::tables::managed_table_url(data_dir, &format!("{}/lake", spec.path))?;
+    let lake_url = crate::tables::managed_table_url(lake_root, &format!("{}/lake", spec.path))?;
     let name = format!("{}.{}", entry.schema, entry.name);
     let lake = deltalake::open_table(lake_url.clone())
         .await

@@ -21,7 +21,7 @@ use crate::model::{ColumnEntry, FileFormat, RelationEntry, RelationKind};
 /// Builds the provider that reads `entry`. `state` plans views and resolves file formats.
 pub(crate) async fn open_relation(
     entry: &RelationEntry,
-    data_dir: &std::path::Path,
+    lake_root: &Url,
     state: &SessionState,
 ) -> DfResult<Arc<dyn TableProvider>> {
     match &entry.kind {
@@ -45,7 +45,7 @@ pub(crate) async fn open_relation(
             ListingTableFactory::new().create(state, &cmd).await
         }
         RelationKind::Managed { path } => {
-            let url = managed_table_url(data_dir, path)?;
+            let url = managed_table_url(lake_root, path)?;
             open_delta(&url, &entry.name)
                 .await
                 .map_err(DataFusionError::from)
@@ -118,14 +118,8 @@ pub(crate) fn active_files(
 }
 
 /// The file URL of a managed table from its path relative to the data directory.
-pub(crate) fn managed_table_url(data_dir: &std::path::Path, path: &str) -> Result<Url> {
-    let absolute = data_dir.join(path);
-    Url::from_directory_path(&absolute).map_err(|()| {
-        Error::Unsupported(format!(
-            "managed table path {} is not absolute",
-            absolute.display()
-        ))
-    })
+pub(crate) fn managed_table_url(root: &Url, path: &str) -> Result<Url> {
+    crate::data_url::url_under(root, path)
 }
 
 /// A DataFusion `CREATE EXTERNAL TABLE` command for a lake table: with `columns` it replays a

@@ -22,6 +22,9 @@ pub struct CoordinatorConfig {
     pub control_listen: SocketAddr,
     /// Where the catalog and Basin-managed tables live (default ./basin-data).
     pub data_dir: PathBuf,
+    /// Basin-managed table files in object storage (`s3://bucket/prefix`) instead of
+    /// `data_dir`; recorded in the catalog at first start.
+    pub data_url: Option<String>,
     /// Users for password (SCRAM-SHA-256) authentication. Empty means trust authentication.
     pub users: Vec<UserConfig>,
     /// Allow trust authentication on a non-loopback address.
@@ -62,6 +65,7 @@ impl CoordinatorConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             control_listen: SocketAddr::from(([127, 0, 0, 1], 50050)),
             data_dir: PathBuf::from("./basin-data"),
+            data_url: None,
             users: Vec::new(),
             insecure_no_auth: false,
             max_message_bytes: 64 * 1024 * 1024,

@@ -70,6 +70,32 @@ fn runtime(
     Ok(builder.build_arc()?)
 }
 
+/// With `--data-url`, fails start-up unless the bucket answers (credentials, endpoint and
+/// bucket checked once, with the usual retries), rather than at the first CREATE TABLE.
+async fn check_lake_root(catalog: &basin_catalog::Catalog) -> Result<()> {
+    let root = catalog.lake_root();
+    if root.scheme() == "file" {
+        return Ok(());
+    }
+    let startup = |message: String| Error::Startup {
+        context: format!("reach the data URL {root}"),
+        source: std::io::Error::other(message),
+    };
+    let bucket = root.host_str().unwrap_or_default();
+    let store = catalog
+        .object_stores()
+        .s3_store(bucket)
+        .map_err(|e| startup(e.to_string()))?;
+    let prefix =
+        object_store::path::Path::from_url_path(root.path()).map_err(|e| startup(e.to_string()))?;
+    store
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|e| startup(e.to_string()))?;
+    tracing::info!(data_url = %root, "Basin-managed tables live in object storage");
+    Ok(())
+}
+
 /// Runs the coordinator until `shutdown` is cancelled: binds every listener first (so a port
 /// conflict fails start-up with a clear error), then serves Postgres, HTTP and the control
 /// plane, and stops them all together.
@@ -84,7 +110,11 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
         local(&control_listener, config.control_listen),
     );
 
-    let catalog = basin_catalog::Catalog::open(&config.data_dir)?;
+    let stores =
+        basin_catalog::object_stores::ObjectStores::new(S3Options::from_env().overlay(&config.s3));
+    let catalog =
+        basin_catalog::Catalog::open_with(&config.data_dir, config.data_url.as_deref(), stores)?;
+    check_lake_root(&catalog).await?;
     let membership = Arc::new(membership::Membership::new());
     // Streaming-table shards live on executors that have a data directory.
     catalog.set_shard_hosts(Arc::new(shard_hosts::GrpcShardHosts::new(Arc::clone(
@@ -93,7 +123,6 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     // Streaming tables recover their logs before the first connection is accepted (shards on
     // executors as those register).
     catalog.open_streams().await;
-    catalog.object_stores().set_server_options(&config.s3);
     let runtime = runtime(&config, &catalog)?;
     let server = Arc::new(ServerState::new(
         catalog,

@@ -41,13 +41,23 @@ def clean_env() -> dict[str, str]:
 class S3Cluster(Cluster):
     """A `Cluster` whose processes see no AWS_* variables."""
 
-    def __init__(self, root: Path, config: Path | None):
+    def __init__(self, root: Path, config: Path | None, extra: tuple = ()):
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
         try:
-            extra = ("--config", str(config)) if config else ()
-            super().__init__(root, extra_args=extra)
+            configured = ("--config", str(config)) if config else ()
+            super().__init__(root, extra_args=(*configured, *extra))
         finally:
             os.environ.update(saved)
+
+    def connect_when_ready(self) -> psycopg.Connection:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return self.connect()
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or self.coordinator.poll() is not None:
+                    raise AssertionError(self.log_tail())
+                time.sleep(0.1)
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.root.glob("*.log"))
@@ -338,16 +348,7 @@ def test_no_credentials_anywhere_is_refused_without_probing(tmp_path, s3):
     # endpoint (unreachable here, it would hang) but say what to configure.
     cluster = S3Cluster(tmp_path, None)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = cluster.connect()
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        with conn:
+        with cluster.connect_when_ready() as conn:
             started = time.monotonic()
             err = error_of(
                 conn,

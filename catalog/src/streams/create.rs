@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
-use crate::ddl::{
-    RelationName, create_empty_delta, delta_compatible_schema, path_component, remove_dir_logged,
-};
+use crate::ddl::{RelationName, create_empty_delta, delta_compatible_schema, path_component};
 use crate::error::{Error, Result};
 use crate::model::{
     ColumnEntry, OnError, RelationEntry, RelationKind, StreamSpec, TimePartitioning,
@@ -138,7 +136,7 @@ impl Catalog {
         if let Err(error) = result {
             for entry in created {
                 if let RelationKind::Stream(spec) = &entry.kind {
-                    remove_dir_logged(&self.data_dir().join(&spec.path));
+                    self.remove_stream_files(&spec.path);
                 }
             }
             return Err(error);
@@ -161,14 +159,18 @@ impl Catalog {
             path_component(&target.schema),
             path_component(&target.name)
         );
-        let lake = self.data_dir().join(&spec.path).join("lake");
-        std::fs::create_dir_all(&lake)
-            .map_err(|e| Error::io(format!("create {}", lake.display()), e))?;
+        // The table's own directory (its log) is always local; its lake may be in a bucket.
+        let dir = self.data_dir().join(&spec.path);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let url =
-            crate::tables::managed_table_url(self.data_dir(), &format!("{}/lake", spec.path))?;
+            crate::tables::managed_table_url(self.lake_root(), &format!("{}/lake", spec.path))?;
+        if let Ok(lake) = url.to_file_path() {
+            std::fs::create_dir_all(&lake)
+                .map_err(|e| Error::io(format!("create {}", lake.display()), e))?;
+        }
         create_empty_delta(&url, Arc::new(schema.clone()), target).await?;
         let since = std::time::UNIX_EPOCH;
-        let dir = self.data_dir().join(&spec.path);
         tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, since))
             .await
             .map_err(|e| Error::io("fsync new table", std::io::Error::other(e)))??;
