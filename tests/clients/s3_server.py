@@ -71,6 +71,8 @@ class FaultProxy:
         self.mode = "pass"
         self.requests = 0
         self.throttled = 0
+        # (method, path, Range header) of every request, for tests that count what was read.
+        self.log: list[tuple[str, str, str]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,6 +83,7 @@ class FaultProxy:
 
             def handle_any(self) -> None:
                 proxy.requests += 1
+                proxy.log.append((self.command, self.path, self.headers.get("Range", "")))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 if proxy.mode == "blackhole":
