@@ -134,6 +134,17 @@ pub(crate) struct CoordinatorArgs {
     )]
     pub(crate) insecure_no_auth: Option<bool>,
 
+    /// Shared secret executors must present on the control plane (where they receive
+    /// object-store credentials); required there unless --control-listen is loopback. Give it
+    /// in the environment or the config file, not on a command line others can read.
+    #[arg(
+        long,
+        env = "BASIN_CLUSTER_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub(crate) cluster_secret: Option<String>,
+
     /// Largest message a client may send after startup; bytes or a size such as 64MiB
     /// [default: 64MiB].
     #[arg(long, env = "BASIN_MAX_MESSAGE_BYTES", value_name = "SIZE")]
@@ -225,6 +236,16 @@ pub(crate) struct ExecutorArgs {
     /// executor's node identity across restarts. Without it the executor hosts no shards.
     #[arg(long, env = "BASIN_EXECUTOR_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+
+    /// The coordinator's cluster secret, sent with every control-plane call. Give it in the
+    /// environment or the config file, not on a command line others can read.
+    #[arg(
+        long,
+        env = "BASIN_CLUSTER_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub(crate) cluster_secret: Option<String>,
 
     /// Shut down when standard input closes. `basin standalone` sets it on the executors it
     /// starts so they never outlive it.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use basin_coordinator::{CoordinatorConfig, S3Options, UserConfig};
+use basin_coordinator::{ClusterSecret, CoordinatorConfig, S3Options, UserConfig};
 use basin_executor::ExecutorConfig;
 use serde::Deserialize;
 
@@ -99,6 +99,7 @@ struct CoordinatorFile {
     data_dir: Option<PathBuf>,
     data_url: Option<String>,
     insecure_no_auth: Option<bool>,
+    cluster_secret: Option<String>,
     max_message_bytes: Option<ByteSize>,
     target_partitions: Option<usize>,
     memory_limit: Option<ByteSize>,
@@ -125,6 +126,7 @@ struct ExecutorFile {
     memory_limit: Option<ByteSize>,
     spill_dir: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    cluster_secret: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +208,12 @@ pub(crate) fn coordinator_config(
             .or_else(|| from_file.data_dir.clone())
             .unwrap_or(defaults.data_dir),
         data_url: args.data_url.clone().or_else(|| from_file.data_url.clone()),
+        cluster_secret: args
+            .cluster_secret
+            .clone()
+            .or_else(|| from_file.cluster_secret.clone())
+            .filter(|s| !s.is_empty())
+            .map(ClusterSecret::new),
         users,
         insecure_no_auth: args
             .insecure_no_auth
@@ -312,6 +320,12 @@ pub(crate) fn executor_config(
             .clone()
             .or_else(|| from_file.spill_dir.clone()),
         data_dir: args.data_dir.clone().or_else(|| from_file.data_dir.clone()),
+        cluster_secret: args
+            .cluster_secret
+            .clone()
+            .or_else(|| from_file.cluster_secret.clone())
+            .filter(|s| !s.is_empty())
+            .map(ClusterSecret::new),
     };
     config
         .validate()

@@ -35,6 +35,8 @@ const SCRUBBED_ENV: &[&str] = &[
 /// How this process starts (and restarts) its executors.
 struct Launch {
     control_url: String,
+    /// Given to executors in their environment, never on their command line.
+    cluster_secret: String,
     memory_bytes: u64,
     /// Executor `i` keeps its node (streaming-table shards) in `<data_root>/<i>`, so a
     /// restarted executor finds its shards again.
@@ -44,9 +46,22 @@ struct Launch {
 /// Runs the coordinator and the executors until `shutdown` is cancelled. Executors are stopped
 /// first, while the coordinator can still hear them deregister.
 pub(crate) async fn run(
-    config: StandaloneConfig,
+    mut config: StandaloneConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // The executors this process starts learn the secret from it; a fresh random one unless
+    // the operator set one (other executors may then join with it).
+    let cluster_secret = config
+        .coordinator
+        .cluster_secret
+        .get_or_insert_with(|| {
+            basin_coordinator::ClusterSecret::new(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ))
+        })
+        .clone();
     let memory_per_executor = match (config.executors, config.executor_memory_limit_bytes) {
         (0, _) => 0,
         (n, 0) => {
@@ -59,6 +74,7 @@ pub(crate) async fn run(
     };
     let launch = Launch {
         control_url: format!("http://{}", connectable(config.coordinator.control_listen)),
+        cluster_secret: cluster_secret.expose().to_owned(),
         memory_bytes: memory_per_executor,
         data_root: config.coordinator.data_dir.join("executors"),
     };
@@ -159,6 +175,7 @@ fn spawn_executor(index: usize, launch: &Launch) -> anyhow::Result<ExecutorProce
     for name in SCRUBBED_ENV {
         command.env_remove(name);
     }
+    command.env("BASIN_CLUSTER_SECRET", &launch.cluster_secret);
     let child = command
         .spawn()
         .with_context(|| format!("start executor {index} ({})", binary.display()))?;

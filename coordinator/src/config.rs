@@ -27,8 +27,11 @@ pub struct CoordinatorConfig {
     pub data_url: Option<String>,
     /// Users for password (SCRAM-SHA-256) authentication. Empty means trust authentication.
     pub users: Vec<UserConfig>,
-    /// Allow trust authentication on a non-loopback address.
+    /// Allow trust authentication on a non-loopback address (Postgres clients, and executors
+    /// joining without a cluster secret).
     pub insecure_no_auth: bool,
+    /// Executors must present it on every control-plane call (`BASIN_CLUSTER_SECRET`).
+    pub cluster_secret: Option<basin_proto::ClusterSecret>,
     /// Largest frontend message accepted after startup, in bytes.
     pub max_message_bytes: usize,
     /// Default DataFusion target partitions (0 = number of cores).
@@ -68,6 +71,7 @@ impl CoordinatorConfig {
             data_url: None,
             users: Vec::new(),
             insecure_no_auth: false,
+            cluster_secret: None,
             max_message_bytes: 64 * 1024 * 1024,
             target_partitions: 0,
             memory_limit_bytes: 0,
@@ -87,6 +91,18 @@ impl CoordinatorConfig {
             return Err(format!(
                 "refusing to listen on non-loopback address {} without authentication: configure users or pass --insecure-no-auth",
                 self.pg_listen
+            ));
+        }
+        if self.cluster_secret.is_none()
+            && !self.control_listen.ip().is_loopback()
+            && !self.insecure_no_auth
+        {
+            return Err(format!(
+                "refusing to serve the control plane on non-loopback address {} without a \
+                 cluster secret: executors receive object-store credentials there; set \
+                 BASIN_CLUSTER_SECRET (or cluster_secret in the config) on the coordinator and \
+                 every executor, or pass --insecure-no-auth",
+                self.control_listen
             ));
         }
         if self.max_concurrent_queries == 0 {

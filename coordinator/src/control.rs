@@ -10,7 +10,7 @@ use basin_proto::control::v1::{
     DeregisterRequest, DeregisterResponse, HeartbeatRequest, HeartbeatResponse,
     ObjectStoresRequest, ObjectStoresResponse, RegisterRequest, RegisterResponse,
 };
-use basin_proto::{ExecutorId, PROTOCOL_VERSION};
+use basin_proto::{CLUSTER_SECRET_METADATA, ClusterSecret, ExecutorId, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
@@ -28,6 +28,7 @@ pub(crate) async fn serve(
     membership: Arc<Membership>,
     // With a catalog, the port also serves Arrow Flight ingest.
     catalog: Option<Arc<basin_catalog::Catalog>>,
+    secret: Option<ClusterSecret>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     if let Ok(addr) = listener.local_addr() {
@@ -36,6 +37,7 @@ pub(crate) async fn serve(
     Server::builder()
         .add_service(ControlPlaneServer::new(ControlPlaneService {
             membership,
+            secret,
             object_stores: catalog.as_ref().map(|c| Arc::clone(c.object_stores())),
         }))
         .add_optional_service(catalog.map(crate::flight::service))
@@ -48,6 +50,8 @@ pub(crate) async fn serve(
 
 struct ControlPlaneService {
     membership: Arc<Membership>,
+    /// When set, every call must carry it.
+    secret: Option<ClusterSecret>,
     /// Lake-scan settings executors fetch; none in control-plane-only tests.
     object_stores: Option<Arc<basin_catalog::object_stores::ObjectStores>>,
 }
@@ -59,6 +63,7 @@ impl ControlPlane for ControlPlaneService {
         &self,
         request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
+        self.authenticate(&request)?;
         let request = request.into_inner();
         if request.protocol_version != PROTOCOL_VERSION {
             let message = protocol_mismatch_message(request.protocol_version);
@@ -117,6 +122,7 @@ impl ControlPlane for ControlPlaneService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        self.authenticate(&request)?;
         let request = request.into_inner();
         let id = executor_id(request.executor_id)?;
         let known = self
@@ -130,6 +136,7 @@ impl ControlPlane for ControlPlaneService {
         &self,
         request: Request<DeregisterRequest>,
     ) -> Result<Response<DeregisterResponse>, Status> {
+        self.authenticate(&request)?;
         let id = executor_id(request.into_inner().executor_id)?;
         let known = self.membership.deregister(&id);
         Ok(Response::new(DeregisterResponse { known }))
@@ -140,6 +147,7 @@ impl ControlPlane for ControlPlaneService {
         &self,
         request: Request<ObjectStoresRequest>,
     ) -> Result<Response<ObjectStoresResponse>, Status> {
+        self.authenticate(&request)?;
         let id = executor_id(request.into_inner().executor_id)?;
         // Credentials go only to executors that registered (and so share the cluster's
         // protocol version); anyone else learns nothing.
@@ -152,6 +160,29 @@ impl ControlPlane for ControlPlaneService {
             .map(|stores| stores.configs())
             .unwrap_or_default();
         Ok(Response::new(configs.to_proto()))
+    }
+}
+
+impl ControlPlaneService {
+    /// Refuses calls without the cluster secret, when one is configured.
+    fn authenticate<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(secret) = &self.secret else {
+            return Ok(());
+        };
+        let offered = request
+            .metadata()
+            .get(CLUSTER_SECRET_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if secret.matches(offered) {
+            Ok(())
+        } else {
+            warn!(remote = ?request.remote_addr(), "control-plane call without the cluster secret");
+            Err(Status::unauthenticated(
+                "wrong or missing cluster secret: set BASIN_CLUSTER_SECRET on this executor to \
+                 the coordinator's",
+            ))
+        }
     }
 }
 
@@ -197,6 +228,16 @@ mod tests {
         Arc<Membership>,
         CancellationToken,
     ) {
+        start_with(None).await
+    }
+
+    async fn start_with(
+        secret: Option<ClusterSecret>,
+    ) -> (
+        ControlPlaneClient<Channel>,
+        Arc<Membership>,
+        CancellationToken,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -207,6 +248,7 @@ mod tests {
             listener,
             Arc::clone(&membership),
             None,
+            secret,
             shutdown.clone(),
         ));
         let client = ControlPlaneClient::connect(format!("http://{addr}"))
@@ -225,6 +267,44 @@ mod tests {
             build_version: BUILD_VERSION.to_owned(),
             node_id: String::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_secret_keeps_strangers_out() {
+        let (mut client, membership, shutdown) =
+            start_with(Some(ClusterSecret::new("right"))).await;
+        let status = client
+            .register(register_request(PROTOCOL_VERSION))
+            .await
+            .expect_err("no secret");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let mut wrong = Request::new(register_request(PROTOCOL_VERSION));
+        wrong
+            .metadata_mut()
+            .insert(CLUSTER_SECRET_METADATA, "wrong".parse().expect("ascii"));
+        let status = client.register(wrong).await.expect_err("wrong secret");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let status = client
+            .object_stores(ObjectStoresRequest {
+                executor_id: "exec-a".to_owned(),
+            })
+            .await
+            .expect_err("no secret");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert!(membership.snapshot().is_empty());
+        let mut right = Request::new(register_request(PROTOCOL_VERSION));
+        right
+            .metadata_mut()
+            .insert(CLUSTER_SECRET_METADATA, "right".parse().expect("ascii"));
+        assert!(
+            client
+                .register(right)
+                .await
+                .expect("registered")
+                .into_inner()
+                .accepted
+        );
+        shutdown.cancel();
     }
 
     #[tokio::test]

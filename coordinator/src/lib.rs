@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use basin_catalog::object_stores::S3Options;
+pub use basin_proto::ClusterSecret;
 pub use config::{CoordinatorConfig, UserConfig};
 pub use error::{Error, Result};
 
@@ -137,9 +138,16 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     {
         let (membership, shutdown) = (Arc::clone(&membership), shutdown.clone());
         let catalog = Arc::clone(&server.catalog);
+        let secret = server.config.cluster_secret.clone();
         tasks.spawn(async move {
-            if let Err(error) =
-                control::serve(control_listener, membership, Some(catalog), shutdown).await
+            if let Err(error) = control::serve(
+                control_listener,
+                membership,
+                Some(catalog),
+                secret,
+                shutdown,
+            )
+            .await
             {
                 tracing::error!(%error, "control plane stopped");
             }

@@ -22,6 +22,8 @@ pub struct ExecutorConfig {
     /// The executor's node directory: streaming-table shards live here. `None` = this executor
     /// hosts no shards.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Sent with every control-plane call; must match the coordinator's.
+    pub cluster_secret: Option<basin_proto::ClusterSecret>,
 }
 
 impl ExecutorConfig {
@@ -34,6 +36,7 @@ impl ExecutorConfig {
             memory_limit_bytes: 0,
             spill_dir: None,
             data_dir: None,
+            cluster_secret: None,
         }
     }
 

@@ -10,6 +10,9 @@ use basin_proto::control::v1::control_plane_client::ControlPlaneClient;
 use basin_proto::control::v1::{DeregisterRequest, HeartbeatRequest, RegisterRequest};
 use tokio::time::{self, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::{debug, info, warn};
@@ -29,8 +32,26 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// a coordinator that is gone must not keep the executor from exiting.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A control-plane client whose every call carries the cluster secret (when one is set).
+pub(crate) type Control = ControlPlaneClient<InterceptedService<Channel, SecretInterceptor>>;
+
+/// Adds the cluster secret to each call's metadata.
+#[derive(Clone)]
+pub(crate) struct SecretInterceptor(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for SecretInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(secret) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(basin_proto::CLUSTER_SECRET_METADATA, secret.clone());
+        }
+        Ok(request)
+    }
+}
+
 pub(crate) struct ControlClient {
-    client: ControlPlaneClient<Channel>,
+    client: Control,
     registration: RegisterRequest,
     state: Arc<ExecutorState>,
 }
@@ -40,9 +61,19 @@ impl ControlClient {
     /// yet, and [`Self::run`] waits for it.
     pub(crate) fn new(
         coordinator_url: &str,
+        secret: Option<&basin_proto::ClusterSecret>,
         registration: RegisterRequest,
         state: Arc<ExecutorState>,
     ) -> Result<Self> {
+        let secret = secret
+            .map(|s| MetadataValue::try_from(s.expose()))
+            .transpose()
+            .map_err(|_| {
+                Error::Config(
+                    "the cluster secret must be printable ASCII (it travels as gRPC metadata)"
+                        .to_owned(),
+                )
+            })?;
         let endpoint = Endpoint::from_shared(coordinator_url.to_owned())
             .map_err(|err| {
                 Error::Config(format!(
@@ -53,14 +84,17 @@ impl ControlClient {
             .timeout(RPC_TIMEOUT)
             .tcp_nodelay(true);
         Ok(Self {
-            client: ControlPlaneClient::new(endpoint.connect_lazy()),
+            client: ControlPlaneClient::with_interceptor(
+                endpoint.connect_lazy(),
+                SecretInterceptor(secret),
+            ),
             registration,
             state,
         })
     }
 
     /// A handle on the same control-plane connection, for other calls (object-store settings).
-    pub(crate) fn client(&self) -> ControlPlaneClient<Channel> {
+    pub(crate) fn client(&self) -> Control {
         self.client.clone()
     }
 

@@ -97,7 +97,12 @@ async fn run_as(id: ExecutorId, config: ExecutorConfig, shutdown: CancellationTo
         build_version: BUILD_VERSION.to_owned(),
         node_id,
     };
-    let control = ControlClient::new(&config.coordinator_url, registration, Arc::clone(&state))?;
+    let control = ControlClient::new(
+        &config.coordinator_url,
+        config.cluster_secret.as_ref(),
+        registration,
+        Arc::clone(&state),
+    )?;
     let store_sync = Arc::new(object_stores::StoreSync::new(
         control.client(),
         id.into_string(),

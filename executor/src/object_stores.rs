@@ -8,21 +8,19 @@ use std::sync::Arc;
 
 use basin_catalog::object_stores::{ObjectStoreConfigs, ObjectStores};
 use basin_proto::control::v1::ObjectStoresRequest;
-use basin_proto::control::v1::control_plane_client::ControlPlaneClient;
 use datafusion::error::DataFusionError;
 use http::HeaderMap;
-use tonic::transport::Channel;
 
 /// The executor's registry and the way to refresh it.
 pub(crate) struct StoreSync {
     stores: Arc<ObjectStores>,
-    client: ControlPlaneClient<Channel>,
+    client: crate::control::Control,
     executor_id: String,
     fetching: tokio::sync::Mutex<()>,
 }
 
 impl StoreSync {
-    pub(crate) fn new(client: ControlPlaneClient<Channel>, executor_id: String) -> Self {
+    pub(crate) fn new(client: crate::control::Control, executor_id: String) -> Self {
         Self {
             stores: Arc::new(ObjectStores::unsynced()),
             client,

@@ -8,8 +8,10 @@
 //! bottom of the graph (`scripts/check-deps.sh` enforces it).
 
 mod ids;
+mod secret;
 
 pub use ids::ExecutorId;
+pub use secret::{CLUSTER_SECRET_METADATA, ClusterSecret};
 
 /// Version of the coordinator–executor protocol. A coordinator refuses executors whose version
 /// differs. Bump it when a message or RPC changes meaning; adding a field does not need a bump.

@@ -394,3 +394,29 @@ def test_footers_are_cached_and_new_files_show_up(cluster, s3):
                 time.sleep(1)
     finally:
         proxy.stop()
+
+
+def test_executors_need_the_cluster_secret_to_join(tmp_path, s3):
+    # The control plane hands out object-store credentials: with a cluster secret set, an
+    # executor without it is refused (and exits), one with it joins.
+    saved = os.environ.get("BASIN_CLUSTER_SECRET")
+    os.environ["BASIN_CLUSTER_SECRET"] = "cluster-secret-for-test"
+    try:
+        cluster = S3Cluster(tmp_path, None)
+    finally:
+        if saved is None:
+            os.environ.pop("BASIN_CLUSTER_SECRET", None)
+        else:
+            os.environ["BASIN_CLUSTER_SECRET"] = saved
+    try:
+        cluster.env.pop("BASIN_CLUSTER_SECRET", None)
+        stranger = cluster.add_executor()
+        assert stranger.wait(timeout=30) != 0
+        log = (tmp_path / "executor-0.log").read_text()
+        assert "cluster secret" in log, log
+        cluster.env["BASIN_CLUSTER_SECRET"] = "cluster-secret-for-test"
+        cluster.add_executor()
+        cluster.wait_live(1)
+        assert "cluster-secret-for-test" not in cluster.logs()
+    finally:
+        cluster.stop()
