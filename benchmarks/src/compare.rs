@@ -30,6 +30,12 @@ impl Cell {
         {
             return Cell::Number(number);
         }
+        match text.to_ascii_lowercase().as_str() {
+            "nan" => return Cell::Number(f64::NAN),
+            "inf" | "infinity" | "+inf" | "+infinity" => return Cell::Number(f64::INFINITY),
+            "-inf" | "-infinity" => return Cell::Number(f64::NEG_INFINITY),
+            _ => {}
+        }
         match text {
             "true" | "t" => return Cell::Text("t".into()),
             "false" | "f" => return Cell::Text("f".into()),

@@ -336,8 +336,7 @@ impl Postgres {
             bail!("basin returned no nation rows");
         }
         let sql = format!(
-            "DROP TABLE IF EXISTS nation;
-             CREATE TABLE nation (n_nationkey integer PRIMARY KEY, n_name text,
+            "CREATE TABLE nation (n_nationkey integer PRIMARY KEY, n_name text,
                                   n_regionkey integer, n_comment text);
              INSERT INTO nation VALUES {};
              ANALYZE nation;",

@@ -298,13 +298,13 @@ fn markdown(result: &SuiteResult, summary: &Summary, stem: &str) -> String {
     if let Some(build) = &result.build {
         let _ = writeln!(
             md,
-            "\n## Build cost\n\nCold `cargo build --release -p basin -p basin-benchmarks`: {:.0} s \
-             ({:.1} min, exit code {}), from `{}`. The machine was shared with other builds and \
-             test runs at the time, so this is an upper bound.",
+            "\n## Build cost\n\nCold `cargo build --release` as recorded in `{}`: {:.0} s \
+             ({:.1} min), exit code {}. The machine was shared with other builds and test runs \
+             at the time, so this is an upper bound.",
+            build.log,
             build.secs,
             build.secs / 60.0,
             build.exit_code,
-            build.log
         );
     }
     md
