@@ -96,6 +96,9 @@ pub(crate) enum Command {
     /// Generate benchmark data sets.
     #[command(subcommand)]
     Datagen(Datagen),
+    /// Run TPC-H/TPC-DS over the Postgres wire next to DuckDB and DataFusion, or pgbench next to
+    /// PostgreSQL, and write JSON, Markdown and SVG reports.
+    Bench(basin_benchmarks::cli::BenchArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -355,6 +358,27 @@ mod tests {
         };
         assert!((args.scale - 0.01).abs() < f64::EPSILON);
         assert_eq!(args.output, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn bench_takes_the_runner_options() {
+        let cli = parse(&[
+            "bench",
+            "tpch",
+            "--scale",
+            "0.01",
+            "--runs",
+            "1",
+            "--queries",
+            "1,6",
+        ]);
+        let Some(Command::Bench(args)) = cli.command else {
+            panic!("expected bench");
+        };
+        assert_eq!(args.suite, basin_benchmarks::cli::Suite::Tpch);
+        assert_eq!(args.runs, 1);
+        assert_eq!(args.queries, ["1", "6"]);
+        assert_eq!(args.pgbench_clients, [1, 8, 32]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! file into a validated config, installs logging and signal handling, and hands over to a
 //! role's `run`. No logic of its own beyond that.
 //!
-//! Subcommands: `standalone` (the default), `coordinator`, `executor`, `datagen tpch`.
+//! Subcommands: `standalone` (the default), `coordinator`, `executor`, `datagen tpch`, `bench`.
 
 mod byte_size;
 mod cli;
@@ -53,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let env_users = std::env::var("BASIN_USERS").ok();
     match cli.command {
         Some(Command::Datagen(Datagen::Tpch(args))) => datagen_tpch(args.scale, &args.output),
+        Some(Command::Bench(args)) => basin_benchmarks::runner::run(args),
         Some(Command::Coordinator(args)) => {
             let config = config::coordinator_config(&args, &file, env_users.as_deref())?;
             with_runtime(|shutdown| async move {
