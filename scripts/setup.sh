@@ -33,6 +33,13 @@ if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bi
     missing+=(postgresql)
 fi
 { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || missing+=(nodejs npm)
+# psqlODBC through unixODBC for pyodbc (tests/clients/test_odbc_matrix.py): the driver registers
+# itself as "PostgreSQL Unicode" in /etc/odbcinst.ini.
+grep -qs '^\[PostgreSQL Unicode\]' /etc/odbcinst.ini || missing+=(odbc-postgresql unixodbc)
+# Go's lib/pq and pgx v4 from Debian, built offline in GOPATH mode (tests/clients/test_go_matrix.py).
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/lib/pq ] || missing+=(golang-github-lib-pq-dev)
+[ -d /usr/share/gocode/src/github.com/jackc/pgx/v4 ] || missing+=(golang-github-jackc-pgx-v4-dev)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"

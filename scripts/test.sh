@@ -4,7 +4,8 @@
 #   cargo build --workspace --all-targets -> cargo test --workspace --no-fail-fast (includes the .slt corpus over
 #   pgwire) -> TPC-H answers checked against DuckDB -> client tests (psycopg, asyncpg, pgjdbc,
 #   raw sockets, kill -9, and the client matrix: psycopg2, pg8000, SQLAlchemy, pandas, ADBC,
-#   node pg and postgres.js, each against a local PostgreSQL and against Basin).
+#   node pg and postgres.js, pgjdbc metadata, psql meta-commands, psqlODBC through pyodbc, Go
+#   lib/pq and pgx, each against a local PostgreSQL and against Basin).
 # Every step runs even if an earlier one failed (except those that need what failed), and a
 # summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
 # CARGO_TARGET_DIR.

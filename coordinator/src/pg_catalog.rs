@@ -10,6 +10,8 @@
 //!   subquery semantics (lateral joins, `first_value`, giving up with an empty value) apply only
 //!   to subqueries over catalog tables, so user queries keep DataFusion's behaviour.
 //! * [`pg_type_for`] is the one Arrow → Postgres type mapping; the wire encoder uses it too.
+//! * [`column_origins`] gives result columns the table OID and column number RowDescription
+//!   carries (see [`origins`]).
 //!
 //! What is emulated rather than real: Basin has one role (the session user, a superuser), no
 //! indexes, constraints, defaults, comments, sequences, triggers, policies or domains, so those
@@ -28,6 +30,7 @@
 
 mod functions;
 mod information_schema;
+mod origins;
 mod rewrite;
 mod snapshot;
 mod system;
@@ -47,6 +50,7 @@ use datafusion::common::{Result, plan_datafusion_err};
 use datafusion::datasource::TableProvider;
 use datafusion::prelude::SessionContext;
 
+pub(crate) use origins::{ATTNUM_METADATA, TABLE_OID_METADATA, column_origins, with_origins};
 pub(crate) use rewrite::{output_names, rewrite};
 pub(crate) use types::pg_type_for;
 

@@ -320,10 +320,11 @@ impl Session {
             }
         }
         let result = query::returns_rows(&plan).then(|| {
-            rename_columns(
+            let schema = rename_columns(
                 Arc::new(plan.schema().as_arrow().clone()),
                 parsed.output_names.clone(),
-            )
+            );
+            crate::pg_catalog::with_origins(schema, &self.column_origins(&plan))
         });
         Ok(Description {
             parameters: ordered,
@@ -380,13 +381,17 @@ impl Session {
         if let Some(output) = ddl::execute(self, &parsed.statement, &plan).await? {
             return Ok(output);
         }
+        let origins = self.column_origins(&plan);
         let log = self
             .server
             .queries
             .start(self.vars.backend_pid, &self.vars.user, &parsed.sql);
         match query::execute(self, plan, &log).await {
             Ok(Output::Rows { schema, stream }) => Ok(Output::Rows {
-                schema: rename_columns(schema, parsed.output_names.clone()),
+                schema: crate::pg_catalog::with_origins(
+                    rename_columns(schema, parsed.output_names.clone()),
+                    &origins,
+                ),
                 stream: log.track(stream),
             }),
             Ok(other) => {
@@ -398,6 +403,26 @@ impl Session {
                 Err(err)
             }
         }
+    }
+}
+
+impl Session {
+    /// Source table OID and column number of each result column of `plan`, for RowDescription.
+    fn column_origins(&self, plan: &LogicalPlan) -> Vec<Option<(u32, i16)>> {
+        let default_schema = self
+            .ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_schema
+            .clone();
+        crate::pg_catalog::column_origins(
+            plan,
+            &self.server.catalog.snapshot(),
+            &self.vars.database,
+            &default_schema,
+        )
     }
 }
 

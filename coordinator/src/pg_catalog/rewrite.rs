@@ -16,9 +16,11 @@
 //!   `information_schema._pg_expandarray(a)` becomes `unnest(_pg_expandarray(a))`;
 //! * bytea literals and `LIKE ... ESCAPE` are read as Postgres reads them (see [`spellings`]);
 //! * subqueries DataFusion cannot plan are reshaped (see [`lateral`] and [`subqueries`]), and
-//!   so are `CROSS JOIN UNNEST(column)` lateral calls (see [`unnest`]);
+//!   so are `CROSS JOIN UNNEST(column)` lateral calls (see [`unnest`]) and functions called in
+//!   `FROM` (see [`from_functions`]);
 //! * top-level output columns get the names Postgres gives them (see [`names`]).
 
+mod from_functions;
 mod lateral;
 mod names;
 mod spellings;
@@ -82,6 +84,7 @@ impl VisitorMut for PgRewriter {
     }
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        from_functions::rewrite_function_in_from(factor);
         match factor {
             TableFactor::Table {
                 name,

@@ -206,7 +206,9 @@ impl<'a> Relation<'a> {
                         type_oid: pg.oid,
                         typmod: pg.typmod,
                         len: pg.len,
-                        not_null: !c.nullable,
+                        // Postgres keeps NOT NULL only on table columns; a view's or a
+                        // materialized view's columns are never marked, whatever they read.
+                        not_null: self.relkind == 'r' && !c.nullable,
                     }
                 })
                 .collect(),

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::encode::{encode_batch, is_regproc};
 use super::types::{pg_type, type_modifier, type_size};
 use crate::error::Error;
+use crate::pg_catalog::{ATTNUM_METADATA, TABLE_OID_METADATA};
 use crate::session::Session;
 use crate::statements::{Output, ParsedStatement};
 
@@ -125,7 +126,15 @@ pub(crate) fn fields_for(schema: &Schema, formats: &Format) -> Arc<Vec<FieldInfo
                 } else {
                     FieldFormat::Text
                 };
-                FieldInfo::new(field.name().clone(), None, None, pg.clone(), format)
+                let metadata = field.metadata();
+                let table = metadata
+                    .get(TABLE_OID_METADATA)
+                    .and_then(|oid| oid.parse::<u32>().ok())
+                    .and_then(|oid| i32::try_from(oid).ok());
+                let column = metadata
+                    .get(ATTNUM_METADATA)
+                    .and_then(|attnum| attnum.parse::<i16>().ok());
+                FieldInfo::new(field.name().clone(), table, column, pg.clone(), format)
                     .with_type_size(type_size(field.data_type()))
                     .with_type_modifier(type_modifier(field.data_type()))
             })

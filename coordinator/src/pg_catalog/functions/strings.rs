@@ -1,7 +1,8 @@
 //! Text-building functions ORMs put in their introspection queries: `json_build_object`
 //! (SQLAlchemy's column reflection asks for identity and collation details with it) and
 //! `like_escape`, which the rewrite uses for `LIKE ... ESCAPE` with an escape character other
-//! than backslash (SQLAlchemy's schema listing sends `ESCAPE '/'`).
+//! than backslash (SQLAlchemy's schema listing sends `ESCAPE '/'`), and `parse_ident`
+//! (Grafana splits a `schema.table` name with it).
 
 use std::fmt::Write as _;
 
@@ -28,6 +29,25 @@ pub(super) fn functions() -> Vec<PgFunction> {
             json_build_object,
         ),
         PgFunction::new(
+            "parse_ident",
+            &[1, 2],
+            DataType::new_list(DataType::Utf8, true),
+            Volatility::Immutable,
+            |args| {
+                let Some(name) = arg_text(arg(args, 0)) else {
+                    return ScalarValue::try_new_null(&DataType::new_list(DataType::Utf8, true));
+                };
+                let parts: Vec<ScalarValue> = parse_ident(&name)?
+                    .into_iter()
+                    .map(|part| ScalarValue::Utf8(Some(part)))
+                    .collect();
+                Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                    &parts,
+                    &DataType::Utf8,
+                )))
+            },
+        ),
+        PgFunction::new(
             LIKE_ESCAPE,
             &[2],
             DataType::Utf8,
@@ -42,6 +62,54 @@ pub(super) fn functions() -> Vec<PgFunction> {
             },
         ),
     ]
+}
+
+/// `parse_ident('a."B c".d')`: the dot-separated identifiers, unquoted names folded to lower
+/// case, quoted ones kept as written (`""` is a quote), as Postgres splits them.
+fn parse_ident(name: &str) -> Result<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = name.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => part.push(c),
+                    None => return exec_err!("string is not a valid identifier: \"{name}\""),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' || c.is_whitespace() {
+                    break;
+                }
+                part.extend(c.to_lowercase());
+                chars.next();
+            }
+        }
+        if part.is_empty() {
+            return exec_err!("string is not a valid identifier: \"{name}\"");
+        }
+        parts.push(part);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Ok(parts),
+            Some('.') => {
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            Some(_) => return exec_err!("string is not a valid identifier: \"{name}\""),
+        }
+    }
 }
 
 /// `json_build_object(k1, v1, ...)` in Postgres' spelling: `{"k1" : v1, "k2" : "text"}`.
@@ -151,6 +219,21 @@ mod tests {
         assert_eq!(like_escape("a\\b", "").expect("valid"), "a\\\\b");
         assert!(like_escape("a/", "/").is_err());
         assert!(like_escape("a", "//").is_err());
+    }
+
+    #[test]
+    fn parse_ident_splits_like_postgres() {
+        assert_eq!(
+            parse_ident("Public.Metrics").expect("valid"),
+            ["public", "metrics"]
+        );
+        assert_eq!(
+            parse_ident(r#" "My ""T"". x" . y "#).expect("valid"),
+            [r#"My "T". x"#, "y"]
+        );
+        assert!(parse_ident("a.").is_err());
+        assert!(parse_ident("a b").is_err());
+        assert!(parse_ident(r#""open"#).is_err());
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //! * `generate_subscripts(a, d)` next to `unnest(a)` in a select list (SQLAlchemy's key
 //!   reflection): `unnest(generate_series(1, CASE WHEN d = 1 THEN cardinality(a) END))`, the
 //!   subscripts of a one-dimensional, one-based array (Basin has no others).
+//! * `i.indisprimary = 't'` (psqlODBC's key and index queries): Postgres reads the untyped
+//!   literal as a boolean; DataFusion cannot compare Boolean with Utf8. A `'t'`/`'f'`/`'true'`/
+//!   `'false'` compared with a boolean column of a catalog table becomes `true`/`false`. Only
+//!   catalog tables' prefixed column names (`indisunique`, `attnotnull`) are recognised, not
+//!   catalog views' generic ones (`active`, `granted`), which user tables may use.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -36,6 +41,17 @@ static REGPROC_COLUMNS: LazyLock<HashSet<String>> = LazyLock::new(|| {
         .filter_map(|(_, spec)| parse_columns(spec.name, spec.columns).ok())
         .flatten()
         .filter(|c| matches!(c.column_type, ColumnType::Regproc))
+        .map(|c| c.name)
+        .collect()
+});
+
+/// Names of the boolean columns of catalog tables (not views): `indisprimary`, `attnotnull` ...
+static BOOL_COLUMNS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    system_specs()
+        .filter(|(schema, spec)| *schema == "pg_catalog" && spec.relkind == 'r')
+        .filter_map(|(_, spec)| parse_columns(spec.name, spec.columns).ok())
+        .flatten()
+        .filter(|c| matches!(c.column_type, ColumnType::Bool))
         .map(|c| c.name)
         .collect()
 });
@@ -63,6 +79,21 @@ pub(super) fn rewrite_spelling(expr: &mut Expr) {
         Expr::TypedString(typed) if is_bytea(&typed.data_type) => {
             if let Some(hex) = value_string(&typed.value).and_then(bytea_hex) {
                 *expr = Expr::value(Value::HexStringLiteral(hex));
+            }
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq | BinaryOperator::NotEq,
+            right,
+        } => {
+            if is_column_in(left, &BOOL_COLUMNS)
+                && let Some(value) = string_literal(right).and_then(bool_text)
+            {
+                **right = Expr::value(Value::Boolean(value));
+            } else if is_column_in(right, &BOOL_COLUMNS)
+                && let Some(value) = string_literal(left).and_then(bool_text)
+            {
+                **left = Expr::value(Value::Boolean(value));
             }
         }
         Expr::AnyOp {
@@ -154,16 +185,30 @@ fn subscript_arguments(args: &FunctionArguments) -> Option<(Expr, Expr)> {
 }
 
 fn is_regproc_column(expr: &Expr) -> bool {
+    is_column_in(expr, &REGPROC_COLUMNS)
+}
+
+/// Whether `expr` is a (possibly qualified) column whose name is in `names`.
+fn is_column_in(expr: &Expr, names: &HashSet<String>) -> bool {
     let name = match expr {
         Expr::Identifier(ident) => ident,
         Expr::CompoundIdentifier(parts) => match parts.last() {
             Some(last) => last,
             None => return false,
         },
-        Expr::Nested(inner) => return is_regproc_column(inner),
+        Expr::Nested(inner) => return is_column_in(inner, names),
         _ => return false,
     };
-    REGPROC_COLUMNS.contains(&name.value.to_ascii_lowercase())
+    names.contains(&name.value.to_ascii_lowercase())
+}
+
+/// The boolean an untyped literal spells the way catalog queries write it.
+fn bool_text(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "t" | "true" => Some(true),
+        "f" | "false" => Some(false),
+        _ => None,
+    }
 }
 
 fn is_bytea(data_type: &DataType) -> bool {

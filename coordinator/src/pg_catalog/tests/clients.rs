@@ -584,3 +584,17 @@ async fn expandarray_pairs_elements_with_positions() {
         strings(&[&["5", "1"], &["7", "2"]])
     );
 }
+
+/// psqlODBC 13 `SQLPrimaryKeys(NULL, "public", "lineitem")`: compares a boolean catalog column
+/// with the untyped literal `'t'`.
+const PSQLODBC_PRIMARY_KEYS: &str = "SELECT ta.attname, ia.attnum, ic.relname, n.nspname, tc.relname FROM pg_catalog.pg_attribute ta, pg_catalog.pg_attribute ia, pg_catalog.pg_class tc, pg_catalog.pg_index i, pg_catalog.pg_namespace n, pg_catalog.pg_class ic WHERE tc.relname = 'lineitem' AND n.nspname = 'public' AND tc.oid = i.indrelid AND n.oid = tc.relnamespace AND i.indisprimary = 't' AND ia.attrelid = i.indexrelid AND ta.attrelid = i.indrelid AND ta.attnum = i.indkey[ia.attnum - 1] AND (NOT ta.attisdropped) AND (NOT ia.attisdropped) AND ic.oid = i.indexrelid ORDER BY ia.attnum";
+
+#[tokio::test]
+async fn boolean_catalog_columns_compare_with_untyped_literals() {
+    let h = harness();
+    assert!(h.rows(PSQLODBC_PRIMARY_KEYS).await.is_empty());
+    assert_eq!(
+        h.rows("SELECT relname FROM pg_class WHERE relname = 'lineitem' AND relhasindex = 'f' AND 'false' = relispartition AND relisshared <> 'true'").await,
+        strings(&[&["lineitem"]])
+    );
+}
