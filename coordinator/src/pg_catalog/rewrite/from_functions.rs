@@ -4,9 +4,9 @@
 //!   (`generate_series(1, 3) AS i`): Postgres names the column after the alias too, DataFusion
 //!   keeps its own name (`value`). The alias gains the column list: `AS i(i)`.
 //! * A scalar function called in `FROM`: Postgres makes it a one-row table whose one column is
-//! named by the alias (`FROM string_to_array(current_setting('search_path'), ',') s` gives
-//! column `s`; Grafana's table listing reads `s[i]` from it). DataFusion looks such names up
-//! as table functions only, so the call becomes a derived table:
+//!   named by the alias (`FROM string_to_array(current_setting('search_path'), ',') s` gives
+//!   column `s`; Grafana's table listing reads `s[i]` from it). DataFusion looks such names up
+//!   as table functions only, so the call becomes a derived table:
 //!
 //! ```sql
 //! FROM (SELECT string_to_array(current_setting('search_path'), ',') AS s) AS s
