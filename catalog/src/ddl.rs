@@ -518,6 +518,31 @@ impl Catalog {
         Ok(oid)
     }
 
+    /// Serialises writes to managed table `target` within this process; `None` for other
+    /// relation kinds (streaming tables group-commit concurrent writes on their own). Delta's
+    /// optimistic commits would retry a lost race anyway, but that needs the store's
+    /// put-if-absent to be atomic, which S3 and MinIO guarantee and simpler S3-compatible
+    /// servers (s3s-fs checks, then writes) do not; in one process the lock makes the race
+    /// impossible and saves the conflict retries.
+    pub async fn lock_table_writes(
+        &self,
+        target: &RelationName,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let snapshot = self.snapshot();
+        let entry = snapshot.relation(&target.database, &target.schema, &target.name)?;
+        if !matches!(entry.kind, RelationKind::Managed { .. }) {
+            return None;
+        }
+        let lock = Arc::clone(
+            self.table_writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(entry.oid)
+                .or_default(),
+        );
+        Some(lock.lock_owned().await)
+    }
+
     /// Makes the files a write to managed table `database.schema.name` created since `since`
     /// durable. A no-op for other relation kinds. Call before acknowledging the write.
     pub async fn sync_writes(

@@ -28,6 +28,10 @@ pub struct Catalog {
     object_stores: Arc<crate::object_stores::ObjectStores>,
     /// Root of Basin-managed table files: the data directory, or the `--data-url` bucket.
     lake_root: url::Url,
+    /// One lock per Basin-managed table, held by each write from its first file to its Delta
+    /// commit (see [`Catalog::lock_table_writes`]).
+    pub(crate) table_writes:
+        std::sync::Mutex<std::collections::HashMap<crate::model::Oid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Catalog {
@@ -73,13 +77,7 @@ impl Catalog {
             version = state.version,
             "opened catalog"
         );
-        // Compaction must keep what the last view checkpoint resumes from, from the first
-        // round on.
         let epochs = Arc::new(crate::views::Epochs::default());
-        if let Some(manifest) = crate::views::checkpoint::read_manifest(&data_dir)? {
-            epochs.resume_after(manifest.epoch);
-            epochs.set_holds(manifest.tables.into_iter().collect());
-        }
         let object_stores = Arc::new(object_stores);
         register_bucket_options(&object_stores, &state);
         crate::object_stores::register_with_delta(&object_stores);
@@ -100,6 +98,7 @@ impl Catalog {
             epochs,
             object_stores,
             lake_root,
+            table_writes: Default::default(),
         }))
     }
 
@@ -107,6 +106,35 @@ impl Catalog {
     /// `--data-url` bucket prefix.
     pub fn lake_root(&self) -> &url::Url {
         &self.lake_root
+    }
+
+    /// Where materialized-view checkpoints live: beside Basin-managed tables.
+    pub fn view_checkpoints(&self) -> Result<crate::views::checkpoint::Location> {
+        use crate::views::checkpoint::Location;
+        if let Ok(dir) = self.lake_root.to_file_path() {
+            return Ok(Location::Local(dir.join("views")));
+        }
+        let bucket = self.lake_root.host_str().unwrap_or_default();
+        let root = object_store::path::Path::from_url_path(self.lake_root.path())
+            .map_err(|e| Error::InvalidOption(format!("data URL {}: {e}", self.lake_root)))?
+            .join("views");
+        Ok(Location::Bucket {
+            store: self.object_stores.s3_store(bucket)?,
+            root,
+            url: format!("{}views", self.lake_root),
+        })
+    }
+
+    /// Reads the last view checkpoint's epoch and log offsets, so epochs continue after it and
+    /// compaction keeps what it resumes from, from the first round on. Call once after
+    /// opening, before streaming tables open.
+    pub async fn resume_view_checkpoint(&self) -> Result<()> {
+        let location = self.view_checkpoints()?;
+        if let Some(manifest) = crate::views::checkpoint::read_manifest(&location).await? {
+            self.epochs.resume_after(manifest.epoch);
+            self.epochs.set_holds(manifest.tables.into_iter().collect());
+        }
+        Ok(())
     }
 
     /// Where `s3://` URLs lead, for every runtime that reads this catalog's tables.

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use basin_catalog::Catalog;
 use basin_catalog::model::{MaterializedViewSpec, Oid, RelationEntry, RelationKind};
@@ -234,7 +235,12 @@ impl Manager {
     /// The epoch loop; runs until `shutdown`.
     pub(crate) async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut views: BTreeMap<Oid, View> = BTreeMap::new();
-        let mut manifest = match checkpoint::read_manifest(self.catalog.data_dir()) {
+        let location = self.catalog.view_checkpoints();
+        let read = match &location {
+            Ok(location) => checkpoint::read_manifest(location).await,
+            Err(error) => Err(basin_catalog::Error::Unsupported(error.to_string())),
+        };
+        let mut manifest = match read {
             Ok(manifest) => manifest,
             Err(error) => {
                 tracing::error!(%error, "cannot read the materialized-view checkpoint; views are rebuilt");
@@ -242,6 +248,10 @@ impl Manager {
             }
         };
         let mut broken: HashMap<Oid, String> = HashMap::new();
+        // Whether the last checkpoint holds view state (and so log offsets compaction keeps).
+        let mut holding = manifest
+            .as_ref()
+            .is_some_and(|m| !m.views.is_empty() || !m.tables.is_empty());
         let mut last_checkpoint = Instant::now();
         let mut ticker = tokio::time::interval(self.epoch);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -266,11 +276,17 @@ impl Manager {
                 .flat_map(View::stream_inputs)
                 .any(|t| t.log_memory_share() > 0.25);
             // A view just built is checkpointed at once, so a restart does not build it again.
-            if !views.is_empty()
-                && (rebuilt
+            // Once the last view is dropped, one empty checkpoint releases the log offsets and
+            // state files the previous one kept.
+            let due = if views.is_empty() {
+                holding && broken.is_empty()
+            } else {
+                rebuilt
                     || last_checkpoint.elapsed() >= self.checkpoint_every
-                    || pressure && last_checkpoint.elapsed() >= Duration::from_secs(1))
-            {
+                    || pressure && last_checkpoint.elapsed() >= Duration::from_secs(1)
+            };
+            if due {
+                holding = !views.is_empty();
                 self.checkpoint(&views).await;
                 last_checkpoint = Instant::now();
                 // Shows the checkpoint's epoch.
@@ -325,10 +341,7 @@ impl Manager {
             if let Some(manifest) = &manifest
                 && let Some(state) = manifest.views.get(&oid).filter(|s| s.sql == spec.sql)
             {
-                let data_dir = self.catalog.data_dir();
-                let saved = checkpoint::read_state(data_dir, manifest, state).and_then(|batches| {
-                    Ok((batches, checkpoint::read_closed(data_dir, manifest, state)?))
-                });
+                let saved = self.read_saved(manifest, state).await;
                 let resumed = match saved {
                     Ok((batches, closed)) => view
                         .restore(batches, state, closed)
@@ -523,12 +536,13 @@ impl Manager {
                 }
             }
         }
-        let data_dir = self.catalog.data_dir().to_path_buf();
         let epoch = committed.epoch;
-        let written =
-            tokio::task::spawn_blocking(move || checkpoint::write(&data_dir, epoch, data)).await;
+        let written = match self.catalog.view_checkpoints() {
+            Ok(location) => checkpoint::write(&location, epoch, data).await,
+            Err(error) => Err(error),
+        };
         match written {
-            Ok(Ok(manifest)) => {
+            Ok(manifest) => {
                 self.catalog
                     .epochs()
                     .set_holds(manifest.tables.into_iter().collect());
@@ -537,9 +551,20 @@ impl Manager {
                     .write()
                     .unwrap_or_else(|e| e.into_inner()) = Some(epoch);
             }
-            Ok(Err(error)) => tracing::error!(%error, "materialized-view checkpoint failed"),
-            Err(error) => tracing::error!(%error, "materialized-view checkpoint task failed"),
+            Err(error) => tracing::error!(%error, "materialized-view checkpoint failed"),
         }
+    }
+
+    /// A view's state and closed windows from `manifest`.
+    async fn read_saved(
+        &self,
+        manifest: &Manifest,
+        state: &checkpoint::ViewState,
+    ) -> basin_catalog::Result<(Vec<RecordBatch>, Option<Vec<RecordBatch>>)> {
+        let location = self.catalog.view_checkpoints()?;
+        let batches = checkpoint::read_state(&location, manifest, state).await?;
+        let closed = checkpoint::read_closed(&location, manifest, state).await?;
+        Ok((batches, closed))
     }
 
     fn publish_status(&self, views: &BTreeMap<Oid, View>, broken: &HashMap<Oid, String>) {

@@ -116,6 +116,13 @@ pub async fn run(config: CoordinatorConfig, shutdown: CancellationToken) -> Resu
     let catalog =
         basin_catalog::Catalog::open_with(&config.data_dir, config.data_url.as_deref(), stores)?;
     check_lake_root(&catalog).await?;
+    catalog
+        .resume_view_checkpoint()
+        .await
+        .map_err(|e| Error::Startup {
+            context: "read the materialized-view checkpoint".to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     let membership = Arc::new(membership::Membership::new());
     // Streaming-table shards live on executors that have a data directory.
     catalog.set_shard_hosts(Arc::new(shard_hosts::GrpcShardHosts::new(Arc::clone(

@@ -59,6 +59,19 @@ def delta_count(path: Path, column: str | None = None) -> tuple:
     return duck.execute(f"SELECT {what} FROM delta_scan('{path}')").fetchone()
 
 
+def assert_view_matches(conn, rows: int) -> None:
+    """`ev_stats` reaches `rows` input rows and then equals its query run as a batch."""
+    deadline = time.monotonic() + 30
+    while conn.execute("SELECT coalesce(sum(n), 0) FROM ev_stats").fetchone() != (rows,):
+        assert time.monotonic() < deadline, "the view did not catch up"
+        time.sleep(0.1)
+    view = conn.execute("SELECT device_id, n, total FROM ev_stats ORDER BY 1").fetchall()
+    batch = conn.execute(
+        "SELECT device_id, count(*), sum(temp) FROM ev GROUP BY device_id ORDER BY 1"
+    ).fetchall()
+    assert view == batch
+
+
 def test_managed_and_streaming_tables_live_in_the_bucket(tmp_path, s3):
     root = tmp_path / "cluster"
     root.mkdir()
@@ -107,29 +120,52 @@ def test_managed_and_streaming_tables_live_in_the_bucket(tmp_path, s3):
                     break
                 assert time.monotonic() < deadline, f"compaction stalled at {lake_rows} rows"
                 time.sleep(0.2)
+            # A materialized view's checkpoints go to the bucket too; rows inserted after the
+            # last one are replayed from the table's log after the crash below.
+            conn.execute(
+                "CREATE MATERIALIZED VIEW ev_stats AS "
+                "SELECT device_id, count(*) AS n, sum(temp) AS total FROM ev GROUP BY device_id"
+            )
+            manifest = bucket / "views" / "checkpoint.json"
+            deadline = time.monotonic() + 30
+            while not manifest.is_file():
+                assert time.monotonic() < deadline, "no view checkpoint in the bucket"
+                time.sleep(0.2)
+            assert list((bucket / "views" / "checkpoints").rglob("*.arrow"))
+            conn.execute(
+                "INSERT INTO ev SELECT 'd' || (n % 7), to_timestamp(1767225600 + n * 60), n * 0.5 "
+                "FROM generate_series(3001, 3500) AS t(n)"
+            )
+            assert_view_matches(conn, 3500)
         # Nothing Basin-managed under the data directory; everything in the bucket.
         assert not list((root / "data").rglob("*.parquet"))
+        assert not list((root / "data").rglob("checkpoint.json"))
         notes = next(bucket.glob("tables/basin/public/notes_*"))
         lake = next(bucket.glob("streams/basin/public/ev_*")) / "lake"
         assert list(lake.glob("*.parquet")), "no compacted files in the bucket"
         assert delta_count(notes) == (22,)
         assert delta_count(lake, "temp") == (3000, sum(n * 0.5 for n in range(1, 3001)))
     finally:
-        cluster.stop()
+        cluster.stop()  # kill -9
 
-    # Restart without --data-url: the catalog remembers where the tables are.
+    # Restart without --data-url: the catalog remembers where the tables are, and the view
+    # resumes from its checkpoint in the bucket.
     cluster = start(root, s3, None)
     try:
         with cluster.connect_when_ready() as conn:
             assert conn.execute("SELECT count(*) FROM notes").fetchone() == (22,)
             assert conn.execute("SELECT count(*), sum(temp) FROM ev").fetchone() == (
-                3000,
-                sum(n * 0.5 for n in range(1, 3001)),
+                3500,
+                sum(n * 0.5 for n in range(1, 3501)),
             )
+            assert_view_matches(conn, 3500)
+            assert "resumed materialized view from its checkpoint" in cluster.logs()
+            conn.execute("DROP MATERIALIZED VIEW ev_stats")
             conn.execute("DROP TABLE notes")
             conn.execute("DROP TABLE ev")
         deadline = time.monotonic() + 10
-        while any(p.is_file() for p in bucket.rglob("*")):
+        # Only the (empty) checkpoint manifest stays: it carries the epoch numbers on.
+        while any(p.is_file() and p != manifest for p in bucket.rglob("*")):
             assert time.monotonic() < deadline, "DROP left objects in the bucket"
             time.sleep(0.2)
     finally:

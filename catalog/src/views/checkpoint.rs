@@ -4,27 +4,31 @@
 //! those offsets (replayed from the tables' logs, which compaction keeps until the next
 //! checkpoint) and converge to exactly the contents a batch query would give.
 //!
-//! Files are written and fsynced first; the manifest is then replaced atomically
-//! (`checkpoint.json.tmp`, fsync, rename, fsync of the directory). Older checkpoints are
-//! removed only after that.
+//! Checkpoints live where Basin-managed tables live ([`Location`]): under the data directory
+//! ([`local`]: files fsynced, then the manifest replaced atomically by rename) or under the
+//! `--data-url` bucket prefix ([`bucket`]: state objects put first, then the manifest object
+//! overwritten in one PUT, which S3 makes atomic). Older checkpoints are removed only after
+//! the new manifest is in place.
+
+mod bucket;
+mod local;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
+use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Oid;
-use crate::store::sync_dir;
 
 const MANIFEST: &str = "checkpoint.json";
-const MANIFEST_TMP: &str = "checkpoint.json.tmp";
 
 /// What one checkpoint holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -72,70 +76,113 @@ pub struct ViewStateData {
     pub late_rows: u64,
 }
 
-fn root(data_dir: &Path) -> PathBuf {
-    data_dir.join("views")
+/// Where checkpoints are kept.
+#[derive(Clone)]
+pub enum Location {
+    /// `<data dir>/views/`.
+    Local(PathBuf),
+    /// `<prefix>/views/` in a bucket; `url` names it in messages.
+    Bucket {
+        store: Arc<dyn ObjectStore>,
+        root: object_store::path::Path,
+        url: String,
+    },
 }
 
-fn epoch_dir(data_dir: &Path, epoch: u64) -> PathBuf {
-    root(data_dir).join("checkpoints").join(epoch.to_string())
-}
-
-/// The latest checkpoint's manifest, if any.
-pub fn read_manifest(data_dir: &Path) -> Result<Option<Manifest>> {
-    let path = root(data_dir).join(MANIFEST);
-    match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Corrupt {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("read {}", path.display()), e)),
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Local(dir) => write!(f, "{}", dir.display()),
+            Location::Bucket { url, .. } => f.write_str(url),
+        }
     }
 }
 
+/// The latest checkpoint's manifest, if any.
+pub async fn read_manifest(location: &Location) -> Result<Option<Manifest>> {
+    let found = match location {
+        Location::Local(dir) => {
+            let dir = dir.clone();
+            blocking(move || local::read(&dir.join(MANIFEST))).await?
+        }
+        Location::Bucket { store, root, url } => {
+            bucket::read(store, &root.clone().join(MANIFEST), url).await?
+        }
+    };
+    let Some(bytes) = found else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Corrupt {
+            path: format!("{location:?}/{MANIFEST}"),
+            message: e.to_string(),
+        })
+}
+
 /// The state `manifest` holds for `view`.
-pub fn read_state(
-    data_dir: &Path,
+pub async fn read_state(
+    location: &Location,
     manifest: &Manifest,
     view: &ViewState,
 ) -> Result<Vec<RecordBatch>> {
-    read_ipc(&epoch_dir(data_dir, manifest.epoch).join(&view.file))
+    read_ipc(location, manifest.epoch, &view.file).await
 }
 
 /// The emitted rows of closed windows `manifest` holds for `view`, if it has any.
-pub fn read_closed(
-    data_dir: &Path,
+pub async fn read_closed(
+    location: &Location,
     manifest: &Manifest,
     view: &ViewState,
 ) -> Result<Option<Vec<RecordBatch>>> {
-    view.closed_file
-        .as_ref()
-        .map(|file| read_ipc(&epoch_dir(data_dir, manifest.epoch).join(file)))
-        .transpose()
+    match &view.closed_file {
+        Some(file) => Ok(Some(read_ipc(location, manifest.epoch, file).await?)),
+        None => Ok(None),
+    }
 }
 
-fn read_ipc(path: &Path) -> Result<Vec<RecordBatch>> {
-    let path = path.to_path_buf();
-    let file = File::open(&path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-    let reader = FileReader::try_new(BufReader::new(file), None).map_err(|e| Error::Corrupt {
-        path: path.display().to_string(),
-        message: e.to_string(),
+async fn read_ipc(location: &Location, epoch: u64, file: &str) -> Result<Vec<RecordBatch>> {
+    let name = format!("{location:?}/checkpoints/{epoch}/{file}");
+    let bytes = match location {
+        Location::Local(dir) => {
+            let path = local::epoch_dir(dir, epoch).join(file);
+            blocking(move || local::read(&path)).await?
+        }
+        Location::Bucket { store, root, url } => {
+            bucket::read(store, &bucket::epoch_dir(root, epoch).join(file), url).await?
+        }
+    };
+    let bytes = bytes.ok_or_else(|| Error::Corrupt {
+        path: name.clone(),
+        message: "the checkpoint's manifest names this file but it is missing".to_owned(),
     })?;
-    reader
-        .map(|batch| {
-            batch.map_err(|e| Error::Corrupt {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })
-        })
-        .collect()
+    decode_ipc(bytes, &name)
 }
 
-/// Writes a checkpoint at `epoch` and makes it the latest. Blocking: call from a blocking
-/// task.
-pub fn write(data_dir: &Path, epoch: u64, views: Vec<ViewStateData>) -> Result<Manifest> {
+/// Writes a checkpoint at `epoch` and makes it the latest.
+pub async fn write(location: &Location, epoch: u64, views: Vec<ViewStateData>) -> Result<Manifest> {
+    let (manifest, files) = encode(epoch, views)?;
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Corrupt {
+        path: MANIFEST.to_owned(),
+        message: format!("cannot serialise checkpoint manifest: {e}"),
+    })?;
+    match location {
+        Location::Local(dir) => {
+            let dir = dir.clone();
+            blocking(move || local::write(&dir, epoch, files, &manifest_bytes)).await?;
+        }
+        Location::Bucket { store, root, url } => {
+            bucket::write(store, root, url, epoch, files, manifest_bytes).await?;
+        }
+    }
+    Ok(manifest)
+}
+
+/// A checkpoint's files: (name, Arrow IPC bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
+/// The manifest of a checkpoint at `epoch` and the files it names.
+fn encode(epoch: u64, views: Vec<ViewStateData>) -> Result<(Manifest, Files)> {
     // What the logs must keep: per table, the lowest offset any view resumes from.
     let mut tables: BTreeMap<Oid, Vec<u64>> = BTreeMap::new();
     for view in &views {
@@ -146,20 +193,20 @@ pub fn write(data_dir: &Path, epoch: u64, views: Vec<ViewStateData>) -> Result<M
             }
         }
     }
-    let dir = epoch_dir(data_dir, epoch);
-    fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     let mut manifest = Manifest {
         epoch,
         tables,
         views: BTreeMap::new(),
     };
+    let mut files = Vec::new();
     for view in views {
         let file = format!("{}.arrow", view.oid);
-        let rows = write_ipc(&dir.join(&file), &view.schema, &view.batches)?;
+        let (bytes, rows) = encode_ipc(&view.schema, &view.batches)?;
+        files.push((file.clone(), bytes));
         let closed_file = match &view.closed {
             Some((schema, batches)) => {
                 let name = format!("{}.closed.arrow", view.oid);
-                write_ipc(&dir.join(&name), schema, batches)?;
+                files.push((name.clone(), encode_ipc(schema, batches)?.0));
                 Some(name)
             }
             None => None,
@@ -177,72 +224,39 @@ pub fn write(data_dir: &Path, epoch: u64, views: Vec<ViewStateData>) -> Result<M
             },
         );
     }
-    sync_dir(&dir)?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
-    }
-    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Corrupt {
-        path: MANIFEST.to_owned(),
-        message: format!("cannot serialise checkpoint manifest: {e}"),
-    })?;
-    let root = root(data_dir);
-    let tmp = root.join(MANIFEST_TMP);
-    let context = |what: &str| format!("{what} {}", tmp.display());
-    let mut file = File::create(&tmp).map_err(|e| Error::io(context("create"), e))?;
-    file.write_all(&bytes)
-        .map_err(|e| Error::io(context("write"), e))?;
-    file.sync_all()
-        .map_err(|e| Error::io(context("fsync"), e))?;
-    drop(file);
-    fs::rename(&tmp, root.join(MANIFEST)).map_err(|e| Error::io(context("rename"), e))?;
-    sync_dir(&root)?;
-    remove_older(data_dir, epoch);
-    Ok(manifest)
+    Ok((manifest, files))
 }
 
-/// Writes `batches` as an Arrow IPC file at `path` and fsyncs it; returns the rows written.
-fn write_ipc(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
-    let context = |what: &str| format!("{what} {}", path.display());
-    let out = File::create(path).map_err(|e| Error::io(context("create"), e))?;
-    let mut writer = FileWriter::try_new(BufWriter::new(out), schema)
-        .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
+/// `batches` as an Arrow IPC file, and the rows they hold.
+fn encode_ipc(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(Vec<u8>, u64)> {
+    let failed = |e: arrow::error::ArrowError| {
+        Error::io("encode checkpoint state", std::io::Error::other(e))
+    };
+    let mut writer = FileWriter::try_new(Vec::new(), schema).map_err(failed)?;
     let mut rows = 0u64;
     for batch in batches {
         rows += batch.num_rows() as u64;
-        writer
-            .write(batch)
-            .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
+        writer.write(batch).map_err(failed)?;
     }
-    writer
-        .finish()
-        .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
-    let mut buffered = writer
-        .into_inner()
-        .map_err(|e| Error::io(context("write"), std::io::Error::other(e)))?;
-    buffered
-        .flush()
-        .map_err(|e| Error::io(context("write"), e))?;
-    let out = buffered
-        .into_inner()
-        .map_err(|e| Error::io(context("write"), e.into_error()))?;
-    out.sync_all().map_err(|e| Error::io(context("fsync"), e))?;
-    Ok(rows)
+    writer.finish().map_err(failed)?;
+    Ok((writer.into_inner().map_err(failed)?, rows))
 }
 
-/// Removes checkpoint directories older than `epoch` (best effort: leftovers are harmless).
-fn remove_older(data_dir: &Path, epoch: u64) {
-    let parent = root(data_dir).join("checkpoints");
-    let Ok(entries) = fs::read_dir(&parent) else {
-        return;
+fn decode_ipc(bytes: Vec<u8>, name: &str) -> Result<Vec<RecordBatch>> {
+    let corrupt = |e: arrow::error::ArrowError| Error::Corrupt {
+        path: name.to_owned(),
+        message: e.to_string(),
     };
-    for entry in entries.flatten() {
-        let older = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u64>().ok())
-            .is_some_and(|e| e < epoch);
-        if older && let Err(error) = fs::remove_dir_all(entry.path()) {
-            tracing::warn!(path = %entry.path().display(), %error, "could not remove old checkpoint");
-        }
-    }
+    FileReader::try_new(Cursor::new(bytes), None)
+        .map_err(corrupt)?
+        .map(|batch| batch.map_err(corrupt))
+        .collect()
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::io("checkpoint task", std::io::Error::other(e)))?
 }

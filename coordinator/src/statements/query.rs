@@ -114,6 +114,8 @@ async fn insert(session: &Arc<Session>, plan: &LogicalPlan, log: &QueryHandle) -
     let LogicalPlan::Dml(DmlStatement { table_name, .. }) = plan else {
         return Err(Error::Internal("insert without a DML plan".to_owned()));
     };
+    let target = super::ddl::resolve(session, table_name);
+    let _serialised = session.server.catalog.lock_table_writes(&target).await;
     let started = std::time::SystemTime::now();
     let (state, pin) = pinned_state(session, plan).await?;
     let physical = state.create_physical_plan(plan).await?;
@@ -139,7 +141,6 @@ async fn insert(session: &Arc<Session>, plan: &LogicalPlan, log: &QueryHandle) -
         })
         .sum();
     // Acknowledge only what would survive a power loss.
-    let target = super::ddl::resolve(session, table_name);
     session.server.catalog.sync_writes(&target, started).await?;
     session.note_write();
     Ok(Output::Command(format!("INSERT 0 {rows}")))
