@@ -12,6 +12,7 @@ import importlib.util
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ _spec = importlib.util.spec_from_file_location(
     "client_helpers", Path(__file__).resolve().parents[1] / "clients" / "conftest.py"
 )
 client_helpers = importlib.util.module_from_spec(_spec)
+sys.modules["client_helpers"] = client_helpers
 _spec.loader.exec_module(client_helpers)
 basin_binary = client_helpers.basin_binary
 free_ports = client_helpers.free_ports
