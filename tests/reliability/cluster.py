@@ -118,6 +118,7 @@ class Cluster:
         env["NO_COLOR"] = "1"
         pg, http, control, flight, *executor_ports = free_ports(4 + executors)
         self.pg = pg
+        self.http = http
         self.control = control
         self.coordinator = Node(
             "coordinator",
