@@ -40,6 +40,9 @@ grep -qs '^\[PostgreSQL Unicode\]' /etc/odbcinst.ini || missing+=(odbc-postgresq
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 [ -d /usr/share/gocode/src/github.com/lib/pq ] || missing+=(golang-github-lib-pq-dev)
 [ -d /usr/share/gocode/src/github.com/jackc/pgx/v4 ] || missing+=(golang-github-jackc-pgx-v4-dev)
+# libfiu's fiu-run preloads a library that makes fsync/fdatasync fail on demand: the fsync-failure
+# variant of the crash ledger (tests/reliability/test_fsync_failure.py).
+command -v fiu-run >/dev/null 2>&1 || missing+=(fiu-utils)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"

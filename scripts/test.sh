@@ -5,7 +5,8 @@
 #   pgwire) -> TPC-H answers checked against DuckDB -> client tests (psycopg, asyncpg, pgjdbc,
 #   raw sockets, kill -9, and the client matrix: psycopg2, pg8000, SQLAlchemy, pandas, ADBC,
 #   node pg and postgres.js, pgjdbc metadata, psql meta-commands, psqlODBC through pyodbc, Go
-#   lib/pq and pgx, each against a local PostgreSQL and against Basin).
+#   lib/pq and pgx, each against a local PostgreSQL and against Basin) -> reliability tier (crash
+#   ledger under kill -9 and SIGSTOP, fsync failures, corruption).
 # Every step runs even if an earlier one failed (except those that need what failed), and a
 # summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
 # CARGO_TARGET_DIR.
@@ -85,6 +86,15 @@ if [ "$built" -eq 1 ]; then
     run_step client-tests timeout 1800 .venv/bin/python -m pytest tests/clients -q
 else
     not_run client-tests "basin did not build"
+fi
+
+# Issue 9 item 4, the per-submission reliability tier (docs/reliability.md): the crash ledger
+# under 20 kill -9 cycles and 8 SIGSTOP cycles, fsync failures under fiu-run, corruption.
+if [ "$built" -eq 1 ]; then
+    run_step reliability env BASIN_LEDGER_CYCLES=20 BASIN_LEDGER_INTERVAL=3,8 BASIN_LEDGER_STOP_CYCLES=8 \
+        timeout 900 .venv/bin/python -m pytest tests/reliability -q
+else
+    not_run reliability "basin did not build"
 fi
 
 finish

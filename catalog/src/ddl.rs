@@ -561,9 +561,16 @@ impl Catalog {
         let Ok(dir) = managed_table_url(self.lake_root(), path)?.to_file_path() else {
             return Ok(());
         };
-        tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, since))
-            .await
-            .map_err(|e| Error::io("fsync table files", std::io::Error::other(e)))?
+        let synced =
+            tokio::task::spawn_blocking(move || crate::durability::sync_tree_since(&dir, since))
+                .await
+                .map_err(|e| Error::io("fsync table files", std::io::Error::other(e)))?;
+        // The Delta commit is already in the log (visible to every reader): a failed sync
+        // leaves its fate unknown, not refused.
+        synced.map_err(|error| match error {
+            Error::Io { context, source } => Error::NotDurable { context, source },
+            other => other,
+        })
     }
 
     /// Removes the files of a Basin-managed table at `path` (relative to the lake root):

@@ -42,6 +42,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A write was committed (other sessions may see it) but making it durable failed, e.g. a
+    /// failed fsync: it may or may not survive a crash, so the client must take it as neither
+    /// acknowledged nor refused (08007). The failed sync is not retried: after a failed fsync
+    /// the kernel may have dropped the dirty pages, and a second fsync would report success.
+    #[error("{context}: {source}; the write was committed but may not survive a crash")]
+    NotDurable {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The catalog file exists but cannot be understood: a bug or corruption.
     #[error("catalog file {path} is corrupt: {message}")]
     Corrupt { path: String, message: String },

@@ -126,6 +126,8 @@ fn catalog_sqlstate(error: &basin_catalog::Error) -> &'static str {
         E::InvalidOption(_) => "22023",
         E::Credentials(_) => "28000",
         E::Io { .. } => "58030",
+        // Like a connection lost during COMMIT: the outcome is unknown.
+        E::NotDurable { .. } => "08007",
         E::Corrupt { .. } => "XX001",
         E::Delta { .. } => "58030",
         E::DataFusion(e) => datafusion_sqlstate(e),
@@ -378,5 +380,17 @@ mod tests {
             error.hint().as_deref(),
             Some("perhaps you meant to reference the column \"con.conkey\"")
         );
+    }
+
+    /// Issue 9 item 4 (fsync failure injection): a committed write whose fsync failed is
+    /// neither acknowledged nor refused, as a refusal would be a lie once the rows show up.
+    #[test]
+    fn committed_write_that_failed_to_sync_has_an_unknown_outcome() {
+        let error = Error::Catalog(basin_catalog::Error::NotDurable {
+            context: "fsync /data/tables/t/_delta_log/00000000000000000003.json".to_owned(),
+            source: std::io::Error::from_raw_os_error(5),
+        });
+        assert_eq!(error.sqlstate(), "08007");
+        assert!(error.message().contains("may not survive a crash"));
     }
 }
