@@ -70,13 +70,8 @@ def main() -> int:
     data = data_dir(args.scale)
     work = Path(tempfile.mkdtemp(prefix="basin-s3-bench-"))
     server = S3Server(work / "s3root")
-    bucket = server.bucket("tpch")
     for table in TABLES:
-        # A hard link where possible: the same bytes, no copy of SF 10 on disk.
-        try:
-            os.link(data / f"{table}.parquet", bucket / f"{table}.parquet")
-        except OSError:
-            shutil.copy(data / f"{table}.parquet", bucket / f"{table}.parquet")
+        server.upload(data / f"{table}.parquet", "tpch", f"{table}.parquet")
     config = work / "basin.toml"
     config.write_text(
         "[object_store.s3]\n"

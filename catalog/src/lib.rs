@@ -17,6 +17,7 @@ pub mod ipc;
 pub mod model;
 pub mod object_stores;
 pub mod parquet_cache;
+pub mod parquet_reader;
 mod provider;
 pub mod session;
 mod store;

@@ -4,19 +4,24 @@
 //! the runtime's metadata cache, but scans decoded on executors (and Basin's own Delta scans)
 //! come without one and fetch the footer again in every task, which on object storage is a
 //! round trip per file per task. [`cache_parquet_metadata`] gives every Parquet scan of a plan
-//! the caching reader over the runtime's cache, and [`cache_config`] sizes the runtime caches.
+//! the caching reader over the runtime's cache (wrapped in Basin's, which also keeps page
+//! indexes and remote byte ranges), and [`cache_config`] sizes the runtime caches.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{
+    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
+};
 use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::ExecutionPlan;
+
+use crate::parquet_reader::BasinParquetReaderFactory;
 
 /// How long a directory listing of a lake table is reused. New files show up within this
 /// long; DataFusion's default keeps listings forever, which hides files added to a lake.
@@ -32,8 +37,9 @@ pub fn cache_config() -> CacheManagerConfig {
         .with_metadata_cache_limit(METADATA_CACHE_BYTES)
 }
 
-/// `plan` with every Parquet scan that has no reader of its own reading through the metadata
-/// cache of `runtime`.
+/// `plan` with every Parquet scan reading through Basin's reader (see
+/// [`crate::parquet_reader`]) over the metadata cache of `runtime` (or over the caching reader
+/// the scan already has).
 pub fn cache_parquet_metadata(
     plan: Arc<dyn ExecutionPlan>,
     runtime: &RuntimeEnv,
@@ -48,14 +54,19 @@ pub fn cache_parquet_metadata(
         let Some(source) = config.file_source().downcast_ref::<ParquetSource>() else {
             return Ok(Transformed::no(node));
         };
-        if source.parquet_file_reader_factory().is_some() {
-            return Ok(Transformed::no(node));
-        }
-        let store = runtime.object_store(&config.object_store_url)?;
-        let factory = Arc::new(CachedParquetFileReaderFactory::new(
-            store,
-            runtime.cache_manager.get_file_metadata_cache(),
-        ));
+        let inner: Arc<dyn ParquetFileReaderFactory> = match source.parquet_file_reader_factory() {
+            // The trait has no `as_any`; the derived Debug names the type.
+            Some(factory) if format!("{factory:?}").starts_with("BasinParquetReaderFactory") => {
+                return Ok(Transformed::no(node));
+            }
+            Some(factory) => Arc::clone(factory),
+            None => Arc::new(CachedParquetFileReaderFactory::new(
+                runtime.object_store(&config.object_store_url)?,
+                runtime.cache_manager.get_file_metadata_cache(),
+            )),
+        };
+        let remote = !config.object_store_url.as_str().starts_with("file://");
+        let factory = Arc::new(BasinParquetReaderFactory::new(inner, remote));
         let source = source.clone().with_parquet_file_reader_factory(factory);
         let mut config = config.clone();
         config.file_source = Arc::new(source);

@@ -168,7 +168,7 @@ impl Distribution {
         if !Self::is_distributed(&physical) {
             info.stages = 1;
             info.attempts = 1;
-            return Ok(execute_stream(physical, state.task_ctx())?);
+            return Ok(execute_local(physical, state)?);
         }
         let queued = self.admission.available_permits() == 0;
         if queued {
@@ -249,7 +249,7 @@ impl Distribution {
                     if !Self::is_distributed(&physical) {
                         // No executor left (or the query no longer qualifies): run it here.
                         info.stages = 1;
-                        return Ok(execute_stream(physical, state.task_ctx())?);
+                        return Ok(execute_local(physical, state)?);
                     }
                 }
             }
@@ -274,4 +274,14 @@ fn lost_while_streaming(err: DataFusionError) -> DataFusionError {
     } else {
         err
     }
+}
+
+/// Runs a single-node plan here, its Parquet scans reading through Basin's caching reader.
+fn execute_local(
+    physical: Arc<dyn ExecutionPlan>,
+    state: &SessionState,
+) -> datafusion::error::Result<SendableRecordBatchStream> {
+    let physical =
+        basin_catalog::parquet_cache::cache_parquet_metadata(physical, state.runtime_env())?;
+    execute_stream(physical, state.task_ctx())
 }

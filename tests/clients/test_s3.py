@@ -68,10 +68,8 @@ def s3(tmp_path_factory):
     root = tmp_path_factory.mktemp("s3") / "root"
     server = S3Server(root)
     tpch = ensure_tpch()
-    lake = server.bucket("lake") / "tpch"
-    lake.mkdir()
     for table in TABLES:
-        shutil.copy(tpch / f"{table}.parquet", lake / f"{table}.parquet")
+        server.upload(tpch / f"{table}.parquet", "lake", f"tpch/{table}.parquet")
     try:
         yield server
     finally:
