@@ -48,6 +48,8 @@ use datafusion::sql::sqlparser::ast::{
 use super::snapshot::system_specs;
 use super::table::parse_columns;
 
+pub(crate) use names::duplicate_column_name;
+
 /// The Postgres names of a statement's result columns (see [`names::output_names`]); call it
 /// before [`rewrite`].
 pub(crate) fn output_names(statement: &Statement) -> Option<Vec<String>> {
@@ -135,16 +137,17 @@ impl VisitorMut for PgRewriter {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `OPERATOR(pg_catalog.=)` first, so the spellings below see the plain operator
+        // (psqlODBC writes `i.indisprimary OPERATOR(pg_catalog.=) 't'`).
+        if let Expr::BinaryOp { op, .. } = expr
+            && let BinaryOperator::PGCustomBinaryOperator(parts) = op
+            && let Some(builtin) = parts.last().and_then(|name| builtin_operator(name))
+        {
+            *op = builtin;
+        }
         spellings::rewrite_spelling(expr);
         ranking::cast_ranking_to_bigint(expr);
         match expr {
-            Expr::BinaryOp { op, .. } => {
-                if let BinaryOperator::PGCustomBinaryOperator(parts) = op
-                    && let Some(builtin) = parts.last().and_then(|name| builtin_operator(name))
-                {
-                    *op = builtin;
-                }
-            }
             Expr::Collate { expr: inner, .. } => *expr = take(inner),
             Expr::Function(function) => {
                 if is_expandarray(&function.name) {
