@@ -237,6 +237,8 @@ fn message_sqlstate(message: &str) -> Option<&'static str> {
         ("lacked the necessary privileges", "42501"),
         ("object store error", "58030"),
         ("divide by zero", "22012"),
+        // parse_ident's "string is not a valid identifier" (invalid_parameter_value).
+        ("is not a valid identifier", "22023"),
         ("division by zero", "22012"),
         ("table '", "42P01"),
         ("table \"", "42P01"),

@@ -509,6 +509,24 @@ fn rename_columns(schema: SchemaRef, names: Option<Vec<String>>) -> SchemaRef {
                     .collect::<Vec<_>>(),
             ))
         }
+        _ if schema
+            .fields()
+            .iter()
+            .any(|f| crate::pg_catalog::duplicate_column_name(f.name()).is_some()) =>
+        {
+            Arc::new(arrow::datatypes::Schema::new(
+                schema
+                    .fields()
+                    .iter()
+                    .map(
+                        |field| match crate::pg_catalog::duplicate_column_name(field.name()) {
+                            Some(name) => field.as_ref().clone().with_name(name),
+                            None => field.as_ref().clone(),
+                        },
+                    )
+                    .collect::<Vec<_>>(),
+            ))
+        }
         _ => schema,
     }
 }

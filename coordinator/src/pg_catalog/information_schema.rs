@@ -38,10 +38,17 @@ fn schemata(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
         .collect())
 }
 
+/// Postgres' `information_schema` shows tables and views but not materialized views (their
+/// `relkind` 'm' is not in the views' filters); clients list those from `pg_class`.
+fn in_information_schema(relation: &Relation<'_>) -> bool {
+    relation.relkind != 'm'
+}
+
 fn tables(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
     Ok(snapshot
         .relations()
         .iter()
+        .filter(|r| in_information_schema(r))
         .map(|r| {
             row! {
                 "table_catalog" => snapshot.database(),
@@ -154,6 +161,7 @@ fn columns(snapshot: &Snapshot<'_>) -> Result<Vec<Row>> {
     let relations = snapshot.relations();
     Ok(relations
         .iter()
+        .filter(|r| in_information_schema(r))
         .flat_map(|r| {
             r.attributes()
                 .into_iter()

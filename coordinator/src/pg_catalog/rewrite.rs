@@ -18,11 +18,18 @@
 //! * subqueries DataFusion cannot plan are reshaped (see [`lateral`] and [`subqueries`]), and
 //!   so are `CROSS JOIN UNNEST(column)` lateral calls (see [`unnest`]) and functions called in
 //!   `FROM` (see [`from_functions`]);
+//! * `x IN (SELECT ...)` in a select list becomes an array membership test (see
+//!   [`in_subquery`]);
+//! * sort keys holding subqueries become hidden columns sorted outside (see [`order_by`]);
+//! * ranking window functions return `bigint` (see [`ranking`]);
 //! * top-level output columns get the names Postgres gives them (see [`names`]).
 
 mod from_functions;
+mod in_subquery;
 mod lateral;
 mod names;
+mod order_by;
+mod ranking;
 mod spellings;
 mod subqueries;
 mod system_columns;
@@ -40,6 +47,8 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::snapshot::system_specs;
 use super::table::parse_columns;
+
+pub(crate) use names::duplicate_column_name;
 
 /// The Postgres names of a statement's result columns (see [`names::output_names`]); call it
 /// before [`rewrite`].
@@ -76,10 +85,16 @@ struct PgRewriter {
 impl VisitorMut for PgRewriter {
     type Break = ();
 
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        order_by::hoist_subquery_sort_keys(query);
+        ControlFlow::Continue(())
+    }
+
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         system_columns::rewrite_tableoid(select);
         unnest::inline_lateral_unnest(select);
         lateral::lateralize(select, &mut self.laterals);
+        in_subquery::rewrite_in_subqueries_in_projection(select);
         ControlFlow::Continue(())
     }
 
@@ -122,15 +137,17 @@ impl VisitorMut for PgRewriter {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `OPERATOR(pg_catalog.=)` first, so the spellings below see the plain operator
+        // (psqlODBC writes `i.indisprimary OPERATOR(pg_catalog.=) 't'`).
+        if let Expr::BinaryOp { op, .. } = expr
+            && let BinaryOperator::PGCustomBinaryOperator(parts) = op
+            && let Some(builtin) = parts.last().and_then(|name| builtin_operator(name))
+        {
+            *op = builtin;
+        }
         spellings::rewrite_spelling(expr);
+        ranking::cast_ranking_to_bigint(expr);
         match expr {
-            Expr::BinaryOp { op, .. } => {
-                if let BinaryOperator::PGCustomBinaryOperator(parts) = op
-                    && let Some(builtin) = parts.last().and_then(|name| builtin_operator(name))
-                {
-                    *op = builtin;
-                }
-            }
             Expr::Collate { expr: inner, .. } => *expr = take(inner),
             Expr::Function(function) => {
                 if is_expandarray(&function.name) {

@@ -112,6 +112,12 @@ fn normalize(column: &ArrayRef) -> Result<ArrayRef> {
     }
 }
 
+/// Whether a value is NULL. A column of type `Null` (`SELECT NULL AS x`) has no validity buffer,
+/// so `Array::is_null` calls all its values valid.
+fn is_null_at(column: &dyn Array, index: usize) -> bool {
+    column.data_type() == &DataType::Null || column.is_null(index)
+}
+
 /// Writes one field: a 4-byte length (-1 for NULL) and the value's bytes.
 fn write_value(
     buffer: &mut BytesMut,
@@ -120,7 +126,7 @@ fn write_value(
     format: FieldFormat,
     formatter: &ArrayFormatter<'_>,
 ) -> Result<()> {
-    if column.is_null(row) {
+    if is_null_at(column, row) {
         buffer.put_i32(-1);
         return Ok(());
     }
@@ -392,7 +398,7 @@ fn list_text<O: OffsetSizeTrait>(out: &mut String, list: &GenericListArray<O>, r
         if index > 0 {
             out.push(',');
         }
-        if values.is_null(index) {
+        if is_null_at(&values, index) {
             out.push_str("NULL");
             continue;
         }
@@ -423,7 +429,7 @@ fn struct_text(out: &mut String, array: &StructArray, row: usize) {
         if index > 0 {
             out.push(',');
         }
-        if column.is_null(row) {
+        if is_null_at(column, row) {
             continue;
         }
         let Ok(formatter) = ArrayFormatter::try_new(column.as_ref(), &options) else {
@@ -537,7 +543,7 @@ fn array_binary(buffer: &mut BytesMut, values: &ArrayRef, element: &Type) -> Res
     buffer.put_i32(values.len() as i32);
     buffer.put_i32(1);
     for index in 0..values.len() {
-        if values.is_null(index) {
+        if is_null_at(&values, index) {
             buffer.put_i32(-1);
             continue;
         }

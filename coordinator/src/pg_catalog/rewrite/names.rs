@@ -144,11 +144,44 @@ pub(crate) fn output_names(query: &Query) -> Option<Vec<String>> {
         .collect()
 }
 
+/// Prefix of the alias a column gets when a `*` in the same select list shows it again
+/// (DBeaver's `SELECT db.oid, db.* FROM pg_database db`): DataFusion refuses two output
+/// columns of one expression, Postgres shows both. [`duplicate_column_name`] gives the column
+/// its name back in the result.
+const DUPLICATE_PREFIX: &str = "__basin_dup_";
+
+/// The Postgres name of a result column aliased by [`name_output_columns`] because a `*`
+/// repeats it, or `None` for other columns.
+pub(crate) fn duplicate_column_name(field: &str) -> Option<&str> {
+    let rest = field.strip_prefix(DUPLICATE_PREFIX)?;
+    let (number, name) = rest.split_once('_')?;
+    number.chars().all(|c| c.is_ascii_digit()).then_some(name)
+}
+
 /// Aliases the statement's unnamed output expressions with their Postgres names.
 pub(super) fn name_output_columns(query: &mut Query) {
     let Some(projection) = first_select_projection(&mut query.body) else {
         return;
     };
+    if projection.iter().any(|item| {
+        matches!(
+            item,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        for (number, item) in projection.iter_mut().enumerate() {
+            if let SelectItem::UnnamedExpr(expr) = item
+                && is_plain_column(expr)
+            {
+                let name = format!("{DUPLICATE_PREFIX}{number}_{}", figure(expr).0);
+                let expr = std::mem::replace(expr, Expr::value(Value::Null));
+                *item = SelectItem::ExprWithAlias {
+                    expr,
+                    alias: Ident::with_quote('"', name),
+                };
+            }
+        }
+    }
     let mut used: HashSet<String> = projection
         .iter()
         .filter_map(|item| match item {

@@ -39,6 +39,22 @@ fn rewrite_turns_postgres_syntax_into_datafusion_sql() {
             "SELECT 1 FROM t WHERE oid = ANY('{23, \"1007\"}'::oid[])",
             "SELECT 1 AS \"?column?\" FROM t WHERE oid = ANY(ARRAY['23', '1007']::INT UNSIGNED[])",
         ),
+        (
+            "SELECT a AS x FROM t ORDER BY CASE WHEN b IN (SELECT c FROM u) THEN 0 ELSE 1 END, 1, x, t.d LIMIT 5",
+            "SELECT * EXCLUDE (__basin_order_1, __basin_order_2) FROM (SELECT a AS x, \
+             CASE WHEN coalesce(array_has((SELECT array_agg(__basin_in.v) FROM (SELECT c FROM u) AS __basin_in (v)), b), false) \
+             THEN 0 ELSE 1 END AS __basin_order_1, t.d AS __basin_order_2 \
+             FROM t) AS __basin_ordered ORDER BY __basin_order_1, 1, x, __basin_order_2 LIMIT 5",
+        ),
+        (
+            "SELECT CASE WHEN a IN (SELECT b FROM u) THEN 1 END AS x FROM t WHERE a NOT IN (SELECT c FROM v)",
+            "SELECT CASE WHEN coalesce(array_has((SELECT array_agg(__basin_in.v) FROM (SELECT b FROM u) AS __basin_in (v)), a), false) \
+             THEN 1 END AS x FROM t WHERE a NOT IN (SELECT c FROM v)",
+        ),
+        (
+            "SELECT row_number() OVER (PARTITION BY a ORDER BY b) AS n FROM t",
+            "SELECT CAST(row_number() OVER (PARTITION BY a ORDER BY b) AS BIGINT) AS n FROM t",
+        ),
     ];
     let mut mismatches = Vec::new();
     for (sql, expected) in cases {
