@@ -13,6 +13,7 @@ mod delta_files;
 mod delta_stats;
 mod durability;
 mod error;
+mod head_cache;
 pub mod ipc;
 pub mod model;
 pub mod object_stores;

@@ -520,7 +520,9 @@ fn build_s3(bucket: &str, options: &S3Options, limits: &S3Limits) -> Result<Arc<
     let store = builder
         .build()
         .map_err(|e| Error::InvalidOption(format!("cannot configure s3://{bucket}: {e}")))?;
-    Ok(Arc::new(store))
+    Ok(Arc::new(crate::head_cache::HeadCachingStore::new(
+        Arc::new(store),
+    )))
 }
 
 /// Lets Delta Lake (Basin-managed tables with `--data-url s3://...`) reach buckets through

@@ -7,7 +7,7 @@
 //! the caching reader over the runtime's cache (wrapped in Basin's, which also keeps page
 //! indexes and remote byte ranges), and [`cache_config`] sizes the runtime caches.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -17,7 +17,7 @@ use datafusion::datasource::physical_plan::parquet::{
 use datafusion::datasource::physical_plan::{FileScanConfig, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
-use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::cache::cache_manager::{CacheManager, CacheManagerConfig};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::ExecutionPlan;
 
@@ -30,11 +30,23 @@ pub const LIST_FILES_TTL: Duration = Duration::from_secs(5);
 /// Footer and page-index cache per process.
 pub const METADATA_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
-/// The cache settings every runtime uses.
+/// The cache settings every runtime uses: one set of caches per process, shared by every
+/// runtime in it. Planning opens a table provider per statement over a short-lived runtime, so
+/// caches owned by that runtime would start empty each time and every query would list the
+/// table and read each file's footer again (a HEAD and a ranged GET per file on S3) just to
+/// collect statistics.
 pub fn cache_config() -> CacheManagerConfig {
-    CacheManagerConfig::default()
+    static SHARED: OnceLock<Option<Arc<CacheManager>>> = OnceLock::new();
+    let config = CacheManagerConfig::default()
         .with_list_files_cache_ttl(Some(LIST_FILES_TTL))
-        .with_metadata_cache_limit(METADATA_CACHE_BYTES)
+        .with_metadata_cache_limit(METADATA_CACHE_BYTES);
+    match SHARED.get_or_init(|| CacheManager::try_new(&config).ok()) {
+        Some(shared) => config
+            .with_file_statistics_cache(shared.get_file_statistic_cache())
+            .with_list_files_cache(shared.get_list_files_cache())
+            .with_file_metadata_cache(Some(shared.get_file_metadata_cache())),
+        None => config,
+    }
 }
 
 /// `plan` with every Parquet scan reading through Basin's reader (see
