@@ -6,7 +6,8 @@
 #   raw sockets, kill -9, and the client matrix: psycopg2, pg8000, SQLAlchemy, pandas, ADBC,
 #   node pg and postgres.js, pgjdbc metadata, psql meta-commands, psqlODBC through pyodbc, Go
 #   lib/pq and pgx, each against a local PostgreSQL and against Basin) -> reliability tier (crash
-#   ledger under kill -9 and SIGSTOP, fsync failures, corruption).
+#   ledger under kill -9 and SIGSTOP, fsync failures, corruption, adversarial queries) -> SQL
+#   oracles (basin-oracle, 20,000 checks).
 # Every step runs even if an earlier one failed (except those that need what failed), and a
 # summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
 # CARGO_TARGET_DIR.
@@ -95,6 +96,15 @@ if [ "$built" -eq 1 ]; then
         timeout 900 .venv/bin/python -m pytest tests/reliability -q
 else
     not_run reliability "basin did not build"
+fi
+
+# Issue 9 item 3, the per-submission oracle tier (docs/sql-oracle.md): 20,000 metamorphic and
+# configuration checks on a single-node cluster; known engine bugs are counted, not failed.
+if [ "$built" -eq 1 ]; then
+    run_step oracle timeout 1500 ./target/debug/basin-oracle --seed 1 --checks 20000 \
+        --executors 0 --skip-known
+else
+    not_run oracle "basin did not build"
 fi
 
 finish

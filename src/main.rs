@@ -85,6 +85,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Stack of each runtime thread.
+const STACK_BYTES: usize = 256 << 20;
+
 /// Runs `role` on a multi-threaded runtime with Ctrl-C/SIGTERM wired to its shutdown token.
 fn with_runtime<F, Fut>(role: F) -> anyhow::Result<()>
 where
@@ -93,6 +96,10 @@ where
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Planning walks SQL trees recursively (sqlparser, DataFusion, Drop of deep
+        // expressions); 2 MiB stacks overflowed on a 50,000-term `1 + 1 + ...`. Reserved
+        // address space only: pages are touched as a stack grows.
+        .thread_stack_size(STACK_BYTES)
         .build()
         .context("start the Tokio runtime")?;
     runtime.block_on(async {

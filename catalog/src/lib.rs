@@ -7,6 +7,7 @@
 //! Entry points: [`Catalog::open`], [`session::new_session_state`]. Depends on `proto` only;
 //! never on the coordinator or executor.
 
+pub mod bounded_functions;
 mod data_url;
 mod ddl;
 mod delta_files;

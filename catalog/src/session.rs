@@ -44,6 +44,9 @@ pub fn fragment_session_state(mut builder: SessionStateBuilder) -> SessionState 
     if let Some(config) = builder.config().as_mut() {
         apply_execution_options(config);
     }
+    if let Some(functions) = builder.scalar_functions().as_mut() {
+        crate::bounded_functions::bound(functions);
+    }
     builder.build()
 }
 
@@ -62,10 +65,14 @@ pub fn new_session_state(
 /// The builder behind [`new_session_state`], for roles that add to it (the coordinator adds
 /// the distributed planner) before calling [`register_catalog`].
 pub fn session_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionStateBuilder {
-    SessionStateBuilder::new()
+    let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
-        .with_default_features()
+        .with_default_features();
+    if let Some(functions) = builder.scalar_functions().as_mut() {
+        crate::bounded_functions::bound(functions);
+    }
+    builder
 }
 
 /// Makes `database` of `catalog` visible in `state` under its name.

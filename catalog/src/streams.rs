@@ -11,6 +11,7 @@
 
 mod compact;
 mod create;
+pub use create::parse_bytes;
 mod placement;
 mod provider;
 mod retention;

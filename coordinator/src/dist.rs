@@ -27,7 +27,9 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+
+use crate::query_runtime::execute_stream;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_distributed::{DistributedExec, DistributedExt, SessionStateBuilderExt};
 use futures::StreamExt;
@@ -150,7 +152,9 @@ impl Distribution {
         );
         config.set_distributed_passthrough_headers(headers)?;
         Ok(Arc::new(
-            TaskContext::from(state).with_session_config(config),
+            TaskContext::from(state)
+                .with_session_config(config)
+                .with_runtime(crate::query_memory::query_runtime(state)),
         ))
     }
 
@@ -228,7 +232,10 @@ impl Distribution {
                             let single = DefaultPhysicalPlanner::default()
                                 .create_physical_plan(&optimized, state)
                                 .await?;
-                            return Ok(execute_stream(single, state.task_ctx())?);
+                            return Ok(execute_stream(
+                                single,
+                                crate::query_memory::query_task_ctx(state),
+                            )?);
                         }
                         return Err(err.into());
                     }
@@ -283,5 +290,5 @@ fn execute_local(
 ) -> datafusion::error::Result<SendableRecordBatchStream> {
     let physical =
         basin_catalog::parquet_cache::cache_parquet_metadata(physical, state.runtime_env())?;
-    execute_stream(physical, state.task_ctx())
+    execute_stream(physical, crate::query_memory::query_task_ctx(state))
 }

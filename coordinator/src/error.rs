@@ -140,6 +140,11 @@ fn datafusion_sqlstate(error: &DataFusionError) -> &'static str {
     let root = error.find_root();
     match root {
         DataFusionError::SQL(..) => "42601",
+        DataFusionError::ResourcesExhausted(message)
+            if message.starts_with(basin_catalog::bounded_functions::LIMIT_MESSAGE) =>
+        {
+            "54000"
+        }
         DataFusionError::ResourcesExhausted(_) => "53200",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ArrowError(arrow_error, _) => arrow_sqlstate(arrow_error),
@@ -255,6 +260,7 @@ fn message_sqlstate(message: &str) -> Option<&'static str> {
         ("can't parse", "22P02"),
         ("cannot parse", "22P02"),
         ("invalid input syntax", "22P02"),
+        ("requested length too large", "54000"),
         ("overflow", "22003"),
         ("out of range", "22003"),
         ("resources exhausted", "53200"),

@@ -20,6 +20,8 @@ mod membership;
 mod pg_catalog;
 mod pgwire;
 mod query_log;
+mod query_memory;
+mod query_runtime;
 mod server;
 mod session;
 mod shard_hosts;

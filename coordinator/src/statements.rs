@@ -2,6 +2,7 @@
 //! result types), and execute it into an [`Output`]. One module per statement kind; this file
 //! only dispatches.
 
+mod complexity;
 mod cursors;
 mod ddl;
 mod mv_ddl;
@@ -86,12 +87,22 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .with_dialect(&dialect)
         .build()
         .map_err(|e| Error::syntax(e.to_string()))?;
-    let statements = parse_statements(&mut parser, &dialect)
-        .map_err(|e| Error::syntax(strip_parser_prefix(&e.to_string())))?;
+    let statements = parse_statements(&mut parser, &dialect).map_err(|e| {
+        let message = strip_parser_prefix(&e.to_string());
+        if message.contains("RecursionLimitExceeded")
+            || message.contains("recursion limit exceeded")
+        {
+            // Postgres answers a statement nested beyond its stack limit with 54001.
+            Error::user("54001", format!("statement too complex: {message}"))
+        } else {
+            Error::syntax(message)
+        }
+    })?;
     statements
         .into_iter()
         .map(normalize_reset)
         .map(|mut statement| {
+            complexity::check(&statement)?;
             let mut output_names = None;
             if let DfStatement::Statement(inner) = &mut statement {
                 output_names = crate::pg_catalog::output_names(inner).or_else(|| {
@@ -386,7 +397,7 @@ impl Session {
             .server
             .queries
             .start(self.vars.backend_pid, &self.vars.user, &parsed.sql);
-        match query::execute(self, plan, &log).await {
+        match Box::pin(query::execute(self, state, plan, &log)).await {
             Ok(Output::Rows { schema, stream }) => Ok(Output::Rows {
                 schema: crate::pg_catalog::with_origins(
                     rename_columns(schema, parsed.output_names.clone()),
@@ -409,9 +420,11 @@ impl Session {
 impl Session {
     /// Source table OID and column number of each result column of `plan`, for RowDescription.
     fn column_origins(&self, plan: &LogicalPlan) -> Vec<Option<(u32, i16)>> {
+        // Read in place: `ctx.state()` would clone the whole session state for one string.
         let default_schema = self
             .ctx
-            .state()
+            .state_ref()
+            .read()
             .config()
             .options()
             .catalog

@@ -16,6 +16,7 @@
 pub mod cluster;
 pub mod db;
 mod error;
+pub mod oracle;
 pub mod paths;
 pub mod runner;
 pub mod tpch;

@@ -110,7 +110,10 @@ class Cluster:
     """`basin coordinator` plus `executors` `basin executor --data-dir` processes, each restartable
     in place. Streaming-table shards live on the executors' data directories."""
 
-    def __init__(self, root: Path, executors: int = 2, wrapper: list[str] | None = None):
+    def __init__(
+        self, root: Path, executors: int = 2, wrapper: list[str] | None = None,
+        coordinator_args: tuple[str, ...] = (),
+    ):
         self.root = root
         self.binary = str(basin_binary())
         env = dict(os.environ)
@@ -128,6 +131,7 @@ class Cluster:
                 "--http-listen", f"127.0.0.1:{http}",
                 "--control-listen", f"127.0.0.1:{control}",
                 "--data-dir", str(root / "coordinator"),
+                *coordinator_args,
             ],
             root, env, wrapper,
         )

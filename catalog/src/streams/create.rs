@@ -269,7 +269,7 @@ fn parse_duration_ms(text: &str) -> Option<u64> {
 }
 
 /// `'64MB'`, `'1GiB'`, `'512kB'` or a number of bytes.
-fn parse_bytes(text: &str) -> Option<u64> {
+pub fn parse_bytes(text: &str) -> Option<u64> {
     let text = text.trim().to_ascii_lowercase();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

@@ -30,12 +30,12 @@ use pgwire::messages::simplequery::Query;
 use super::copy;
 use super::copy_out;
 use super::errors::error_info;
-use super::execution::{Reply, StatementGuard, fields_for, run};
+use super::execution::{Reply, StatementGuard, fields_for, parse_bounded, run};
 use super::params;
 use super::startup::session_of;
 use super::types::{arrow_type, pg_type};
 use crate::error::Error;
-use crate::statements::{ParsedStatement, parse};
+use crate::statements::ParsedStatement;
 
 /// A prepared statement: the parsed SQL plus what Describe reports.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl QueryParser for BasinQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(client)?;
-        let mut statements = parse(sql)?;
+        let mut statements = parse_bounded(&session, sql).await?;
         if statements.len() > 1 {
             return Err(
                 Error::syntax("cannot insert multiple commands into a prepared statement").into(),
@@ -326,7 +326,7 @@ impl SimpleQueryHandler for QueryHandler {
         let session = session_of(client)?;
         let mut status = client.transaction_status();
         client.set_state(PgWireConnectionState::QueryInProgress);
-        match parse(&query.query) {
+        match parse_bounded(&session, &query.query).await {
             Err(error) => {
                 feed_error(client, &error).await?;
                 status = status.to_error_state();

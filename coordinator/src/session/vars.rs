@@ -14,6 +14,8 @@ pub(crate) const SERVER_VERSION_NUM: &str = "160006";
 pub(crate) fn default_settings() -> BTreeMap<String, String> {
     let pairs: &[(&str, &str)] = &[
         ("application_name", ""),
+        // 0: half of the coordinator's memory pool (see query_memory.rs).
+        ("basin.query_memory_limit", "0"),
         ("basin.read_consistency", "default"),
         ("client_encoding", "UTF8"),
         ("client_min_messages", "notice"),

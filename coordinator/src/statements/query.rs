@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::SchemaRef;
 use datafusion::common::format::ExplainFormat;
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
@@ -26,14 +27,17 @@ pub(super) fn returns_rows(plan: &LogicalPlan) -> bool {
     )
 }
 
+/// Runs `plan`, planned in `state` (the session's state as of this statement: cloned once per
+/// statement, since each clone copies the session's function registry).
 pub(super) async fn execute(
     session: &Arc<Session>,
+    state: SessionState,
     plan: LogicalPlan,
     log: &QueryHandle,
 ) -> Result<Output> {
     match &plan {
         LogicalPlan::Dml(DmlStatement { op, .. }) => match op {
-            WriteOp::Insert(_) => insert(session, &plan, log).await,
+            WriteOp::Insert(_) => insert(session, state, &plan, log).await,
             other => Err(Error::unsupported(format!(
                 "{} is not supported yet; Basin tables are append-only",
                 other.name()
@@ -53,7 +57,7 @@ pub(super) async fn execute(
         LogicalPlan::Explain(explain)
             if !explain.verbose && explain.explain_format == ExplainFormat::Indent =>
         {
-            let (state, _pin) = pinned_state(session, &plan).await?;
+            let (state, _pin) = pinned_state(session, state, &plan).await?;
             let logical = state.optimize(&explain.plan)?;
             let physical = state.create_physical_plan(&explain.plan).await?;
             let text = dist::explain_text(&session.server.dist, &physical);
@@ -66,14 +70,14 @@ pub(super) async fn execute(
             )
         }
         LogicalPlan::Analyze(analyze) if !analyze.verbose => {
-            let (state, pin) = pinned_state(session, &plan).await?;
+            let (state, pin) = pinned_state(session, state, &plan).await?;
             let physical = state.create_physical_plan(&analyze.input).await?;
             drop(pin);
             let text = dist::explain_analyze_text(&session.server.dist, &state, physical).await?;
             plan_rows(&plan, &[("Plan with Metrics", text)])
         }
         _ => {
-            let (state, pin) = pinned_state(session, &plan).await?;
+            let (state, pin) = pinned_state(session, state, &plan).await?;
             let physical = state.create_physical_plan(&plan).await?;
             // Scans have taken their rows; compaction may move on.
             drop(pin);
@@ -110,14 +114,19 @@ fn plan_rows(plan: &LogicalPlan, rows: &[(&str, String)]) -> Result<Output> {
     })
 }
 
-async fn insert(session: &Arc<Session>, plan: &LogicalPlan, log: &QueryHandle) -> Result<Output> {
+async fn insert(
+    session: &Arc<Session>,
+    state: SessionState,
+    plan: &LogicalPlan,
+    log: &QueryHandle,
+) -> Result<Output> {
     let LogicalPlan::Dml(DmlStatement { table_name, .. }) = plan else {
         return Err(Error::Internal("insert without a DML plan".to_owned()));
     };
     let target = super::ddl::resolve(session, table_name);
     let _serialised = session.server.catalog.lock_table_writes(&target).await;
     let started = std::time::SystemTime::now();
-    let (state, pin) = pinned_state(session, plan).await?;
+    let (state, pin) = pinned_state(session, state, plan).await?;
     let physical = state.create_physical_plan(plan).await?;
     drop(pin);
     // A large INSERT ... SELECT reads its input over the executors, admitted and retried like
@@ -152,12 +161,14 @@ async fn insert(session: &Arc<Session>, plan: &LogicalPlan, log: &QueryHandle) -
 /// session's own writes. The pin is held until the scans have taken their rows.
 async fn pinned_state(
     session: &Arc<Session>,
+    mut state: SessionState,
     plan: &LogicalPlan,
-) -> Result<(
-    datafusion::execution::session_state::SessionState,
-    Option<basin_catalog::views::PinGuard>,
-)> {
-    let mut state = session.ctx.state();
+) -> Result<(SessionState, Option<basin_catalog::views::PinGuard>)> {
+    state
+        .config_mut()
+        .set_extension(Arc::new(crate::query_memory::QueryMemorySetting(
+            session.vars.get(crate::query_memory::SETTING),
+        )));
     let views = materialized_views_read(plan);
     if views.is_empty() {
         return Ok((state, None));

@@ -172,6 +172,17 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
             ),
         ));
     }
+    if name == crate::query_memory::SETTING
+        && basin_catalog::streams::parse_bytes(value.trim().trim_matches('\'')).is_none()
+    {
+        return Err(Error::user(
+            "22023",
+            format!(
+                "invalid value for parameter \"{name}\": \"{value}\" (a size such as '256MB', \
+                 or 0 for half of the coordinator's memory pool)"
+            ),
+        ));
+    }
     if name == "statement_timeout" && crate::session::parse_duration_setting(&value).is_none() {
         return Err(Error::user(
             "22023",
