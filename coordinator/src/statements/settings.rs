@@ -154,10 +154,17 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
     if let Some(key) = name.strip_prefix(DATAFUSION_PREFIX).map(|_| name) {
         let state_ref = session.ctx.state_ref();
         let mut state = state_ref.write();
-        state
-            .config_mut()
-            .options_mut()
+        let options = state.config_mut().options_mut();
+        // An unquoted `true`/`false` reaches here as Postgres spells booleans (`on`/`off`),
+        // which DataFusion's options do not parse.
+        let retry = match value.to_ascii_lowercase().as_str() {
+            "on" | "yes" => Some("true"),
+            "off" | "no" => Some("false"),
+            _ => None,
+        };
+        options
             .set(key, &value)
+            .or_else(|e| retry.map_or(Err(e), |boolean| options.set(key, boolean)))
             .map_err(|e| Error::user("22023", format!("invalid value for \"{name}\": {e}")))?;
         return Ok(());
     }
