@@ -144,7 +144,11 @@ def test_managed_and_streaming_tables_live_in_the_bucket(tmp_path, s3):
         lake = next(bucket.glob("streams/basin/public/ev_*")) / "lake"
         assert list(lake.glob("*.parquet")), "no compacted files in the bucket"
         assert delta_count(notes) == (22,)
-        assert delta_count(lake, "temp") == (3000, sum(n * 0.5 for n in range(1, 3001)))
+        # The second INSERT may or may not have been compacted (every 200 ms) before the kill:
+        # the lake holds exactly the first 3,000 rows or all 3,500.
+        assert delta_count(lake, "temp") in [
+            (rows, sum(n * 0.5 for n in range(1, rows + 1))) for rows in (3000, 3500)
+        ]
     finally:
         cluster.stop()  # kill -9
 
