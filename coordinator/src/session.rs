@@ -24,6 +24,8 @@ pub(crate) struct Session {
     last_write_epoch: std::sync::atomic::AtomicU64,
     /// Open SQL cursors (`DECLARE ... CURSOR`).
     pub(crate) cursors: crate::statements::Cursors,
+    /// The DataFusion options the session started with, which `RESET` restores.
+    pub(crate) initial_options: datafusion::config::ConfigOptions,
 }
 
 impl Session {
@@ -52,6 +54,7 @@ impl Session {
         );
         let state = server.dist.install(builder)?.build();
         register_catalog(&state, Arc::clone(&server.catalog), &database);
+        let initial_options = state.config().options().as_ref().clone();
         let ctx = SessionContext::new_with_state(state);
         let vars = Arc::new(SessionVars::new(user, database, backend_pid));
         let catalog = Arc::clone(&server.catalog);
@@ -75,6 +78,7 @@ impl Session {
             running: Mutex::new(CancellationToken::new()),
             last_write_epoch: std::sync::atomic::AtomicU64::new(0),
             cursors: crate::statements::Cursors::default(),
+            initial_options,
         });
         server.register_session(&session);
         Ok(session)

@@ -26,9 +26,16 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
         }
         Statement::Reset(reset) => {
             match &reset.reset {
-                Reset::ALL => session.vars.reset_all(),
+                Reset::ALL => {
+                    session.vars.reset_all();
+                    let state_ref = session.ctx.state_ref();
+                    let mut state = state_ref.write();
+                    *state.config_mut().options_mut() = session.initial_options.clone();
+                }
                 Reset::ConfigurationParameter(name) => {
-                    session.vars.reset(&name.to_string().to_ascii_lowercase());
+                    let name = name.to_string().to_ascii_lowercase();
+                    session.vars.reset(&name);
+                    reset_datafusion_option(session, &name)?;
                 }
             }
             sync_engine(session);
@@ -132,7 +139,7 @@ fn apply_set(session: &Session, set: &Set) -> Result<()> {
             let value = values.iter().map(value_text).collect::<Vec<_>>().join(", ");
             if value.eq_ignore_ascii_case("default") {
                 session.vars.reset(name);
-                return Ok(());
+                return reset_datafusion_option(session, name);
             }
             set_one(session, name, value)
         }
@@ -148,6 +155,46 @@ fn apply_set(session: &Session, set: &Set) -> Result<()> {
         // isolation level (snapshot reads) and no roles yet.
         _ => Ok(()),
     }
+}
+
+/// `RESET datafusion.x` / `SET datafusion.x = DEFAULT`: the option's value when the session
+/// started (nothing for other names).
+fn reset_datafusion_option(session: &Session, name: &str) -> Result<()> {
+    if !name.starts_with(DATAFUSION_PREFIX) {
+        return Ok(());
+    }
+    let Some(entry) = session
+        .initial_options
+        .entries()
+        .into_iter()
+        .find(|entry| entry.key == name)
+    else {
+        return Err(Error::user(
+            "42704",
+            format!("unrecognized configuration parameter \"{name}\""),
+        ));
+    };
+    let state_ref = session.ctx.state_ref();
+    let mut state = state_ref.write();
+    let options = state.config_mut().options_mut();
+    match entry.value {
+        Some(value) => options.set(name, &value),
+        // Unset at the start (an empty `Option`), which no text can set back: start from the
+        // initial options and re-apply the session's values of every other option.
+        None => {
+            let mut restored = session.initial_options.clone();
+            for other in options.entries() {
+                if other.key != name
+                    && let Some(value) = other.value
+                {
+                    restored.set(&other.key, &value)?;
+                }
+            }
+            *options = restored;
+            Ok(())
+        }
+    }
+    .map_err(|e| Error::user("22023", format!("cannot reset \"{name}\": {e}")))
 }
 
 fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
