@@ -101,7 +101,7 @@ fi
 # Issue 9 item 3, the per-submission oracle tier (docs/sql-oracle.md): 20,000 metamorphic and
 # configuration checks on a single-node cluster; known engine bugs are counted, not failed.
 if [ "$built" -eq 1 ]; then
-    run_step oracle timeout 1500 ./target/debug/basin-oracle --seed 1 --checks 20000 \
+    run_step oracle timeout 1500 "${CARGO_TARGET_DIR:-target}/debug/basin-oracle" --seed 1 --checks 20000 \
         --executors 0 --skip-known
 else
     not_run oracle "basin did not build"
