@@ -1,6 +1,7 @@
 //! One client connection's session: its own DataFusion `SessionContext` (so `SET` never leaks
 //! across connections), its settings, and the cancellation handle of the statement it runs.
 
+pub(crate) mod constants;
 pub(crate) mod vars;
 
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,11 @@ pub(crate) struct Session {
     pub(crate) cursors: crate::statements::Cursors,
     /// The DataFusion options the session started with, which `RESET` restores.
     pub(crate) initial_options: datafusion::config::ConfigOptions,
+    /// Results of constant statements (`SELECT 1`), answered without planning again.
+    pub(crate) constants: Arc<constants::ConstantResults>,
+    /// The settings generation the DataFusion session was last brought in line with
+    /// (`u64::MAX`: never).
+    pub(crate) engine_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Session {
@@ -79,6 +85,8 @@ impl Session {
             last_write_epoch: std::sync::atomic::AtomicU64::new(0),
             cursors: crate::statements::Cursors::default(),
             initial_options,
+            constants: Arc::default(),
+            engine_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
         });
         server.register_session(&session);
         Ok(session)
@@ -108,6 +116,14 @@ impl Session {
         let epoch = self.server.catalog.epochs().open_epoch();
         self.last_write_epoch
             .fetch_max(epoch, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// What a constant result computed now depends on: settings and catalog.
+    pub(crate) fn constant_validity(&self) -> constants::Validity {
+        constants::Validity {
+            catalog: self.server.catalog.snapshot(),
+            generation: self.vars.generation(),
+        }
     }
 
     pub(crate) fn last_write_epoch(&self) -> u64 {

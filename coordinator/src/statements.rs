@@ -262,8 +262,23 @@ impl Session {
         settings::sync_engine(self);
     }
 
+    /// Re-applies the settings to the DataFusion session if they changed since it was last
+    /// done: `set_config('TimeZone', ...)` and `set_config('search_path', ...)` change them
+    /// from inside a query, which cannot reach the session's planner.
+    fn sync_engine_if_changed(&self) {
+        let current = self.vars.generation();
+        if self
+            .engine_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+            != current
+        {
+            settings::sync_engine(self);
+        }
+    }
+
     /// Parameter and result types of `parsed`, for Describe.
     pub(crate) async fn describe(&self, parsed: &ParsedStatement) -> Result<Description> {
+        self.sync_engine_if_changed();
         if parsed.stream.is_some() {
             return Ok(Description {
                 parameters: Vec::new(),
@@ -349,6 +364,7 @@ impl Session {
         parsed: &ParsedStatement,
         params: Option<ParamValues>,
     ) -> Result<Output> {
+        self.sync_engine_if_changed();
         if let Some(clause) = &parsed.stream {
             return stream_ddl::execute(self, &parsed.statement, clause).await;
         }
@@ -374,6 +390,8 @@ impl Session {
                 _ => settings::execute(self, statement),
             };
         }
+        let validity = self.constant_validity();
+        let no_params = params.as_ref().is_none_or(params_empty);
         let state = self.ctx.state();
         tracing::debug!(
             sql = %basin_catalog::object_stores::redact_sql(&parsed.sql),
@@ -392,19 +410,29 @@ impl Session {
         if let Some(output) = ddl::execute(self, &parsed.statement, &plan).await? {
             return Ok(output);
         }
+        let constant = no_params && crate::session::constants::is_constant(&plan);
         let origins = self.column_origins(&plan);
         let log = self
             .server
             .queries
             .start(self.vars.backend_pid, &self.vars.user, &parsed.sql);
         match Box::pin(query::execute(self, state, plan, &log)).await {
-            Ok(Output::Rows { schema, stream }) => Ok(Output::Rows {
-                schema: crate::pg_catalog::with_origins(
+            Ok(Output::Rows { schema, stream }) => {
+                let schema = crate::pg_catalog::with_origins(
                     rename_columns(schema, parsed.output_names.clone()),
                     &origins,
-                ),
-                stream: log.track(stream),
-            }),
+                );
+                let stream = if constant {
+                    self.constants
+                        .record(&parsed.sql, validity, Arc::clone(&schema), stream)
+                } else {
+                    stream
+                };
+                Ok(Output::Rows {
+                    schema,
+                    stream: log.track(stream),
+                })
+            }
             Ok(other) => {
                 log.finish();
                 Ok(other)
@@ -451,6 +479,14 @@ impl ParsedStatement {
             }
             _ => "SELECT",
         }
+    }
+}
+
+/// Whether `params` binds nothing.
+pub(crate) fn params_empty(params: &ParamValues) -> bool {
+    match params {
+        ParamValues::List(values) => values.is_empty(),
+        ParamValues::Map(values) => values.is_empty(),
     }
 }
 

@@ -197,6 +197,20 @@ pub(crate) async fn run(
     formats: &Format,
     guard: &StatementGuard,
 ) -> Result<Reply, Error> {
+    if params.as_ref().is_none_or(crate::statements::params_empty)
+        && let Some(stream) = session
+            .constants
+            .get(&parsed.sql, &session.constant_validity())
+    {
+        let log =
+            session
+                .server
+                .queries
+                .start(session.vars.backend_pid, &session.vars.user, &parsed.sql);
+        let fields = fields_for(&stream.schema(), formats);
+        let rows = row_stream(log.track(stream), Arc::clone(&fields), guard.clone());
+        return Ok(Reply::Rows { fields, rows });
+    }
     // Planned off the server's threads: see `query_runtime::off_server`.
     let work = {
         let session = Arc::clone(session);

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The Postgres version Basin reports. Clients parse `server_version` and `version()`.
 pub(crate) const SERVER_VERSION: &str = "16.6";
@@ -88,6 +89,9 @@ pub(crate) struct SessionVars {
     settings: RwLock<BTreeMap<String, String>>,
     /// What `RESET` returns to: the built-in defaults plus settings the client sent at start-up.
     defaults: RwLock<BTreeMap<String, String>>,
+    /// Bumped by every change of a setting: results cached under one generation (see
+    /// [`super::constants`]) are stale under the next.
+    generation: AtomicU64,
 }
 
 impl SessionVars {
@@ -100,7 +104,17 @@ impl SessionVars {
             backend_pid,
             defaults: RwLock::new(settings.clone()),
             settings: RwLock::new(settings),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes with every `SET`, `RESET` and `set_config()`.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Current value of a setting; names are case-insensitive as in Postgres.
@@ -117,6 +131,7 @@ impl SessionVars {
     pub(crate) fn set(&self, name: &str, value: String) {
         let mut settings = self.settings.write().unwrap_or_else(|e| e.into_inner());
         settings.insert(name.to_ascii_lowercase(), value);
+        self.changed();
     }
 
     /// A setting the client chose at connection start-up: current value and `RESET` target.
@@ -130,6 +145,7 @@ impl SessionVars {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name, value);
+        self.changed();
     }
 
     /// `RESET name`: back to the session default (unknown custom settings are removed).
@@ -150,6 +166,7 @@ impl SessionVars {
                 settings.remove(&name);
             }
         }
+        self.changed();
     }
 
     /// `RESET ALL` / `DISCARD ALL`.
@@ -160,6 +177,7 @@ impl SessionVars {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = defaults;
+        self.changed();
     }
 
     /// All settings, for `SHOW ALL` and `pg_settings`.

@@ -254,6 +254,8 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
 /// of `search_path` that exists (for queries as for DDL), and `now()`/timestamptz use the
 /// session time zone. Called whenever those settings may have changed.
 pub(super) fn sync_engine(session: &Session) {
+    // Read before the settings: a change racing with this one is applied by the next call.
+    let generation = session.vars.generation();
     let schema = super::ddl::default_schema(session);
     let zone = session.vars.get("timezone").unwrap_or_default();
     let zone = if zone.is_empty()
@@ -270,6 +272,9 @@ pub(super) fn sync_engine(session: &Session) {
     let options = state.config_mut().options_mut();
     options.catalog.default_schema = schema;
     options.execution.time_zone = Some(zone);
+    session
+        .engine_generation
+        .store(generation, std::sync::atomic::Ordering::Release);
 }
 
 fn value_text(expr: &Expr) -> String {
