@@ -77,7 +77,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Cli>, String> 
             "--files-from" => {
                 cli.files_from = Some(args.next().ok_or("--files-from wants a file")?.into());
             }
-            "--report" => cli.report = Some(args.next().ok_or("--report wants a directory")?.into()),
+            "--report" => {
+                cli.report = Some(args.next().ok_or("--report wants a directory")?.into())
+            }
             "--file-timeout" => cli.file_timeout = secs(args.next(), "--file-timeout")?,
             "--statement-timeout" => {
                 cli.statement_timeout = secs(args.next(), "--statement-timeout")?;
@@ -113,9 +115,10 @@ fn options(cli: &Cli) -> Result<Options, String> {
         Some(path) => path.clone(),
         None => paths::basin_binary().map_err(|err| err.to_string())?,
     };
-    let binary = std::path::absolute(&binary).map_err(|err| format!("{}: {err}", binary.display()))?;
-    let corpus_dir =
-        std::path::absolute(&cli.corpus).map_err(|err| format!("{}: {err}", cli.corpus.display()))?;
+    let binary =
+        std::path::absolute(&binary).map_err(|err| format!("{}: {err}", binary.display()))?;
+    let corpus_dir = std::path::absolute(&cli.corpus)
+        .map_err(|err| format!("{}: {err}", cli.corpus.display()))?;
     let mut files = corpus::discover(&corpus_dir).map_err(|err| err.to_string())?;
     if let Some(list) = &cli.files_from {
         let text = std::fs::read_to_string(list)
@@ -135,7 +138,11 @@ fn options(cli: &Cli) -> Result<Options, String> {
         files.retain(|(name, _)| wanted.contains(name.as_str()));
     }
     if !cli.filters.is_empty() {
-        files.retain(|(name, _)| cli.filters.iter().any(|filter| name.contains(filter.as_str())));
+        files.retain(|(name, _)| {
+            cli.filters
+                .iter()
+                .any(|filter| name.contains(filter.as_str()))
+        });
     }
     let skip = SkipList::load(&cli.skip_list).map_err(|err| err.to_string())?;
     Ok(Options {

@@ -77,7 +77,8 @@ impl SkipList {
     pub fn load(path: &Path) -> Result<Self> {
         let text = fs::read_to_string(path)
             .map_err(|err| Error::context(format_args!("read {}", path.display()), err))?;
-        Self::parse(&text).map_err(|err| Error::context(format_args!("parse {}", path.display()), err))
+        Self::parse(&text)
+            .map_err(|err| Error::context(format_args!("parse {}", path.display()), err))
     }
 
     fn parse(text: &str) -> Result<Self> {

@@ -80,12 +80,14 @@ impl DfDb {
             .collect();
         let rows = rows
             .iter()
-            .map(|row| {
-                columns
-                    .iter()
-                    .enumerate()
-                    .map(|(index, (ty, typmod))| render::render(ty, *typmod, row.get(index)))
-                    .collect()
+            .flat_map(|row| {
+                render::expand_row(
+                    columns
+                        .iter()
+                        .enumerate()
+                        .map(|(index, (ty, typmod))| render::render(ty, *typmod, row.get(index)))
+                        .collect(),
+                )
             })
             .collect();
         Ok(DBOutput::Rows { types, rows })

@@ -92,7 +92,10 @@ pub fn column_validator(actual: &Vec<DfColumnType>, expected: &Vec<DfColumnType>
 }
 
 /// DataFusion's `value_normalizer`: trailing whitespace of an expected line does not count.
-#[expect(clippy::ptr_arg, reason = "the signature sqllogictest's Normalizer requires")]
+#[expect(
+    clippy::ptr_arg,
+    reason = "the signature sqllogictest's Normalizer requires"
+)]
 pub fn value_normalizer(line: &String) -> String {
     line.trim_end().to_string()
 }
@@ -119,10 +122,9 @@ pub fn value_validator(
         return true;
     }
     actual.len() == expected.len()
-        && actual
-            .iter()
-            .zip(&expected)
-            .all(|(actual, expected)| actual == expected || utc_instants(actual) == utc_instants(expected))
+        && actual.iter().zip(&expected).all(|(actual, expected)| {
+            actual == expected || utc_instants(actual) == utc_instants(expected)
+        })
 }
 
 /// DataFusion's `<slt:ignore>` matching: the fragments between markers appear in order, the
@@ -199,6 +201,25 @@ pub fn render(ty: &Type, typmod: i32, value: Option<&str>) -> String {
             _ => string_text(text),
         },
     }
+}
+
+/// DataFusion's `expand_row`: a last cell of several lines (EXPLAIN plans) becomes one row per
+/// line, numbered, with leading spaces turned into `-` so indentation survives comparison.
+pub fn expand_row(mut row: Vec<String>) -> Vec<Vec<String>> {
+    let Some(last) = row.pop() else {
+        return vec![row];
+    };
+    if !last.contains('\n') {
+        row.push(last);
+        return vec![row];
+    }
+    let mut rows = vec![row];
+    for (index, line) in last.split('\n').enumerate() {
+        let content = line.trim_start();
+        let indent = "-".repeat(line.len() - content.len());
+        rows.push(vec![format!("{:02}){indent}{content}", index + 1)]);
+    }
+    rows
 }
 
 fn bool_text(text: &str) -> &str {
@@ -419,14 +440,26 @@ mod tests {
         assert_eq!(render(&Type::TEXT, -1, Some("")), "(empty)");
         assert_eq!(render(&Type::FLOAT8, -1, Some("1.5")), "1.5");
         assert_eq!(render(&Type::FLOAT8, -1, Some("0.1")), "0.1");
-        assert_eq!(render(&Type::FLOAT8, -1, Some("1e+20")), "100000000000000000000");
-        assert_eq!(render(&Type::FLOAT8, -1, Some("3.14159265358979")), "3.14159265359");
+        assert_eq!(
+            render(&Type::FLOAT8, -1, Some("1e+20")),
+            "100000000000000000000"
+        );
+        assert_eq!(
+            render(&Type::FLOAT8, -1, Some("3.14159265358979")),
+            "3.14159265359"
+        );
         assert_eq!(render(&Type::FLOAT8, -1, Some("NaN")), "NaN");
         assert_eq!(render(&Type::FLOAT4, -1, Some("-Infinity")), "-Infinity");
         assert_eq!(render(&Type::FLOAT8, -1, Some("2")), "2");
         // numeric(10,3)
-        assert_eq!(render(&Type::NUMERIC, (10 << 16) + 3 + 4, Some("1.230")), "1.23");
-        assert_eq!(render(&Type::NUMERIC, -1, Some("18446744073709551615")), "18446744073709551615");
+        assert_eq!(
+            render(&Type::NUMERIC, (10 << 16) + 3 + 4, Some("1.230")),
+            "1.23"
+        );
+        assert_eq!(
+            render(&Type::NUMERIC, -1, Some("18446744073709551615")),
+            "18446744073709551615"
+        );
         assert_eq!(render(&Type::BYTEA, -1, Some("\\x0aff")), "0aff");
     }
 
@@ -459,14 +492,36 @@ mod tests {
 
     #[test]
     fn arrays_render_like_arrow_lists() {
-        assert_eq!(render(&Type::INT4_ARRAY, -1, Some("{1,2,NULL}")), "[1, 2, NULL]");
+        assert_eq!(
+            render(&Type::INT4_ARRAY, -1, Some("{1,2,NULL}")),
+            "[1, 2, NULL]"
+        );
         assert_eq!(
             render(&Type::TEXT_ARRAY, -1, Some(r#"{a,"b c","",NULL,"NULL"}"#)),
             "[a, b c, , NULL, NULL]"
         );
-        assert_eq!(render(&Type::FLOAT8_ARRAY, -1, Some("{1,2.5}")), "[1.0, 2.5]");
-        assert_eq!(render(&Type::BOOL_ARRAY, -1, Some("{t,f}")), "[true, false]");
+        assert_eq!(
+            render(&Type::FLOAT8_ARRAY, -1, Some("{1,2.5}")),
+            "[1.0, 2.5]"
+        );
+        assert_eq!(
+            render(&Type::BOOL_ARRAY, -1, Some("{t,f}")),
+            "[true, false]"
+        );
         assert_eq!(render(&Type::INT4_ARRAY, -1, Some("{}")), "[]");
+    }
+
+    #[test]
+    fn multi_line_cells_expand_like_datafusion() {
+        let rows = expand_row(vec!["plan".to_string(), "A\n  B".to_string()]);
+        assert_eq!(
+            rows,
+            vec![
+                vec!["plan".to_string()],
+                vec!["01)A".to_string()],
+                vec!["02)--B".to_string()]
+            ]
+        );
     }
 
     #[test]
@@ -481,7 +536,15 @@ mod tests {
     #[test]
     fn ignore_markers_match_fragments() {
         let actual = vec![vec!["a".to_string(), "b".to_string(), "c".to_string()]];
-        assert!(value_validator(value_normalizer, &actual, &["a <slt:ignore> c".to_string()]));
-        assert!(!value_validator(value_normalizer, &actual, &["b <slt:ignore>".to_string()]));
+        assert!(value_validator(
+            value_normalizer,
+            &actual,
+            &["a <slt:ignore> c".to_string()]
+        ));
+        assert!(!value_validator(
+            value_normalizer,
+            &actual,
+            &["b <slt:ignore>".to_string()]
+        ));
     }
 }

@@ -67,7 +67,8 @@ pub fn write(dir: &Path, results: &[FileResult], executors: u32) -> Result<()> {
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    fs::write(path, text).map_err(|err| Error::context(format_args!("write {}", path.display()), err))
+    fs::write(path, text)
+        .map_err(|err| Error::context(format_args!("write {}", path.display()), err))
 }
 
 fn markdown(results: &[FileResult], executors: u32) -> String {

@@ -113,7 +113,10 @@ pub struct FileResult {
 }
 
 /// Runs every file of `options`, calling `progress` after each.
-pub async fn run(options: &Options, mut progress: impl FnMut(&FileResult)) -> Result<Vec<FileResult>> {
+pub async fn run(
+    options: &Options,
+    mut progress: impl FnMut(&FileResult),
+) -> Result<Vec<FileResult>> {
     let mut cluster: Option<Cluster> = None;
     let mut results = Vec::new();
     for (name, path) in &options.files {
@@ -199,7 +202,11 @@ async fn run_file(
     let last_error = LastError::default();
     let connection_error = last_error.clone();
     let mut runner = Runner::new(move || {
-        DfDb::connect(endpoint.clone(), statement_timeout, connection_error.clone())
+        DfDb::connect(
+            endpoint.clone(),
+            statement_timeout,
+            connection_error.clone(),
+        )
     });
     // The records DataFusion's own runner runs: it labels itself `Datafusion`, so `onlyif
     // postgres` records are skipped and `skipif postgres` records run.
@@ -318,7 +325,10 @@ fn relax_error(record: Record<DfColumnType>) -> (Record<DfColumnType>, Option<Ex
 }
 
 fn message_expected(expected: &ExpectedError) -> bool {
-    matches!(expected, ExpectedError::Inline(_) | ExpectedError::Multiline(_))
+    matches!(
+        expected,
+        ExpectedError::Inline(_) | ExpectedError::Multiline(_)
+    )
 }
 
 /// DataFusion's error class prefixes, which Basin leaves out (the class is in the SQLSTATE).
@@ -361,9 +371,7 @@ static QUOTED: LazyLock<Regex> =
 /// The first line of an error without its quoted names and numbers, so similar errors group.
 fn shape(message: &str) -> String {
     let first = message.lines().next().unwrap_or_default();
-    let first = first
-        .strip_prefix("db error: ERROR: ")
-        .unwrap_or(first);
+    let first = first.strip_prefix("db error: ERROR: ").unwrap_or(first);
     let shaped = QUOTED.replace_all(first, "_");
     shaped.chars().take(110).collect()
 }
@@ -418,10 +426,17 @@ impl Cluster {
             .map_err(|_| Error::new("connect for cleanup timed out"))??;
         let outcome = tokio::time::timeout(Duration::from_secs(60), async {
             for row in client.rows(TABLES_SQL).await? {
-                if self.baseline_tables.contains(&(row[0].clone(), row[1].clone())) {
+                if self
+                    .baseline_tables
+                    .contains(&(row[0].clone(), row[1].clone()))
+                {
                     continue;
                 }
-                let kind = if row[2].contains("VIEW") { "VIEW" } else { "TABLE" };
+                let kind = if row[2].contains("VIEW") {
+                    "VIEW"
+                } else {
+                    "TABLE"
+                };
                 let sql = format!(
                     "DROP {kind} IF EXISTS {}.{}",
                     quote(&row[0]),
@@ -515,7 +530,10 @@ mod tests {
             &expected,
             "db error: ERROR: 42883: invalid function 'foo'"
         ));
-        assert!(!message_matches(&expected, "db error: ERROR: 42601: syntax error"));
+        assert!(!message_matches(
+            &expected,
+            "db error: ERROR: 42601: syntax error"
+        ));
     }
 
     #[test]
