@@ -60,7 +60,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Cli>, String> 
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => {
-                println!("{USAGE}");
+                let _ = writeln!(std::io::stdout(), "{USAGE}");
                 return Ok(None);
             }
             "--corpus" => cli.corpus = args.next().ok_or("--corpus wants a directory")?.into(),

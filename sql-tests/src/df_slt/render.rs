@@ -83,6 +83,10 @@ pub fn column_type(ty: &Type, typmod: i32) -> DfColumnType {
 
 /// Column types match when equal, or when DataFusion says `?` and Basin sent text: types with
 /// no Postgres counterpart (`Null`, `Map`, `Union`, lists of lists) go over the wire as text.
+#[expect(
+    clippy::ptr_arg,
+    reason = "the signature sqllogictest's ColumnTypeValidator requires"
+)]
 pub fn column_validator(actual: &Vec<DfColumnType>, expected: &Vec<DfColumnType>) -> bool {
     actual.len() == expected.len()
         && actual.iter().zip(expected).all(|(actual, expected)| {

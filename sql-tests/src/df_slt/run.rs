@@ -200,12 +200,12 @@ async fn run_file(
         .map_err(|err| FileError::Unparsed(err.to_string()))?;
     let endpoint = cluster.endpoint();
     let last_error = LastError::default();
-    let connection_error = last_error.clone();
+    let connection_error = LastError::clone(&last_error);
     let mut runner = Runner::new(move || {
         DfDb::connect(
             endpoint.clone(),
             statement_timeout,
-            connection_error.clone(),
+            LastError::clone(&connection_error),
         )
     });
     // The records DataFusion's own runner runs: it labels itself `Datafusion`, so `onlyif
