@@ -7,7 +7,8 @@
 #   node pg and postgres.js, pgjdbc metadata, psql meta-commands, psqlODBC through pyodbc, Go
 #   lib/pq and pgx, each against a local PostgreSQL and against Basin) -> reliability tier (crash
 #   ledger under kill -9 and SIGSTOP, fsync failures, corruption, adversarial queries) -> SQL
-#   oracles (basin-oracle, 20,000 checks).
+#   oracles (basin-oracle, 20,000 checks) -> DataFusion's own .slt files that pass on Basin
+#   (sql-tests/df-slt/passing.txt) as a regression gate.
 # Every step runs even if an earlier one failed (except those that need what failed), and a
 # summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
 # CARGO_TARGET_DIR.
@@ -55,7 +56,16 @@ finish() {
 }
 
 if ! run_step setup scripts/setup.sh; then
-    finish
+    # Issue 9 item 6, DataFusion's sqllogictest corpus (docs/testing.md): the files listed in
+# sql-tests/df-slt/passing.txt must keep passing over pgwire. The corpus is fetched with cargo
+# into ~/.cache/basin-df-slt when missing.
+if [ "$built" -eq 1 ]; then
+    run_step df-slt env BASIN_DF_SLT_NO_BUILD=1 timeout 900 scripts/df-slt.sh --gate
+else
+    not_run df-slt "basin did not build"
+fi
+
+finish
 fi
 
 run_step fmt cargo fmt --all --check
@@ -105,6 +115,15 @@ if [ "$built" -eq 1 ]; then
         --executors 0 --skip-known
 else
     not_run oracle "basin did not build"
+fi
+
+# Issue 9 item 6, DataFusion's sqllogictest corpus (docs/testing.md): the files listed in
+# sql-tests/df-slt/passing.txt must keep passing over pgwire. The corpus is fetched with cargo
+# into ~/.cache/basin-df-slt when missing.
+if [ "$built" -eq 1 ]; then
+    run_step df-slt env BASIN_DF_SLT_NO_BUILD=1 timeout 900 scripts/df-slt.sh --gate
+else
+    not_run df-slt "basin did not build"
 fi
 
 finish

@@ -741,6 +741,30 @@ fn delta_type(data_type: &DataType) -> Option<DataType> {
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
         }
         DataType::Dictionary(_, value) => delta_type(value)?,
+        // Delta arrays and structs: element and field types narrowed the same way. Delta names
+        // an array's element `element` and lets it be null; fixed sizes and views are not kept.
+        DataType::List(element)
+        | DataType::LargeList(element)
+        | DataType::ListView(element)
+        | DataType::LargeListView(element)
+        | DataType::FixedSizeList(element, _) => DataType::List(Arc::new(Field::new(
+            "element",
+            delta_type(element.data_type())?,
+            true,
+        ))),
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|field| {
+                    Some(Field::new(
+                        field.name(),
+                        delta_type(field.data_type())?,
+                        true,
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()?
+                .into(),
+        ),
         _ => return None,
     })
 }

@@ -44,6 +44,8 @@ pub struct BasinCluster {
     last_log: Option<PathBuf>,
     starts: u32,
     endpoint: watch::Sender<Config>,
+    /// Working directory of the server process, against which relative paths in SQL resolve.
+    current_dir: Option<PathBuf>,
 }
 
 struct ServerProcess {
@@ -64,6 +66,16 @@ impl BasinCluster {
     /// Starts `binary standalone --executors <executors>` on a fresh temporary data directory and
     /// waits until it answers `SELECT 1` over pgwire.
     pub async fn start(binary: PathBuf, executors: u32) -> Result<Self> {
+        Self::start_in(binary, executors, None).await
+    }
+
+    /// Like [`Self::start`], with the server's working directory set to `current_dir`, so that
+    /// relative file paths in SQL (`LOCATION 'data/x.csv'`) resolve there.
+    pub async fn start_in(
+        binary: PathBuf,
+        executors: u32,
+        current_dir: Option<PathBuf>,
+    ) -> Result<Self> {
         let root = tempfile::Builder::new()
             .prefix("basin-test-")
             .tempdir()
@@ -79,6 +91,7 @@ impl BasinCluster {
             last_log: None,
             starts: 0,
             endpoint,
+            current_dir,
         };
         cluster.launch().await?;
         Ok(cluster)
@@ -197,6 +210,9 @@ impl BasinCluster {
             .stderr(log.1)
             // Its own process group, so kill -9 takes any helper processes with it.
             .process_group(0);
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
         if env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", DEFAULT_SERVER_LOG);
         }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 /// One client session. It reconnects when the endpoint changes (the cluster restarted), so a
@@ -58,6 +59,40 @@ impl PgDb {
         })
     }
 
+    /// Ends the session (Terminate), if one is open.
+    pub async fn close(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.close().await;
+        }
+    }
+
+    /// Runs `sql` over the simple query protocol with the statement timeout, returning the
+    /// server's messages (every value in the server's text rendering).
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<SimpleQueryMessage>, DbError> {
+        let timeout = self.statement_timeout;
+        let session = self.session().await?;
+        tokio::time::timeout(timeout, session.client.simple_query(sql))
+            .await
+            .map_err(|_| DbError::Timeout(timeout))?
+            .map_err(DbError::from)
+    }
+
+    /// The result columns of `sql` (type and type modifier), from Parse and Describe without
+    /// executing it: the simple protocol does not tell a client its columns' types.
+    pub async fn describe(&mut self, sql: &str) -> Result<Vec<(Type, i32)>, DbError> {
+        let timeout = self.statement_timeout;
+        let session = self.session().await?;
+        let statement = tokio::time::timeout(timeout, session.client.prepare(sql))
+            .await
+            .map_err(|_| DbError::Timeout(timeout))?
+            .map_err(DbError::from)?;
+        Ok(statement
+            .columns()
+            .iter()
+            .map(|column| (column.type_().clone(), column.type_modifier()))
+            .collect())
+    }
+
     /// The open session, reconnecting first if the server restarted since it was opened.
     async fn session(&mut self) -> Result<&Session, DbError> {
         if self.endpoint.has_changed().unwrap_or(false)
@@ -82,19 +117,12 @@ impl AsyncDB for PgDb {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
-        let timeout = self.statement_timeout;
-        let session = self.session().await?;
-        let messages = tokio::time::timeout(timeout, session.client.simple_query(sql))
-            .await
-            .map_err(|_| DbError::Timeout(timeout))?
-            .map_err(DbError::from)?;
+        let messages = self.simple_query(sql).await?;
         Ok(to_output(messages))
     }
 
     async fn shutdown(&mut self) {
-        if let Some(session) = self.session.take() {
-            session.close().await;
-        }
+        self.close().await;
     }
 
     fn engine_name(&self) -> &str {

@@ -7,7 +7,8 @@
 //!   restarts it gracefully or with `kill -9` (the `harness restart` / `harness kill9_restart`
 //!   records, see [`runner`]);
 //! - [`PgDb`] is the `sqllogictest::AsyncDB` over `tokio-postgres` (simple query protocol);
-//! - [`tpch::ensure_data`] generates the TPC-H SF 0.01 Parquet files once.
+//! - [`tpch::ensure_data`] generates the TPC-H SF 0.01 Parquet files once;
+//! - [`df_slt`] runs DataFusion's own `.slt` corpus over pgwire (`basin-df-slt`).
 //!
 //! The runner binary is `tests/sqllogictests.rs`. This crate depends on no workspace crate: it
 //! reaches the engine only through the `basin` binary's CLI and the Postgres protocol, which is
@@ -15,6 +16,7 @@
 
 pub mod cluster;
 pub mod db;
+pub mod df_slt;
 mod error;
 pub mod oracle;
 pub mod paths;
