@@ -316,9 +316,8 @@ impl StreamLog {
 
 /// The log frame around one batch's IPC payload.
 fn frame(payload: &[u8], rows: usize) -> Result<Vec<u8>, LogError> {
-    frames::encode_frame(payload, rows).ok_or_else(|| {
-        LogError::Schema("a single batch over 4 GiB or 4 billion rows".to_owned())
-    })
+    frames::encode_frame(payload, rows)
+        .ok_or_else(|| LogError::Schema("a single batch over 4 GiB or 4 billion rows".to_owned()))
 }
 
 /// The segment being appended to.
