@@ -82,8 +82,8 @@ for target in "${targets[@]}"; do
     cargo fuzz run -s none --release "${features[@]}" "$target" "$corpus" "${extra[@]}" -- \
         -runs="$runs" -max_total_time="$max_seconds" -max_len=4096 -rss_limit_mb=2048 \
         -malloc_limit_mb=1024 -timeout=20 -print_final_stats=1 >"$log" 2>&1 || status=$?
-    executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1)
+    executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1 || true)
     executions=${executions:-0}
     took=${took:-0}
     rate=$((executions / (took > 0 ? took : 1)))

@@ -7,7 +7,8 @@
 #   node pg and postgres.js, pgjdbc metadata, psql meta-commands, psqlODBC through pyodbc, Go
 #   lib/pq and pgx, each against a local PostgreSQL and against Basin) -> reliability tier (crash
 #   ledger under kill -9 and SIGSTOP, fsync failures, corruption, adversarial queries) -> SQL
-#   oracles (basin-oracle, 20,000 checks).
+#   oracles (basin-oracle, 20,000 checks) -> fuzzing (scripts/fuzz.sh: every cargo-fuzz target,
+#   2,000,000 executions each).
 # Every step runs even if an earlier one failed (except those that need what failed), and a
 # summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
 # CARGO_TARGET_DIR.
@@ -55,7 +56,12 @@ finish() {
 }
 
 if ! run_step setup scripts/setup.sh; then
-    finish
+    # Issue 9 items 2 and 7, the per-submission fuzz tier (docs/reliability.md, "Fuzzing"): every
+# cargo-fuzz target on the stable toolchain. Builds in its own target dir (instrumented); its
+# crash regressions already ran in the cargo-test step.
+run_step fuzz timeout 1200 scripts/fuzz.sh
+
+finish
 fi
 
 run_step fmt cargo fmt --all --check
@@ -106,5 +112,10 @@ if [ "$built" -eq 1 ]; then
 else
     not_run oracle "basin did not build"
 fi
+
+# Issue 9 items 2 and 7, the per-submission fuzz tier (docs/reliability.md, "Fuzzing"): every
+# cargo-fuzz target on the stable toolchain. Builds in its own target dir (instrumented); its
+# crash regressions already ran in the cargo-test step.
+run_step fuzz timeout 1200 scripts/fuzz.sh
 
 finish

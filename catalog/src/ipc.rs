@@ -93,10 +93,42 @@ fn check_framing(mut bytes: &[u8]) -> Result<(), ArrowError> {
         let body_len = usize::try_from(message.bodyLength()).map_err(|_| {
             ArrowError::IpcError(format!("invalid IPC body length {}", message.bodyLength()))
         })?;
+        let batch = message.header_as_record_batch().or_else(|| {
+            message
+                .header_as_dictionary_batch()
+                .and_then(|dictionary| dictionary.data())
+        });
+        if let Some(batch) = batch {
+            check_buffers(batch, body_len)?;
+        }
         bytes = rest[meta_len..]
             .get(body_len..)
             .ok_or_else(|| truncated("body"))?;
     }
+}
+
+/// Every buffer of a batch must lie inside the message body: arrow-ipc 59 slices the body at the
+/// declared offsets and panics when one is out of range (found by the `stream_log` fuzz target).
+fn check_buffers(batch: arrow::ipc::RecordBatch<'_>, body_len: usize) -> Result<(), ArrowError> {
+    let Some(buffers) = batch.buffers() else {
+        return Ok(());
+    };
+    for buffer in buffers {
+        let inside = usize::try_from(buffer.offset())
+            .ok()
+            .zip(usize::try_from(buffer.length()).ok())
+            .and_then(|(offset, length)| offset.checked_add(length))
+            .is_some_and(|end| end <= body_len);
+        if !inside {
+            return Err(ArrowError::IpcError(format!(
+                "IPC buffer at offset {} of length {} lies outside the message body of {body_len} \
+                 bytes",
+                buffer.offset(),
+                buffer.length()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a schema message that arrow-ipc 59 would panic on while converting it (its

@@ -1,6 +1,6 @@
 //! The fuzz targets of the catalog's decoders, replayed from their committed crash regressions
 //! and seeds (`fuzz/`, docs/reliability.md "Fuzzing"): stream log segments, Arrow IPC streams,
-//! Parquet lake files.
+//! Parquet lake files, SQL text to a plan in Basin's session.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -17,6 +17,8 @@ mod ipc;
 mod parquet_footer;
 #[path = "../../fuzz/harness/replay.rs"]
 mod replay;
+#[path = "../../fuzz/harness/sql_to_plan.rs"]
+mod sql_to_plan;
 #[path = "../../fuzz/harness/stream_log.rs"]
 mod stream_log;
 
@@ -33,6 +35,11 @@ fn arrow_ipc_regressions() {
 #[test]
 fn parquet_footer_regressions() {
     replay::replay("parquet_footer", parquet_footer::run);
+}
+
+#[test]
+fn sql_to_plan_regressions() {
+    replay::replay("sql_to_plan", sql_to_plan::run);
 }
 
 /// Writes the seed corpora of the catalog's targets from real encoders:
