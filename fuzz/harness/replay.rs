@@ -3,18 +3,22 @@
 //! `cargo test`: no fuzz build needed. A panic fails the test even where the server code
 //! contains it (the connection loop's `catch_unwind`), as it crashes the fuzzer.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Once;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-static PANICS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Panics on this thread: the targets run on the calling thread, and other tests of the
+    /// same binary panic on theirs.
+    static PANICS: Cell<usize> = const { Cell::new(0) };
+}
 
 pub(crate) fn replay(target: &str, run: fn(&[u8])) {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICS.fetch_add(1, Ordering::SeqCst);
+            PANICS.with(|count| count.set(count.get() + 1));
             previous(info);
         }));
     });
@@ -30,10 +34,10 @@ pub(crate) fn replay(target: &str, run: fn(&[u8])) {
         paths.sort();
         for path in paths {
             let input = std::fs::read(&path).expect("read a fuzz input");
-            let before = PANICS.load(Ordering::SeqCst);
+            let before = PANICS.with(Cell::get);
             let outcome = std::panic::catch_unwind(|| run(&input));
             assert!(
-                outcome.is_ok() && PANICS.load(Ordering::SeqCst) == before,
+                outcome.is_ok() && PANICS.with(Cell::get) == before,
                 "{} panicked",
                 path.display()
             );

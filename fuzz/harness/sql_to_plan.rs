@@ -19,7 +19,9 @@ const MAX_SQL: usize = 4096;
 fn context() -> &'static SessionContext {
     static CONTEXT: OnceLock<SessionContext> = OnceLock::new();
     CONTEXT.get_or_init(|| {
-        let config = basin_catalog::session::session_config("basin", 2);
+        // Basin's options, but an in-memory catalog instead of Basin's (which needs storage).
+        let config = basin_catalog::session::session_config("basin", 2)
+            .with_create_default_catalog_and_schema(true);
         let state =
             basin_catalog::session::session_builder(config, Arc::new(RuntimeEnv::default()))
                 .build();
