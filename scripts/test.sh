@@ -117,4 +117,7 @@ else
     not_run df-slt "basin did not build"
 fi
 
+# Fuzzing (scripts/fuzz.sh, docs/reliability.md "Fuzzing") is not a step: its instrumented build
+# alone takes ~13 minutes here. Its crash regressions and seeds replay in the cargo-test step.
+
 finish

@@ -26,11 +26,10 @@ use std::sync::{Arc, RwLock};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::StreamReader;
 use tokio::sync::{mpsc, oneshot};
 
-const MAGIC: &[u8; 4] = b"BSL1";
-const HEADER_BYTES: usize = 16;
+use self::frames::SegmentError;
+
 const SEGMENT_SUFFIX: &str = "bsl";
 
 /// Errors of the append log.
@@ -317,17 +316,8 @@ impl StreamLog {
 
 /// The log frame around one batch's IPC payload.
 fn frame(payload: &[u8], rows: usize) -> Result<Vec<u8>, LogError> {
-    let len = u32::try_from(payload.len())
-        .map_err(|_| LogError::Schema("a single batch over 4 GiB".to_owned()))?;
-    let rows = u32::try_from(rows)
-        .map_err(|_| LogError::Schema("a single batch over 4 billion rows".to_owned()))?;
-    let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
-    frame.extend_from_slice(MAGIC);
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(&rows.to_le_bytes());
-    frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    frame.extend_from_slice(payload);
-    Ok(frame)
+    frames::encode_frame(payload, rows)
+        .ok_or_else(|| LogError::Schema("a single batch over 4 GiB or 4 billion rows".to_owned()))
 }
 
 /// The segment being appended to.
@@ -484,49 +474,14 @@ fn read_segment(
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(io_error(path))?;
-    let mut batches = Vec::new();
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let corrupt = |reason: &str| LogError::Corrupt {
+    frames::decode_segment(&bytes, schema, is_last).map_err(|error| match error {
+        SegmentError::Corrupt { offset, reason } => LogError::Corrupt {
             path: path.to_owned(),
-            offset: at as u64,
+            offset,
             reason: reason.to_owned(),
-        };
-        let header = bytes.get(at..at + HEADER_BYTES);
-        let frame = header.and_then(|h| {
-            let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
-            let body = bytes.get(at + HEADER_BYTES..at + HEADER_BYTES + len)?;
-            Some((h, len, body))
-        });
-        let Some((header, len, payload)) = frame else {
-            if is_last {
-                break; // torn tail
-            }
-            return Err(corrupt("truncated frame"));
-        };
-        let rows = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-        let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-        let tail = at + HEADER_BYTES + len == bytes.len();
-        if &header[..4] != MAGIC || crc32fast::hash(payload) != crc {
-            if is_last && tail {
-                break; // the last frame was being written when the process died
-            }
-            return Err(corrupt("bad magic or checksum"));
-        }
-        let reader = StreamReader::try_new(payload, None)?;
-        for batch in reader {
-            let batch = batch?;
-            if batch.schema().fields() != schema.fields() {
-                return Err(corrupt("frame schema differs from the table's"));
-            }
-            if batch.num_rows() != rows as usize {
-                return Err(corrupt("row count differs from the frame header"));
-            }
-            batches.push((batch, HEADER_BYTES + len));
-        }
-        at += HEADER_BYTES + len;
-    }
-    Ok((batches, at as u64))
+        },
+        SegmentError::Arrow(error) => LogError::Arrow(error),
+    })
 }
 
 /// The single task that writes, syncs and acknowledges.
@@ -638,6 +593,9 @@ impl Writer {
         Ok(())
     }
 }
+
+#[path = "stream_log_frames.rs"]
+mod frames;
 
 #[cfg(test)]
 #[path = "stream_log_tests.rs"]

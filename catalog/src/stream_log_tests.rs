@@ -3,6 +3,7 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
+use super::frames::HEADER_BYTES;
 use super::*;
 
 fn schema() -> SchemaRef {

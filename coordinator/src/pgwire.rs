@@ -10,6 +10,7 @@ mod errors;
 mod execution;
 mod frame_guard;
 mod handler;
+mod message_loop;
 mod params;
 mod startup;
 pub(crate) mod types;
