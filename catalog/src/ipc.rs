@@ -11,6 +11,9 @@ use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 
+#[path = "ipc_layout.rs"]
+mod layout;
+
 /// `batch` as an IPC stream: its schema, the batch, the end marker.
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
     // Sized up front: growing a multi-megabyte buffer by doubling copies it several times.
@@ -58,7 +61,8 @@ pub fn decode_schema(bytes: &[u8]) -> Result<SchemaRef, ArrowError> {
 /// before reading them, so a 4-byte input could make it allocate 2 GiB, and a negative body
 /// length aborts the process on a capacity overflow (found by the `arrow_ipc` fuzz target).
 /// This walks the messages as the reader does (continuation marker or not, a zero length ends
-/// the stream, fewer than four bytes is the end) and refuses any size the bytes cannot hold.
+/// the stream, fewer than four bytes is the end) and refuses any size the bytes cannot hold,
+/// and any batch whose buffer layout arrow-ipc would panic on ([`layout`]).
 fn check_framing(mut bytes: &[u8]) -> Result<(), ArrowError> {
     fn word(bytes: &[u8]) -> Option<([u8; 4], &[u8])> {
         let (head, rest) = bytes.split_first_chunk::<4>()?;
@@ -66,6 +70,7 @@ fn check_framing(mut bytes: &[u8]) -> Result<(), ArrowError> {
     }
     let truncated =
         |what: &str| ArrowError::IpcError(format!("the IPC stream ends inside a message {what}"));
+    let mut messages = MessageCheck::default();
     loop {
         let Some((first, rest)) = word(bytes) else {
             return Ok(());
@@ -85,25 +90,74 @@ fn check_framing(mut bytes: &[u8]) -> Result<(), ArrowError> {
         let meta_len = usize::try_from(meta_len)
             .map_err(|_| ArrowError::IpcError(format!("invalid IPC metadata length {meta_len}")))?;
         let meta = rest.get(..meta_len).ok_or_else(|| truncated("header"))?;
+        let body_len = messages.check(meta)?;
+        bytes = rest[meta_len..]
+            .get(body_len..)
+            .ok_or_else(|| truncated("body"))?;
+    }
+}
+
+/// The checks of one IPC stream's messages, in order: a schema message's flatbuffer (which
+/// arrow-ipc converts with panicking code), then each batch's buffers against the message body
+/// and the schema's layout. Also run on `FlightData` before arrow-flight decodes it, where the
+/// header and body arrive as two byte strings of one message.
+#[derive(Default)]
+pub struct MessageCheck {
+    schema: Option<Schema>,
+    dictionaries: std::collections::HashMap<i64, arrow::datatypes::DataType>,
+}
+
+impl MessageCheck {
+    /// Checks the message whose flatbuffer header is `meta`; returns the body length it
+    /// declares (the caller checks the body holds it).
+    pub fn check(&mut self, meta: &[u8]) -> Result<usize, ArrowError> {
         let message = arrow::ipc::root_as_message(meta)
             .map_err(|e| ArrowError::IpcError(format!("invalid IPC message header: {e}")))?;
         if let Some(schema) = message.header_as_schema() {
             check_schema(schema)?;
+            let checked = arrow::ipc::convert::fb_to_schema(schema);
+            self.dictionaries = layout::dictionaries(&checked);
+            self.schema = Some(checked);
         }
         let body_len = usize::try_from(message.bodyLength()).map_err(|_| {
             ArrowError::IpcError(format!("invalid IPC body length {}", message.bodyLength()))
         })?;
-        let batch = message.header_as_record_batch().or_else(|| {
-            message
-                .header_as_dictionary_batch()
-                .and_then(|dictionary| dictionary.data())
-        });
-        if let Some(batch) = batch {
+        if let Some(batch) = message.header_as_record_batch() {
             check_buffers(batch, body_len)?;
+            if let Some(schema) = &self.schema {
+                layout::check_batch(batch, schema.fields().iter().map(|f| f.data_type()))?;
+            }
         }
-        bytes = rest[meta_len..]
-            .get(body_len..)
-            .ok_or_else(|| truncated("body"))?;
+        if let Some(dictionary) = message.header_as_dictionary_batch()
+            && let Some(batch) = dictionary.data()
+        {
+            check_buffers(batch, body_len)?;
+            let value_type = self.dictionaries.get(&dictionary.id()).ok_or_else(|| {
+                ArrowError::IpcError(format!(
+                    "IPC dictionary batch for unknown dictionary id {}",
+                    dictionary.id()
+                ))
+            })?;
+            layout::check_batch(batch, [value_type])?;
+        }
+        Ok(body_len)
+    }
+
+    /// Checks one `FlightData` message: `header` is its IPC message flatbuffer (empty for a
+    /// message carrying only a descriptor or app metadata), `body` its data body, which must
+    /// hold what the header declares (arrow-flight slices it at the declared buffer offsets).
+    pub fn check_flight_data(&mut self, header: &[u8], body: &[u8]) -> Result<(), ArrowError> {
+        if header.is_empty() {
+            return Ok(());
+        }
+        let body_len = self.check(header)?;
+        if body.len() < body_len {
+            return Err(ArrowError::IpcError(format!(
+                "FlightData declares a body of {body_len} bytes and carries {}",
+                body.len()
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -116,9 +116,19 @@ impl FlightService for IngestFlight {
         let table = ingest::stream_table(&self.catalog, &target)
             .await
             .map_err(|e| status(&e))?;
+        // Every message is checked before arrow-flight decodes it: arrow-ipc panics on some
+        // malformed batches (docs/reliability.md, "Fuzzing").
+        let mut check = basin_catalog::ipc::MessageCheck::default();
         let data: BoxStream<'static, Result<FlightData, FlightError>> =
             futures::stream::once(async move { Ok(first) })
                 .chain(incoming.map_err(FlightError::from))
+                .map(move |message| {
+                    let message = message?;
+                    check
+                        .check_flight_data(&message.data_header, &message.data_body)
+                        .map_err(FlightError::Arrow)?;
+                    Ok(message)
+                })
                 .boxed();
         let mut decoder = FlightDataDecoder::new(data);
         let catalog = Arc::clone(&self.catalog);

@@ -18,6 +18,8 @@ mod pgwire_frontend;
 #[path = "../../fuzz/harness/replay.rs"]
 mod replay;
 
+use basin_catalog::ipc;
+
 #[test]
 fn pgwire_frontend_regressions() {
     replay::replay("pgwire_frontend", pgwire_frontend::run);

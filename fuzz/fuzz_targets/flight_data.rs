@@ -4,5 +4,12 @@
 
 #[path = "../harness/flight_data.rs"]
 mod harness;
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "a Basin source file; the target uses part of it"
+)]
+#[path = "../../catalog/src/ipc.rs"]
+mod ipc;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));
