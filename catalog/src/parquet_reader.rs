@@ -168,7 +168,9 @@ impl AsyncFileReader for BasinParquetReader {
                 .cloned()
                 .unwrap_or_default()
                 .with_page_index_policy(PageIndexPolicy::Optional);
-            self.inner.get_metadata(Some(&options)).await
+            let metadata = self.inner.get_metadata(Some(&options)).await?;
+            crate::parquet_footer_check::check_footer(&metadata)?;
+            Ok(metadata)
         }
         .boxed()
     }

@@ -124,11 +124,18 @@ impl SchemaProvider for BasinSchemaProvider {
                 Arc::clone(self.catalog.epochs()),
             ))));
         }
+        let external = matches!(entry.kind, crate::model::RelationKind::External { .. });
+        if external && let Some(provider) = self.catalog.providers.get(entry) {
+            return Ok(Some(provider));
+        }
         let state: SessionState = planning_state(Arc::clone(&self.catalog), &self.database);
-        open_relation(entry, self.catalog.lake_root(), &state)
+        let provider = open_relation(entry, self.catalog.lake_root(), &state)
             .await
-            .map(Some)
-            .map_err(|e| e.context(format!("open relation \"{}\".\"{name}\"", self.schema)))
+            .map_err(|e| e.context(format!("open relation \"{}\".\"{name}\"", self.schema)))?;
+        if external {
+            self.catalog.providers.insert(entry, &provider);
+        }
+        Ok(Some(provider))
     }
 
     fn table_exist(&self, name: &str) -> bool {

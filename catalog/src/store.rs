@@ -32,6 +32,8 @@ pub struct Catalog {
     /// commit (see [`Catalog::lock_table_writes`]).
     pub(crate) table_writes:
         std::sync::Mutex<std::collections::HashMap<crate::model::Oid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Providers of external tables, reused while their entry is unchanged.
+    pub(crate) providers: crate::provider_cache::ProviderCache,
 }
 
 impl Catalog {
@@ -99,6 +101,7 @@ impl Catalog {
             object_stores,
             lake_root,
             table_writes: Default::default(),
+            providers: Default::default(),
         }))
     }
 

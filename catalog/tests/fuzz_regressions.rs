@@ -15,6 +15,8 @@ mod frames;
 mod ipc;
 #[path = "../../fuzz/harness/parquet_footer.rs"]
 mod parquet_footer;
+#[path = "../src/parquet_footer_check.rs"]
+mod parquet_footer_check;
 #[path = "../../fuzz/harness/replay.rs"]
 mod replay;
 #[path = "../../fuzz/harness/sql_to_plan.rs"]
