@@ -234,7 +234,10 @@ fn check_field(field: arrow::ipc::Field<'_>) -> Result<(), ArrowError> {
         | Type::Utf8View
         | Type::Struct_ => true,
         Type::Int => field.type_as_int().is_some_and(|t| int_width(t.bitWidth())),
-        Type::FixedSizeBinary => field.type_as_fixed_size_binary().is_some(),
+        // A negative width panics in arrow-data's layout (`try_into().unwrap()`).
+        Type::FixedSizeBinary => field
+            .type_as_fixed_size_binary()
+            .is_some_and(|t| t.byteWidth() >= 0),
         Type::FloatingPoint => field.type_as_floating_point().is_some_and(|t| {
             [Precision::HALF, Precision::SINGLE, Precision::DOUBLE].contains(&t.precision())
         }),

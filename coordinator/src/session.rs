@@ -29,9 +29,11 @@ pub(crate) struct Session {
     pub(crate) initial_options: datafusion::config::ConfigOptions,
     /// Results of constant statements (`SELECT 1`), answered without planning again.
     pub(crate) constants: Arc<constants::ConstantResults>,
-    /// The settings generation the DataFusion session was last brought in line with
+    /// The settings generation the DataFusion session was last checked against
     /// (`u64::MAX`: never).
     pub(crate) engine_generation: std::sync::atomic::AtomicU64,
+    /// The `timezone` and `search_path` values last applied to the DataFusion session.
+    pub(crate) engine_applied: Mutex<Option<(String, String)>>,
 }
 
 impl Session {
@@ -87,6 +89,7 @@ impl Session {
             initial_options,
             constants: Arc::default(),
             engine_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
+            engine_applied: Mutex::new(None),
         });
         server.register_session(&session);
         Ok(session)

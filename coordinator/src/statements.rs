@@ -262,18 +262,11 @@ impl Session {
         settings::sync_engine(self);
     }
 
-    /// Re-applies the settings to the DataFusion session if they changed since it was last
-    /// done: `set_config('TimeZone', ...)` and `set_config('search_path', ...)` change them
-    /// from inside a query, which cannot reach the session's planner.
+    /// Re-applies `TimeZone` and `search_path` to the DataFusion session if they changed since
+    /// they were last applied: `set_config('TimeZone', ...)` and `set_config('search_path',
+    /// ...)` change them from inside a query, which cannot reach the session's planner.
     fn sync_engine_if_changed(&self) {
-        let current = self.vars.generation();
-        if self
-            .engine_generation
-            .load(std::sync::atomic::Ordering::Acquire)
-            != current
-        {
-            settings::sync_engine(self);
-        }
+        settings::sync_engine_if_changed(self);
     }
 
     /// Parameter and result types of `parsed`, for Describe.

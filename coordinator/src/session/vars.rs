@@ -113,7 +113,9 @@ impl SessionVars {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn changed(&self) {
+    /// Marks a change the settings map does not show (a `SET datafusion.*`, which lives in the
+    /// DataFusion session): results recorded under the old generation are stale.
+    pub(crate) fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 

@@ -213,6 +213,8 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
             .set(key, &value)
             .or_else(|e| retry.map_or(Err(e), |boolean| options.set(key, boolean)))
             .map_err(|e| Error::user("22023", format!("invalid value for \"{name}\": {e}")))?;
+        // Recorded constant results may depend on it (see `session::constants`).
+        session.vars.changed();
         return Ok(());
     }
     if name == "basin.read_consistency"
@@ -256,6 +258,7 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
 pub(super) fn sync_engine(session: &Session) {
     // Read before the settings: a change racing with this one is applied by the next call.
     let generation = session.vars.generation();
+    let applied = engine_inputs(session);
     let schema = super::ddl::default_schema(session);
     let zone = session.vars.get("timezone").unwrap_or_default();
     let zone = if zone.is_empty()
@@ -272,9 +275,50 @@ pub(super) fn sync_engine(session: &Session) {
     let options = state.config_mut().options_mut();
     options.catalog.default_schema = schema;
     options.execution.time_zone = Some(zone);
+    drop(state);
+    *session
+        .engine_applied
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(applied);
     session
         .engine_generation
         .store(generation, std::sync::atomic::Ordering::Release);
+}
+
+/// The settings [`sync_engine`] applies.
+fn engine_inputs(session: &Session) -> (String, String) {
+    (
+        session.vars.get("timezone").unwrap_or_default(),
+        session.vars.get("search_path").unwrap_or_default(),
+    )
+}
+
+/// [`sync_engine`] when `TimeZone` or `search_path` differ from what it last applied (checked
+/// only when some setting changed). Other changes leave the DataFusion session alone, so an
+/// earlier `SET datafusion.execution.time_zone` survives a pool's `SET application_name`.
+pub(super) fn sync_engine_if_changed(session: &Session) {
+    let generation = session.vars.generation();
+    if session
+        .engine_generation
+        .load(std::sync::atomic::Ordering::Acquire)
+        == generation
+    {
+        return;
+    }
+    let current = engine_inputs(session);
+    let stale = session
+        .engine_applied
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        != Some(&current);
+    if stale {
+        sync_engine(session);
+    } else {
+        session
+            .engine_generation
+            .store(generation, std::sync::atomic::Ordering::Release);
+    }
 }
 
 fn value_text(expr: &Expr) -> String {
