@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use datafusion::execution::FunctionRegistry;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::sql::sqlparser::ast::{Expr, Reset, Set, Statement, Value};
 
@@ -194,7 +195,9 @@ fn reset_datafusion_option(session: &Session, name: &str) -> Result<()> {
             Ok(())
         }
     }
-    .map_err(|e| Error::user("22023", format!("cannot reset \"{name}\": {e}")))
+    .map_err(|e| Error::user("22023", format!("cannot reset \"{name}\": {e}")))?;
+    refresh_config_functions(&mut state);
+    Ok(())
 }
 
 fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
@@ -213,6 +216,7 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
             .set(key, &value)
             .or_else(|e| retry.map_or(Err(e), |boolean| options.set(key, boolean)))
             .map_err(|e| Error::user("22023", format!("invalid value for \"{name}\": {e}")))?;
+        refresh_config_functions(&mut state);
         // Recorded constant results may depend on it (see `session::constants`).
         session.vars.changed();
         return Ok(());
@@ -275,6 +279,7 @@ pub(super) fn sync_engine(session: &Session) {
     let options = state.config_mut().options_mut();
     options.catalog.default_schema = schema;
     options.execution.time_zone = Some(zone);
+    refresh_config_functions(&mut state);
     drop(state);
     *session
         .engine_applied
@@ -283,6 +288,23 @@ pub(super) fn sync_engine(session: &Session) {
     session
         .engine_generation
         .store(generation, std::sync::atomic::Ordering::Release);
+}
+
+/// Re-creates the functions whose behaviour depends on the options, as DataFusion's own `SET`
+/// does: `now()` carries the session time zone in its return type, so without this it kept the
+/// zone of the session's start (`SELECT current_date() = cast(now() AS date)` was false near
+/// midnight under `SET TimeZone`; found by DataFusion's `current_date_timezone.slt`).
+fn refresh_config_functions(state: &mut datafusion::execution::SessionState) {
+    let options = Arc::clone(state.config().options());
+    let updated: Vec<_> = state
+        .scalar_functions()
+        .values()
+        .filter_map(|function| function.inner().with_updated_config(&options))
+        .collect();
+    for function in updated {
+        // Replaces the function of the same name; registering cannot fail for a scalar one.
+        let _ = state.register_udf(Arc::new(function));
+    }
 }
 
 /// The settings [`sync_engine`] applies.
