@@ -2,6 +2,7 @@
 //! across connections), its settings, and the cancellation handle of the statement it runs.
 
 pub(crate) mod constants;
+pub(crate) mod parse_cache;
 pub(crate) mod vars;
 
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,8 @@ pub(crate) struct Session {
     pub(crate) initial_options: datafusion::config::ConfigOptions,
     /// Results of constant statements (`SELECT 1`), answered without planning again.
     pub(crate) constants: Arc<constants::ConstantResults>,
+    /// Statements parsed before, by their text.
+    pub(crate) parsed: parse_cache::ParseCache,
     /// The settings generation the DataFusion session was last checked against
     /// (`u64::MAX`: never).
     pub(crate) engine_generation: std::sync::atomic::AtomicU64,
@@ -88,6 +91,7 @@ impl Session {
             cursors: crate::statements::Cursors::default(),
             initial_options,
             constants: Arc::default(),
+            parsed: parse_cache::ParseCache::default(),
             engine_generation: std::sync::atomic::AtomicU64::new(u64::MAX),
             engine_applied: Mutex::new(None),
         });

@@ -173,8 +173,13 @@ pub(crate) async fn parse_bounded(
     session: &Session,
     sql: &str,
 ) -> Result<Vec<ParsedStatement>, Error> {
+    if let Some(parsed) = session.parsed.get(sql) {
+        return Ok(parsed);
+    }
     if sql.len() <= PARSE_INLINE_BYTES {
-        return crate::statements::parse(sql);
+        let parsed = crate::statements::parse(sql)?;
+        session.parsed.insert(sql, &parsed);
+        return Ok(parsed);
     }
     let owned = sql.to_owned();
     let work = crate::query_runtime::off_server(async move { crate::statements::parse(&owned) });
