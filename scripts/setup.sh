@@ -43,6 +43,9 @@ command -v go >/dev/null 2>&1 || missing+=(golang-go)
 # libfiu's fiu-run preloads a library that makes fsync/fdatasync fail on demand: the fsync-failure
 # variant of the crash ledger (tests/reliability/test_fsync_failure.py).
 command -v fiu-run >/dev/null 2>&1 || missing+=(fiu-utils)
+# libfuzzer-sys compiles libFuzzer (C++) for the fuzz step (scripts/fuzz.sh); cargo-fuzz itself
+# is installed by that script with `cargo install` when missing.
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"

@@ -262,16 +262,10 @@ impl Session {
         settings::sync_engine(self);
     }
 
-    /// Re-applies `TimeZone` and `search_path` to the DataFusion session if they changed since
-    /// they were last applied: `set_config('TimeZone', ...)` and `set_config('search_path',
-    /// ...)` change them from inside a query, which cannot reach the session's planner.
-    fn sync_engine_if_changed(&self) {
-        settings::sync_engine_if_changed(self);
-    }
-
     /// Parameter and result types of `parsed`, for Describe.
     pub(crate) async fn describe(&self, parsed: &ParsedStatement) -> Result<Description> {
-        self.sync_engine_if_changed();
+        // `set_config()` may have changed TimeZone or search_path inside the last query.
+        settings::sync_engine_if_changed(self);
         if parsed.stream.is_some() {
             return Ok(Description {
                 parameters: Vec::new(),
@@ -357,7 +351,8 @@ impl Session {
         parsed: &ParsedStatement,
         params: Option<ParamValues>,
     ) -> Result<Output> {
-        self.sync_engine_if_changed();
+        // `set_config()` may have changed TimeZone or search_path inside the last query.
+        settings::sync_engine_if_changed(self);
         if let Some(clause) = &parsed.stream {
             return stream_ddl::execute(self, &parsed.statement, clause).await;
         }

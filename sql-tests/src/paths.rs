@@ -70,3 +70,31 @@ pub fn basin_binary() -> Result<PathBuf> {
         )))
     }
 }
+
+/// Every `*.slt` file under `dir`, as (path relative to `dir` joined with `/`, full path),
+/// sorted: Basin's corpus and DataFusion's are both walked with this.
+pub fn slt_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let read_error =
+        |current: &Path, err| Error::context(format_args!("read {}", current.display()), err);
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).map_err(|err| read_error(&current, err))? {
+            let path = entry.map_err(|err| read_error(&current, err))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "slt")
+                && let Ok(relative) = path.strip_prefix(dir)
+            {
+                let name = relative
+                    .components()
+                    .map(|part| part.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                files.push((name, path));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

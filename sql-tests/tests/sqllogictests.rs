@@ -98,33 +98,6 @@ fn parse_cli() -> Result<Cli> {
     })
 }
 
-/// Every `*.slt` file under `dir`, as (path relative to `dir` with `/`, absolute path), sorted.
-fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&current).with_context(|| format!("read {}", current.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "slt") {
-                let name = path
-                    .strip_prefix(dir)
-                    .with_context(|| format!("{} is outside {}", path.display(), dir.display()))?
-                    .components()
-                    .map(|part| part.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                files.push((name, path));
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
 fn selected(name: &str, cli: &Cli) -> bool {
     let filtered = cli.filters.is_empty()
         || cli.filters.iter().any(|filter| {
@@ -154,7 +127,7 @@ fn main() -> ExitCode {
 
 fn try_main() -> Result<ExitCode> {
     let cli = parse_cli()?;
-    let files: Vec<_> = discover(&paths::corpus_dir())?
+    let files: Vec<_> = paths::slt_files(&paths::corpus_dir())?
         .into_iter()
         .filter(|(name, _)| selected(name, &cli))
         .collect();

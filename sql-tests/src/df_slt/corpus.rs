@@ -38,31 +38,7 @@ pub fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
             CORPUS_ENV
         )));
     }
-    let mut files = Vec::new();
-    let mut pending = vec![root.clone()];
-    while let Some(current) = pending.pop() {
-        let entries = fs::read_dir(&current)
-            .map_err(|err| Error::context(format_args!("read {}", current.display()), err))?;
-        for entry in entries {
-            let path = entry
-                .map_err(|err| Error::context(format_args!("read {}", current.display()), err))?
-                .path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "slt")
-                && let Ok(relative) = path.strip_prefix(&root)
-            {
-                let name = relative
-                    .components()
-                    .map(|part| part.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                files.push((name, path));
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
+    crate::paths::slt_files(&root)
 }
 
 /// The reviewed skip list: file (or directory, ending in `/`) under `test_files/` → reason.
