@@ -5,6 +5,7 @@
 mod connection;
 mod copy;
 mod copy_out;
+mod cork;
 mod encode;
 mod errors;
 mod execution;

@@ -23,7 +23,15 @@ const KEEP_FINISHED: usize = 200;
 #[derive(Debug, Default)]
 pub(crate) struct QueryLog {
     next_id: AtomicU64,
-    entries: Mutex<VecDeque<Arc<QueryEntry>>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    list: VecDeque<Arc<QueryEntry>>,
+    /// The list is trimmed when it grows to this length, so that the walk over it costs each
+    /// start O(1) on average however many queries are running.
+    trim_at: usize,
 }
 
 #[derive(Debug)]
@@ -64,33 +72,43 @@ impl QueryLog {
             }),
         });
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.push_back(Arc::clone(&entry));
-        // Drop the oldest finished entries beyond the limit; running ones always stay.
-        let finished = entries.iter().filter(|e| e.is_finished()).count();
-        let mut excess = finished.saturating_sub(KEEP_FINISHED);
-        entries.retain(|e| {
-            if excess > 0 && e.is_finished() {
-                excess -= 1;
-                false
-            } else {
-                true
-            }
-        });
+        entries.list.push_back(Arc::clone(&entry));
+        if entries.list.len() >= entries.trim_at {
+            trim(&mut entries.list);
+            entries.trim_at = entries.list.len() + KEEP_FINISHED;
+        }
+        drop(entries);
         QueryHandle {
             entry,
             handed_over: false,
         }
     }
 
-    /// Every kept entry, oldest first.
+    /// Every running query and the most recent finished ones, oldest first.
     pub(crate) fn snapshot(&self) -> Vec<Arc<QueryEntry>> {
-        self.entries
+        let mut list = self
+            .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+            .list
+            .clone();
+        trim(&mut list);
+        list.into()
     }
+}
+
+/// Drops the oldest finished entries beyond [`KEEP_FINISHED`]; running ones always stay.
+fn trim(list: &mut VecDeque<Arc<QueryEntry>>) {
+    let finished = list.iter().filter(|e| e.is_finished()).count();
+    let mut excess = finished.saturating_sub(KEEP_FINISHED);
+    list.retain(|e| {
+        if excess > 0 && e.is_finished() {
+            excess -= 1;
+            false
+        } else {
+            true
+        }
+    });
 }
 
 impl QueryEntry {

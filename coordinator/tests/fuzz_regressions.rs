@@ -7,6 +7,8 @@
     reason = "Basin and harness files shared with the fuzz crate, which use all of them"
 )]
 
+#[path = "../src/pgwire/cork.rs"]
+mod cork;
 #[path = "../../fuzz/harness/flight_data.rs"]
 mod flight_data;
 #[path = "../src/pgwire/frame_guard.rs"]

@@ -6,6 +6,13 @@
     unreachable_pub,
     reason = "a Basin source file; the target uses part of it"
 )]
+#[path = "../../coordinator/src/pgwire/cork.rs"]
+mod cork;
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "a Basin source file; the target uses part of it"
+)]
 #[path = "../../coordinator/src/pgwire/frame_guard.rs"]
 mod frame_guard;
 #[path = "../harness/pgwire_frontend.rs"]

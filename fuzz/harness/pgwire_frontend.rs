@@ -1,5 +1,6 @@
 //! Fuzz entry for the Postgres front end: the bytes a client sends, through the server's own
-//! stack: [`GuardedStream`] (frame checks, `coordinator/src/pgwire/frame_guard.rs`), pgwire's
+//! stack: [`GuardedStream`] (frame checks, `coordinator/src/pgwire/frame_guard.rs`) under
+//! [`Corked`] (`cork.rs`), pgwire's
 //! `PgWireMessageServerCodec` in `Framed`, and the message loop
 //! (`coordinator/src/pgwire/message_loop.rs`) with pgwire's `process_message`. Every connection
 //! state is reached: SSL/GSS negotiation, startup (and CancelRequest), SCRAM-SHA-256
@@ -9,8 +10,8 @@
 //! the state transitions (a query starting with `COPY` enters COPY-in, as Basin's does).
 //!
 //! Used by `fuzz/fuzz_targets/pgwire_frontend.rs` and, for crash regressions, by
-//! `coordinator/tests/fuzz_regressions.rs`; the including crate declares `frame_guard` and
-//! `message_loop` (the Basin files) next to this module.
+//! `coordinator/tests/fuzz_regressions.rs`; the including crate declares `cork`, `frame_guard`
+//! and `message_loop` (the Basin files) next to this module.
 //!
 //! Input: byte 0 picks the opening (bit 0-1: raw bytes from connect; a trust login; a SCRAM
 //! login; bit 2: whether the input is read in small slices), byte 1 seeds the read sizes, the
@@ -42,6 +43,7 @@ use pgwire::tokio::server::PgWireMessageServerCodec;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::codec::Framed;
 
+use super::cork::Corked;
 use super::frame_guard::GuardedStream;
 use super::message_loop::{self, LoopHandlers};
 
@@ -77,7 +79,7 @@ pub(crate) fn run(input: &[u8]) {
         slices: mode & 4 != 0,
     };
     let socket = Framed::new(
-        GuardedStream::new(client, MAX_MESSAGE),
+        Corked::new(GuardedStream::new(client, MAX_MESSAGE)),
         PgWireMessageServerCodec::new(DefaultClient::new(peer(), false)),
     );
     let queries = Arc::new(StandInQueries);

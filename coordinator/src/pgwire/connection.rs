@@ -15,6 +15,7 @@ use tokio_util::codec::Framed;
 
 use super::CancelRequests;
 use super::copy::CopyIn;
+use super::cork::Corked;
 use super::frame_guard::GuardedStream;
 use super::handler::QueryHandler;
 use super::message_loop::{self, LoopHandlers};
@@ -49,7 +50,7 @@ pub(crate) async fn serve_connection(stream: TcpStream, peer: SocketAddr, handle
 
 async fn run(stream: TcpStream, peer: SocketAddr, handlers: &Handlers) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let io = GuardedStream::new(stream, handlers.max_message_bytes);
+    let io = Corked::new(GuardedStream::new(stream, handlers.max_message_bytes));
     let socket = Framed::new(
         io,
         PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),

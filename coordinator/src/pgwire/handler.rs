@@ -291,11 +291,15 @@ where
     let mut sent = 0usize;
     while limit == 0 || sent < limit {
         // Rows that are ready go out together; before waiting for more (a slow query, a
-        // SUBSCRIBE between epochs) the ones sent so far are flushed to the client.
+        // SUBSCRIBE between epochs) the rows sent so far are flushed to the client. Before the
+        // first row there is nothing the client could act on, so nothing is flushed: a quick
+        // query's reply leaves in one piece at Sync.
         let next = match futures::FutureExt::now_or_never(rows.next()) {
             Some(next) => next,
             None => {
-                client.flush().await?;
+                if sent > 0 {
+                    client.flush().await?;
+                }
                 rows.next().await
             }
         };
@@ -619,7 +623,7 @@ impl QueryHandler {
                     .await?;
                     *state = PortalExecutionState::Finished;
                     client
-                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                        .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
                             tag,
                         )))
                         .await?;
@@ -630,7 +634,7 @@ impl QueryHandler {
                     *status = TransactionStatus::Transaction;
                     *state = PortalExecutionState::Finished;
                     client
-                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                        .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
                             tag,
                         )))
                         .await?;
@@ -642,7 +646,7 @@ impl QueryHandler {
                     *status = TransactionStatus::Idle;
                     *state = PortalExecutionState::Finished;
                     client
-                        .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                        .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
                             tag,
                         )))
                         .await?;
@@ -659,7 +663,7 @@ impl QueryHandler {
                             suspended_portals.park(&portal.name, guard);
                         }
                         client
-                            .send(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                            .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
                             .await?;
                     }
                     Ok((count, false)) => {
@@ -670,7 +674,7 @@ impl QueryHandler {
                         let tag =
                             Tag::new(portal.statement.statement.parsed.rows_tag()).with_rows(count);
                         client
-                            .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                            .feed(PgWireBackendMessage::CommandComplete(tag.into()))
                             .await?;
                     }
                     Err(error) => {
@@ -685,12 +689,12 @@ impl QueryHandler {
             PortalExecutionState::Finished => {
                 let tag = Tag::new("SELECT").with_rows(0);
                 client
-                    .send(PgWireBackendMessage::CommandComplete(tag.into()))
+                    .feed(PgWireBackendMessage::CommandComplete(tag.into()))
                     .await?;
             }
             PortalExecutionState::Initial => {
                 client
-                    .send(PgWireBackendMessage::NoData(NoData::new()))
+                    .feed(PgWireBackendMessage::NoData(NoData::new()))
                     .await?;
             }
         }

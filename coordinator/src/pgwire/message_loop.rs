@@ -23,6 +23,8 @@ use pgwire::tokio::server::{PgWireMessageServerCodec, process_error, process_mes
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
 
+use super::cork::Corked;
+
 /// How long a client may take to finish start-up, as PostgreSQL's `authentication_timeout`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -38,7 +40,7 @@ pub(crate) struct LoopHandlers<A, Q, EQ, C, CR> {
 /// Reads, decodes and dispatches messages until the client leaves, sends a malformed message
 /// or fails start-up. Errors are i/o errors writing to the client.
 pub(crate) async fn serve<S, A, Q, EQ, C, CR>(
-    mut socket: Framed<S, PgWireMessageServerCodec<EQ::Statement>>,
+    mut socket: Framed<Corked<S>, PgWireMessageServerCodec<EQ::Statement>>,
     peer: SocketAddr,
     handlers: &LoopHandlers<A, Q, EQ, C, CR>,
 ) -> std::io::Result<()>
@@ -84,6 +86,7 @@ where
             None => return Ok(()),
             Some(Err(error)) => {
                 // A malformed frame: say why, as PostgreSQL does, and close this connection.
+                socket.get_mut().set_cork(false);
                 let info = ErrorInfo::new(
                     "FATAL".to_owned(),
                     "08P01".to_owned(),
@@ -115,6 +118,15 @@ where
             },
             PgWireFrontendMessage::Terminate(_) => return Ok(()),
             message => {
+                // The replies to these wait for the next Sync or Flush (see `cork`).
+                let cork = matches!(
+                    message,
+                    PgWireFrontendMessage::Parse(_)
+                        | PgWireFrontendMessage::Bind(_)
+                        | PgWireFrontendMessage::Describe(_)
+                        | PgWireFrontendMessage::Close(_)
+                );
+                socket.get_mut().set_cork(cork);
                 let is_extended = match socket.state() {
                     PgWireConnectionState::CopyInProgress(extended) => extended,
                     _ => message.is_extended_query(),
@@ -132,6 +144,10 @@ where
                 .await;
                 if let Err(error) = result {
                     let fatal = error.is_fatal() || in_startup;
+                    // An error goes out at once with whatever was corked before it, as
+                    // PostgreSQL flushes every error report: a client that sent Flush (or
+                    // nothing) after a failing Parse waits for it.
+                    socket.get_mut().set_cork(false);
                     process_error(&mut socket, error, is_extended).await?;
                     if fatal {
                         return Ok(());
