@@ -21,6 +21,7 @@ mod pg_catalog;
 mod pgwire;
 mod query_log;
 mod query_memory;
+mod query_priority;
 mod query_runtime;
 mod server;
 mod session;

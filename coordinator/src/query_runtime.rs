@@ -16,6 +16,10 @@
 //! spends Tokio's task budget per batch and so yields, and lets the abort land, every few
 //! batches.
 //!
+//! There are two such runtimes, one per CPU priority class (`query_priority.rs`): small,
+//! bounded plans run on the interactive one, everything else on the batch one, whose threads
+//! yield the cores to interactive work.
+//!
 //! Planning is CPU work too, and DataFusion's analyzer and optimizer do not yield: a statement
 //! that takes seconds to plan (huge constant folding, a regex compiled from a 1 MB pattern)
 //! runs through [`off_server`], on a blocking thread of the query runtime, so the server's
@@ -33,32 +37,56 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use tokio::runtime::{Builder, Runtime};
 
+use crate::query_priority::Priority;
+
 /// Batches a query may run ahead of its reader.
 const AHEAD: usize = 2;
 /// Query runtime workers per core.
 const WORKERS_PER_CORE: usize = 4;
 
-fn runtime() -> Option<&'static Runtime> {
-    static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            // More workers than cores: an operator that holds its worker for seconds (a sort
-            // merge, a cross join's batch, a cancelled query running on to its next yield)
-            // must not leave a small query queued behind it; the OS shares the cores instead.
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            Builder::new_multi_thread()
-                .worker_threads(cores * WORKERS_PER_CORE)
-                .thread_name("basin-query")
-                // Operators over deep expressions recurse too (see the server runtime's).
-                .thread_stack_size(256 << 20)
-                .enable_all()
-                .build()
-                .inspect_err(|err| {
-                    tracing::warn!(error = %err, "no query runtime; queries share the server's")
-                })
-                .ok()
-        })
-        .as_ref()
+/// Nice value of the batch runtime's threads (see `query_priority`).
+const BATCH_NICE: i32 = 19;
+
+fn runtime(priority: Priority) -> Option<&'static Runtime> {
+    static INTERACTIVE: OnceLock<Option<Runtime>> = OnceLock::new();
+    static BATCH: OnceLock<Option<Runtime>> = OnceLock::new();
+    let (cell, name) = match priority {
+        Priority::Interactive => (&INTERACTIVE, "basin-query"),
+        Priority::Batch => (&BATCH, "basin-batch"),
+    };
+    cell.get_or_init(|| {
+        // More workers than cores: an operator that holds its worker for seconds (a sort
+        // merge, a cross join's batch, a cancelled query running on to its next yield)
+        // must not leave a small query queued behind it; the OS shares the cores instead.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut builder = Builder::new_multi_thread();
+        builder
+            .worker_threads(cores * WORKERS_PER_CORE)
+            .thread_name(name)
+            // Operators over deep expressions recurse too (see the server runtime's).
+            .thread_stack_size(256 << 20)
+            .enable_all();
+        if priority == Priority::Batch {
+            builder.on_thread_start(lower_this_threads_priority);
+        }
+        builder
+            .build()
+            .inspect_err(
+                |err| tracing::warn!(error = %err, "no query runtime; queries share the server's"),
+            )
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Gives the calling thread the batch class's CPU priority (Linux nice values are per thread).
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), BATCH_NICE)
+    {
+        tracing::debug!(%error, "could not lower a batch thread's priority");
+    }
 }
 
 /// `plan` executed on the query runtime: its tasks are spawned there and its output stream is
@@ -67,7 +95,7 @@ pub(crate) fn execute_stream(
     plan: Arc<dyn ExecutionPlan>,
     ctx: Arc<TaskContext>,
 ) -> Result<SendableRecordBatchStream> {
-    let Some(runtime) = runtime() else {
+    let Some(runtime) = runtime(Priority::of_plan(&plan)) else {
         return datafusion::physical_plan::execute_stream(plan, ctx);
     };
     let plan = cooperative(plan)?;
@@ -130,12 +158,12 @@ impl Drop for AbortOnDrop {
 /// Runs `work` (planning a statement and starting it) on a blocking thread of the query runtime
 /// and waits for it; dropping the returned future aborts `work` at its next yield. A panic in
 /// `work` comes back as the panic's message.
-pub(crate) async fn off_server<F, T>(work: F) -> std::result::Result<T, String>
+pub(crate) async fn off_server<F, T>(priority: Priority, work: F) -> std::result::Result<T, String>
 where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let Some(runtime) = runtime() else {
+    let Some(runtime) = runtime(priority) else {
         return Ok(work.await);
     };
     let handle = runtime.handle().clone();

@@ -182,7 +182,10 @@ pub(crate) async fn parse_bounded(
         return Ok(parsed);
     }
     let owned = sql.to_owned();
-    let work = crate::query_runtime::off_server(async move { crate::statements::parse(&owned) });
+    let work =
+        crate::query_runtime::off_server(crate::query_priority::Priority::Batch, async move {
+            crate::statements::parse(&owned)
+        });
     let parsed = match session.statement_timeout() {
         Some(limit) => tokio::time::timeout(limit, work)
             .await
@@ -220,7 +223,8 @@ pub(crate) async fn run(
     let work = {
         let session = Arc::clone(session);
         let parsed = parsed.clone();
-        Box::pin(crate::query_runtime::off_server(async move {
+        let priority = crate::query_priority::Priority::of_statement(parsed.sql.len());
+        Box::pin(crate::query_runtime::off_server(priority, async move {
             session.execute(&parsed, params).await
         }))
     };
