@@ -29,8 +29,9 @@ pub(crate) struct QueryLog {
 #[derive(Debug, Default)]
 struct Entries {
     list: VecDeque<Arc<QueryEntry>>,
-    /// The list is trimmed when it grows to this length, so that the walk over it costs each
-    /// start O(1) on average however many queries are running.
+    /// The list is trimmed when it grows to this length (at least double its length after the
+    /// last trim), so that the walk over it costs each start O(1) on average however many
+    /// queries are running.
     trim_at: usize,
 }
 
@@ -75,7 +76,7 @@ impl QueryLog {
         entries.list.push_back(Arc::clone(&entry));
         if entries.list.len() >= entries.trim_at {
             trim(&mut entries.list);
-            entries.trim_at = entries.list.len() + KEEP_FINISHED;
+            entries.trim_at = entries.list.len() + KEEP_FINISHED.max(entries.list.len());
         }
         drop(entries);
         QueryHandle {

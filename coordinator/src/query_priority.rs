@@ -5,17 +5,19 @@
 //! for minutes (a cross join, a sort of 4e8 rows) got the same share as a dashboard's 5 ms
 //! aggregate, and the dashboard's p99 went up 4x. A physical plan is therefore classed before it
 //! runs: small, bounded work is [`Priority::Interactive`]; work whose size is unknown or large is
-//! [`Priority::Batch`] and runs on a second runtime whose threads have a lower CPU priority
-//! (nice 10: about a tenth of an interactive thread's share when both want a core, all of the
-//! core when nothing else does).
+//! [`Priority::Batch`] and runs on a second runtime whose threads have the lowest CPU priority
+//! (nice 19: about 1/68 of an interactive thread's share when both want a core, all of the core
+//! when nothing else does).
 //!
 //! The class looks at the plan's inputs, as PostgreSQL's and Trino's resource groups look at a
 //! query's estimated cost: every leaf must be a small file scan (files of at most
 //! [`SMALL_FILE_BYTES`] in all), an in-memory table with known row count of at most
-//! [`SMALL_ROWS`], or a constant row; and no operator may multiply rows without bound (nested
-//! loop and cross joins, recursive queries, unnest). Anything else (`generate_series`, a large
-//! table, a distributed plan) is batch. A query misclassed as interactive is no worse off than
-//! before the classes existed.
+//! [`SMALL_ROWS`], or a constant row; no operator may multiply rows without bound (nested
+//! loop and cross joins, recursive queries, unnest); and a plan with an equi-join (which
+//! multiplies rows on a low-cardinality key) must read a tenth of those limits. Anything else
+//! (`generate_series`, a large table, a distributed plan) is batch. Sizes are on-disk bytes, so
+//! a well-compressed file holds more rows than its size suggests. A query misclassed as
+//! interactive is no worse off than before the classes existed.
 
 use std::sync::Arc;
 
@@ -24,7 +26,9 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, SortMergeJoinExec, SymmetricHashJoinExec,
+};
 use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
 use datafusion::physical_plan::recursive_query::RecursiveQueryExec;
 use datafusion::physical_plan::unnest::UnnestExec;
@@ -51,7 +55,11 @@ impl Priority {
         let mut file_bytes = 0u64;
         let mut rows = 0usize;
         let mut bounded = true;
+        let mut joins = false;
         let walked = plan.apply(|node| {
+            joins |= node.is::<HashJoinExec>()
+                || node.is::<SortMergeJoinExec>()
+                || node.is::<SymmetricHashJoinExec>();
             if node.is::<datafusion_distributed::DistributedExec>()
                 || node.is::<NestedLoopJoinExec>()
                 || node.is::<CrossJoinExec>()
@@ -72,7 +80,12 @@ impl Priority {
                 TreeNodeRecursion::Stop
             })
         });
-        if walked.is_ok() && bounded && file_bytes <= SMALL_FILE_BYTES && rows <= SMALL_ROWS {
+        let (max_bytes, max_rows) = if joins {
+            (SMALL_FILE_BYTES / 10, SMALL_ROWS / 10)
+        } else {
+            (SMALL_FILE_BYTES, SMALL_ROWS)
+        };
+        if walked.is_ok() && bounded && file_bytes <= max_bytes && rows <= max_rows {
             Self::Interactive
         } else {
             Self::Batch
@@ -132,9 +145,17 @@ mod tests {
 
     async fn priority_of(sql: &str) -> Priority {
         let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE small AS VALUES (1, 'a'), (2, 'b')")
-            .await
-            .expect("create");
+        for ddl in [
+            "CREATE TABLE small AS VALUES (1, 'a'), (2, 'b')",
+            "CREATE TABLE big AS SELECT value AS v FROM generate_series(1, 200000)",
+        ] {
+            ctx.sql(ddl)
+                .await
+                .expect("create")
+                .collect()
+                .await
+                .expect("run");
+        }
         let plan = ctx
             .sql(sql)
             .await
@@ -151,6 +172,7 @@ mod tests {
             "SELECT 1",
             "SELECT column1, count(*) FROM small GROUP BY column1",
             "SELECT * FROM small a JOIN small b ON a.column1 = b.column1",
+            "SELECT v % 10, count(*) FROM big GROUP BY 1",
         ] {
             assert_eq!(priority_of(sql).await, Priority::Interactive, "{sql}");
         }
@@ -164,6 +186,7 @@ mod tests {
             "SELECT * FROM small a JOIN small b ON a.column1 < b.column1",
             "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT * FROM t",
             "SELECT unnest(make_array(1, 2, 3))",
+            "SELECT * FROM big a JOIN big b ON a.v % 3 = b.v % 3",
         ] {
             assert_eq!(priority_of(sql).await, Priority::Batch, "{sql}");
         }

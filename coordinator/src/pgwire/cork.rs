@@ -17,6 +17,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Corked bytes beyond this are written through.
 const MAX_CORKED: usize = 64 << 10;
+/// A drained buffer with more capacity than this is released.
+const KEEP_CAPACITY: usize = 8 << 10;
 
 /// A stream whose writes can be held back until the next uncorked write or flush.
 #[derive(Debug)]
@@ -56,6 +58,10 @@ impl<S: AsyncWrite + Unpin> Corked<S> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
+        }
+        if self.held.capacity() > KEEP_CAPACITY {
+            // After a large corked reply, do not keep its buffer for the connection's life.
+            self.held = Vec::new();
         }
         Poll::Ready(Ok(()))
     }

@@ -277,6 +277,9 @@ where
     Ok(())
 }
 
+/// How long rows already sent may wait for the next ones before they are flushed.
+const FLUSH_GRACE: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Streams rows to the client. Returns `Ok(Err(e))` when the query failed mid-stream (already
 /// reported by the caller), `Err` when the socket failed.
 async fn stream_rows<C>(
@@ -290,18 +293,21 @@ where
 {
     let mut sent = 0usize;
     while limit == 0 || sent < limit {
-        // Rows that are ready go out together; before waiting for more (a slow query, a
+        // Rows that are ready go out together; when more rows take a while (a slow query, a
         // SUBSCRIBE between epochs) the rows sent so far are flushed to the client. Before the
-        // first row there is nothing the client could act on, so nothing is flushed: a quick
-        // query's reply leaves in one piece at Sync.
+        // first row there is nothing the client could act on, and the end of a quick result
+        // (its producer closing the channel) comes within the grace period, so a quick query's
+        // reply leaves in one piece at Sync.
         let next = match futures::FutureExt::now_or_never(rows.next()) {
             Some(next) => next,
-            None => {
-                if sent > 0 {
+            None if sent == 0 => rows.next().await,
+            None => match tokio::time::timeout(FLUSH_GRACE, rows.next()).await {
+                Ok(next) => next,
+                Err(_elapsed) => {
                     client.flush().await?;
+                    rows.next().await
                 }
-                rows.next().await
-            }
+            },
         };
         match next {
             Some(Ok(row)) => {
