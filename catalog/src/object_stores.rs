@@ -282,6 +282,12 @@ pub struct ObjectStores {
     others: DefaultObjectStoreRegistry,
     limits: S3Limits,
     version: AtomicU64,
+    /// The runtime S3 requests run on: the one the registry was made on (the server's). A
+    /// pooled HTTP connection's task lives on the runtime that opened it, and queries run on
+    /// other runtimes, one of them at the lowest CPU priority: without this, an interactive
+    /// query (or a DROP's clean-up) reusing a connection a background query opened waited on a
+    /// nice-19 thread for its I/O.
+    io_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl fmt::Debug for ObjectStores {
@@ -311,6 +317,7 @@ impl ObjectStores {
             others: DefaultObjectStoreRegistry::new(),
             limits: S3Limits::default(),
             version: AtomicU64::new(1),
+            io_runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -433,7 +440,7 @@ impl ObjectStores {
         {
             return Ok(Arc::clone(store));
         }
-        let store = build_s3(bucket, &options, &self.limits)?;
+        let store = build_s3(bucket, &options, &self.limits, self.io_runtime.as_ref())?;
         self.built
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -472,7 +479,12 @@ impl ObjectStoreRegistry for ObjectStores {
 
 /// An S3 client for `bucket`. Refuses to run without credentials (unless anonymous access is
 /// asked for): the SDK fallback would probe the EC2 metadata endpoint and hang off-cloud.
-fn build_s3(bucket: &str, options: &S3Options, limits: &S3Limits) -> Result<Arc<dyn ObjectStore>> {
+fn build_s3(
+    bucket: &str,
+    options: &S3Options,
+    limits: &S3Limits,
+    io_runtime: Option<&tokio::runtime::Handle>,
+) -> Result<Arc<dyn ObjectStore>> {
     let anonymous = options.skip_signature.unwrap_or(false);
     if !anonymous && (options.access_key_id.is_none() || options.secret_access_key.is_none()) {
         return Err(Error::Credentials(format!(
@@ -505,6 +517,11 @@ fn build_s3(bucket: &str, options: &S3Options, limits: &S3Limits) -> Result<Arc<
                 .with_timeout(limits.request_timeout)
                 .with_allow_http(options.allow_http.unwrap_or(false)),
         );
+    if let Some(runtime) = io_runtime {
+        builder = builder.with_http_connector(object_store::client::SpawnedReqwestConnector::new(
+            runtime.clone(),
+        ));
+    }
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint);
     }
