@@ -13,7 +13,7 @@
 
 mod explain;
 mod failure;
-mod planner;
+pub(crate) mod planner;
 mod routing;
 
 use std::sync::Arc;

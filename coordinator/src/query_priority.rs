@@ -116,16 +116,7 @@ fn leaf_size(leaf: &dyn ExecutionPlan) -> Option<Size> {
         .downcast_ref::<DataSourceExec>()
         .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
     {
-        let bytes = files
-            .file_groups
-            .iter()
-            .flat_map(|group| group.iter())
-            .map(|file| match &file.range {
-                Some(range) => u64::try_from(range.end - range.start).unwrap_or(u64::MAX),
-                None => file.object_meta.size,
-            })
-            .fold(0u64, u64::saturating_add);
-        return Some(Size::Bytes(bytes));
+        return Some(Size::Bytes(crate::dist::planner::scan_bytes(files)));
     }
     // In-memory tables (the catalog's, a streaming table's tail) know their row counts.
     let stats = StatisticsContext::new()

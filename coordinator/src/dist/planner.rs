@@ -113,15 +113,7 @@ impl PlanShape {
                 .and_then(|scan| scan.data_source().downcast_ref::<FileScanConfig>())
             {
                 shape.file_scans += 1;
-                shape.file_bytes += config
-                    .file_groups
-                    .iter()
-                    .flat_map(|group| group.iter())
-                    .map(|file| match &file.range {
-                        Some(range) => u64::try_from(range.end - range.start).unwrap_or(0),
-                        None => file.object_meta.size,
-                    })
-                    .sum::<u64>();
+                shape.file_bytes = shape.file_bytes.saturating_add(scan_bytes(config));
             }
             // Leaves executors can decode without Basin-specific codecs.
             // In-memory sources (a streaming table's log tail) live only on the coordinator.
@@ -154,4 +146,17 @@ impl PlanShape {
         })?;
         Ok(shape)
     }
+}
+
+/// The bytes a file scan reads: each file's byte range, or the whole file.
+pub(crate) fn scan_bytes(config: &FileScanConfig) -> u64 {
+    config
+        .file_groups
+        .iter()
+        .flat_map(|group| group.iter())
+        .map(|file| match &file.range {
+            Some(range) => u64::try_from(range.end - range.start).unwrap_or(0),
+            None => file.object_meta.size,
+        })
+        .fold(0u64, u64::saturating_add)
 }
