@@ -28,12 +28,14 @@ pub fn session_config(database: &str, target_partitions: usize) -> SessionConfig
 }
 
 /// The DataFusion options every role executes with, planner or executor: the Postgres dialect,
-/// UTC as the session time zone (the TimeZone Basin reports to clients) and Parquet filter
-/// pushdown. Executors apply them to the sessions their fragments run in.
+/// UTC as the session time zone (the TimeZone Basin reports to clients) and Parquet row
+/// filters off, as in DataFusion: the coordinator's planner turns them on per query, for
+/// lookups by key (`basin_coordinator`'s `dist/row_filters.rs` says why). When on, the
+/// cheapest predicate runs first. Executors apply them to the sessions their fragments run in.
 pub fn apply_execution_options(config: &mut SessionConfig) {
     let options = config.options_mut();
     options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
-    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.pushdown_filters = false;
     options.execution.parquet.reorder_filters = true;
     options.execution.time_zone = Some("+00:00".to_owned());
 }

@@ -53,6 +53,27 @@ impl QueryPlanner for BasinQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // Parquet row filters for lookups by key only (see `row_filters`).
+        let with_row_filters = match session.as_any().downcast_ref::<SessionState>() {
+            Some(state)
+                if !state.config_options().execution.parquet.pushdown_filters
+                    && super::row_filters::has_key_lookup(logical_plan) =>
+            {
+                let mut state = state.clone();
+                state
+                    .config_mut()
+                    .options_mut()
+                    .execution
+                    .parquet
+                    .pushdown_filters = true;
+                Some(state)
+            }
+            _ => None,
+        };
+        let session: &dyn Session = match &with_row_filters {
+            Some(state) => state,
+            None => session,
+        };
         let single = DefaultPhysicalPlanner::default()
             .create_physical_plan(logical_plan, session)
             .await?;

@@ -1,0 +1,95 @@
+//! Whether a query's Parquet scans evaluate its filters while decoding (DataFusion's
+//! `pushdown_filters`: a row filter decodes the predicate's columns first and only the matching
+//! rows of the others) or after, in a `FilterExec` over whole batches.
+//!
+//! Neither wins everywhere, measured on TPC-H SF1 here (`basin bench tpch`, release, both
+//! settings in turn):
+//! - Point lookups gain: `o_orderkey = $1` on `orders` ran at 357 tps with row filters and 224
+//!   without, `l_partkey = $1` on `lineitem` at 19.6 and 12.0.
+//! - Scans keeping a few percent of the rows or more lose: the selection is many short runs,
+//!   and skipping between them costs more than decoding everything. The 22 queries' geometric
+//!   mean was 244 ms with row filters and 205 ms without; q6 took 234 ms against 115.
+//!
+//! DataFusion 55 cannot switch while it reads, so the planner chooses per query: row filters
+//! when a scan is restricted to a few values of an integer column (`id = 42`,
+//! `id IN (1, 2, 3)`), the shape of a lookup by key; whole batches otherwise. Equality on text
+//! or dates is left out: in analytic schemas those columns are mostly categories (a status, a
+//! segment, a ship mode) that keep a large share of the rows. A session that sets
+//! `datafusion.execution.parquet.pushdown_filters` itself keeps row filters for every query.
+
+use arrow::datatypes::DataType;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator, TableScan};
+
+/// `IN` lists up to this long count as a lookup.
+const MAX_LOOKUP_VALUES: usize = 64;
+
+/// Whether some scan of `plan` is a lookup by an integer key: restricted to a few values of an
+/// integer column.
+pub(crate) fn has_key_lookup(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    // The closure never fails; an error would only stop the walk early.
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan_is_lookup(scan)
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+fn scan_is_lookup(scan: &TableScan) -> bool {
+    let schema = scan.source.schema();
+    let is_integer_column = |expr: &Expr| {
+        column_of(expr).is_some_and(|name| {
+            schema
+                .field_with_name(name)
+                .is_ok_and(|field| field.data_type().is_integer())
+        })
+    };
+    scan.filters
+        .iter()
+        .flat_map(|filter| split_conjunction(filter))
+        .any(|conjunct| match conjunct {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) => {
+                (is_integer_column(left) && is_value(right))
+                    || (is_integer_column(right) && is_value(left))
+            }
+            Expr::InList(list) => {
+                !list.negated
+                    && list.list.len() <= MAX_LOOKUP_VALUES
+                    && is_integer_column(&list.expr)
+                    && list.list.iter().all(is_value)
+            }
+            _ => false,
+        })
+}
+
+/// The column `expr` reads, through casts.
+fn column_of(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Column(column) => Some(column.name.as_str()),
+        Expr::Cast(cast) => column_of(&cast.expr),
+        Expr::TryCast(cast) => column_of(&cast.expr),
+        _ => None,
+    }
+}
+
+/// A constant: a literal or a statement parameter, possibly cast.
+fn is_value(expr: &Expr) -> bool {
+    match expr {
+        Expr::Literal(value, _) => !value.is_null() && !matches!(value.data_type(), DataType::Null),
+        Expr::Placeholder(_) => true,
+        Expr::Cast(cast) => is_value(&cast.expr),
+        Expr::TryCast(cast) => is_value(&cast.expr),
+        _ => false,
+    }
+}

@@ -1,0 +1,95 @@
+"""Parquet row filters are chosen per query (coordinator/src/dist/row_filters.rs): a lookup by an
+integer key decodes only the matching rows (the scan takes the filter, no FilterExec is
+planned), any other filter runs over whole batches in a FilterExec. Either way the answer must
+be the rows the filter selects, checked here against the whole table read back and filtered in
+Python."""
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import REPO
+
+ORDERS = REPO / "sql-tests" / "data" / "tpch-sf0.01" / "orders.parquet"
+
+
+@pytest.fixture
+def orders(conn):
+    assert Path(ORDERS).is_file(), ORDERS
+    conn.execute(
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS rf_orders STORED AS PARQUET LOCATION '{ORDERS}'"
+    )
+    rows = conn.execute(
+        "SELECT o_orderkey, o_orderstatus, o_orderdate, o_totalprice FROM rf_orders"
+    ).fetchall()
+    assert len(rows) == 15000
+    return rows
+
+
+def physical_plan(conn: psycopg.Connection, sql: str) -> str:
+    rows = conn.execute(f"EXPLAIN {sql}").fetchall()
+    plans = [plan for kind, plan in rows if kind == "physical_plan"]
+    assert plans, rows
+    return plans[0]
+
+
+def keys(conn: psycopg.Connection, sql: str, params=None) -> list[int]:
+    return sorted(row[0] for row in conn.execute(sql, params).fetchall())
+
+
+LOOKUPS = [
+    ("o_orderkey = 4", lambda r: r[0] == 4),
+    ("o_orderkey IN (1, 2, 3, 32, 99999)", lambda r: r[0] in (1, 2, 3, 32, 99999)),
+    ("o_orderkey = 7 AND o_totalprice > 0", lambda r: r[0] == 7),
+]
+
+SCANS = [
+    ("o_orderkey > 59000", lambda r: r[0] > 59000),
+    ("o_orderstatus = 'P'", lambda r: r[1] == "P"),
+    ("o_totalprice < 2000", lambda r: float(r[3]) < 2000),
+]
+
+
+@pytest.mark.parametrize("where,keep", LOOKUPS, ids=[w for w, _ in LOOKUPS])
+def test_a_lookup_by_integer_key_filters_while_decoding(conn, orders, where, keep):
+    sql = f"SELECT o_orderkey FROM rf_orders WHERE {where}"
+    plan = physical_plan(conn, sql)
+    assert "FilterExec" not in plan, plan
+    assert "predicate=" in plan, plan
+    expected = sorted(r[0] for r in orders if keep(r))
+    assert expected, "the lookup should find rows"
+    assert keys(conn, sql) == expected
+
+
+@pytest.mark.parametrize("where,keep", SCANS, ids=[w for w, _ in SCANS])
+def test_other_filters_run_over_whole_batches(conn, orders, where, keep):
+    sql = f"SELECT o_orderkey FROM rf_orders WHERE {where}"
+    plan = physical_plan(conn, sql)
+    assert "FilterExec" in plan, plan
+    expected = sorted(r[0] for r in orders if keep(r))
+    assert expected
+    assert keys(conn, sql) == expected
+
+
+def test_a_prepared_lookup_with_a_parameter_finds_its_row(conn, orders):
+    by_key = {r[0]: r for r in orders}
+    for key in (1, 4, 32, 59975, 60001):
+        got = conn.execute(
+            "SELECT o_orderkey, o_totalprice FROM rf_orders WHERE o_orderkey = %s",
+            (key,),
+            prepare=True,
+        ).fetchall()
+        want = [(key, by_key[key][3])] if key in by_key else []
+        assert got == want, key
+
+
+def test_a_session_can_ask_for_row_filters_on_every_query(conn, orders):
+    sql = "SELECT o_orderkey FROM rf_orders WHERE o_totalprice < 2000"
+    conn.execute("SET datafusion.execution.parquet.pushdown_filters = true")
+    try:
+        plan = physical_plan(conn, sql)
+        assert "FilterExec" not in plan, plan
+        assert keys(conn, sql) == sorted(r[0] for r in orders if float(r[3]) < 2000)
+    finally:
+        conn.execute("SET datafusion.execution.parquet.pushdown_filters = false")
