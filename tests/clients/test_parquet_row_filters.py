@@ -1,6 +1,6 @@
 """Parquet row filters are chosen per query (coordinator/src/dist/row_filters.rs): a lookup by an
-integer key decodes only the matching rows (the scan takes the filter, no FilterExec is
-planned), any other filter runs over whole batches in a FilterExec. Either way the answer must
+integer key without joins decodes only the matching rows (the scan takes the filter, no
+FilterExec is planned), any other filter runs over whole batches in a FilterExec. Either way the answer must
 be the rows the filter selects, checked here against the whole table read back and filtered in
 Python."""
 
@@ -70,6 +70,21 @@ def test_other_filters_run_over_whole_batches(conn, orders, where, keep):
     expected = sorted(r[0] for r in orders if keep(r))
     assert expected
     assert keys(conn, sql) == expected
+
+
+def test_a_lookup_in_a_join_runs_over_whole_batches(conn, orders):
+    sql = (
+        "SELECT b.o_orderkey FROM rf_orders a JOIN rf_orders b ON a.o_custkey = b.o_custkey "
+        "WHERE a.o_orderkey = 4"
+    )
+    plan = physical_plan(conn, sql)
+    assert "FilterExec" in plan, plan
+    custkey = conn.execute("SELECT o_custkey FROM rf_orders WHERE o_orderkey = 4").fetchone()[0]
+    same_customer = conn.execute(
+        "SELECT o_orderkey FROM rf_orders WHERE o_custkey = %s", (custkey,)
+    ).fetchall()
+    assert len(same_customer) > 1
+    assert keys(conn, sql) == sorted(r[0] for r in same_customer)
 
 
 def test_a_prepared_lookup_with_a_parameter_finds_its_row(conn, orders):

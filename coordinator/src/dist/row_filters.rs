@@ -12,7 +12,8 @@
 //!
 //! DataFusion 55 cannot switch while it reads, so the planner chooses per query: row filters
 //! when a scan is restricted to a few values of an integer column (`id = 42`,
-//! `id IN (1, 2, 3)`), the shape of a lookup by key; whole batches otherwise. Equality on text
+//! `id IN (1, 2, 3)`) and nothing is joined, the shape of a lookup by key; whole batches
+//! otherwise. Equality on text
 //! or dates is left out: in analytic schemas those columns are mostly categories (a status, a
 //! segment, a ship mode) that keep a large share of the rows. A session that sets
 //! `datafusion.execution.parquet.pushdown_filters` itself keeps row filters for every query.
@@ -25,21 +26,29 @@ use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator, TableSca
 /// `IN` lists up to this long count as a lookup.
 const MAX_LOOKUP_VALUES: usize = 64;
 
-/// Whether some scan of `plan` is a lookup by an integer key: restricted to a few values of an
-/// integer column.
+/// Whether `plan` is a lookup by an integer key: some scan is restricted to a few values of an
+/// integer column, and nothing is joined.
+///
+/// With a join, DataFusion pushes the hash join's dynamic filter (the build side's keys) into
+/// the probe side's scan, where row filters would evaluate it while decoding: that is the
+/// many-short-runs case, and the TPC-H and TPC-DS queries that restrict a dimension by an
+/// integer (`d_year = 2000`) would pay it on their fact table.
 pub(crate) fn has_key_lookup(plan: &LogicalPlan) -> bool {
-    let mut found = false;
+    let mut lookup = false;
+    let mut joined = false;
     // The closure never fails; an error would only stop the walk early.
     let _ = plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node
-            && scan_is_lookup(scan)
-        {
-            found = true;
-            return Ok(TreeNodeRecursion::Stop);
+        match node {
+            LogicalPlan::Join(_) => {
+                joined = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            LogicalPlan::TableScan(scan) if scan_is_lookup(scan) => lookup = true,
+            _ => {}
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    found
+    lookup && !joined
 }
 
 fn scan_is_lookup(scan: &TableScan) -> bool {

@@ -108,8 +108,8 @@ pub(super) const VARIANTS: &[Variant] = &[
         ],
     },
     Variant {
-        name: "pushdown_filters=false",
-        settings: &[(PUSHDOWN_FILTERS, "false")],
+        name: "pushdown_filters=true",
+        settings: &[(PUSHDOWN_FILTERS, "true")],
     },
     Variant {
         name: "join_reordering=false",
