@@ -29,6 +29,13 @@ fn default_coordinator_memory() -> u64 {
 /// Executors `standalone` starts when not told otherwise.
 pub(crate) const DEFAULT_STANDALONE_EXECUTORS: usize = 2;
 
+/// `distribute_min_bytes` of `standalone` when not set: its executors share the coordinator's
+/// cores, so distributing a query adds exchange work and no CPU. Measured at SF1 on 2 cores
+/// (docs/benchmarks.md, "Where the executors run"): TPC-H's geomean was 196 ms distributed and
+/// 166 ms single-node, TPC-DS's 147 ms and 104 ms. Scans beyond this still go to the
+/// executors, whose memory pools and spill space add to the coordinator's.
+pub(crate) const STANDALONE_DISTRIBUTE_MIN_BYTES: u64 = 1 << 30;
+
 /// Most executors `standalone` will start on one machine.
 const MAX_STANDALONE_EXECUTORS: usize = 64;
 
@@ -268,7 +275,12 @@ pub(crate) fn standalone_config(
     file: &FileConfig,
     env_users: Option<&str>,
 ) -> anyhow::Result<StandaloneConfig> {
-    let coordinator = coordinator_config(&args.coordinator, file, env_users)?;
+    let mut coordinator = coordinator_config(&args.coordinator, file, env_users)?;
+    if args.coordinator.distribute_min_bytes.is_none()
+        && file.coordinator.distribute_min_bytes.is_none()
+    {
+        coordinator.distribute_min_bytes = STANDALONE_DISTRIBUTE_MIN_BYTES;
+    }
     let executors = args
         .executors
         .or(file.standalone.executors)

@@ -54,6 +54,25 @@ fn defaults_apply_when_nothing_is_set() {
         .expect("defaults are valid");
     assert_eq!(standalone.executors, 2);
     assert_eq!(standalone.executor_memory_limit_bytes, 0);
+    assert_eq!(
+        config.distribute_min_bytes,
+        64 << 20,
+        "a coordinator's executors bring cores of their own"
+    );
+    assert_eq!(
+        standalone.coordinator.distribute_min_bytes, STANDALONE_DISTRIBUTE_MIN_BYTES,
+        "standalone's executors share the coordinator's cores"
+    );
+    let told = StandaloneArgs {
+        coordinator: CoordinatorArgs {
+            distribute_min_bytes: Some(ByteSize(0)),
+            ..CoordinatorArgs::default()
+        },
+        ..StandaloneArgs::default()
+    };
+    let standalone =
+        standalone_config(&told, &FileConfig::default(), None).expect("defaults are valid");
+    assert_eq!(standalone.coordinator.distribute_min_bytes, 0);
 
     let executor = executor_config(&ExecutorArgs::default(), &FileConfig::default())
         .expect("defaults are valid");
