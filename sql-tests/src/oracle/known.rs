@@ -85,6 +85,31 @@ fn has_join(left: &str, _: &Outcome, right: &str, _: &Outcome) -> bool {
     left.contains(" JOIN ") || right.contains(" JOIN ")
 }
 
+/// An outer join whose WHERE names a column of the nullable side (`a0.cN` of a RIGHT JOIN,
+/// `a1.cN` of a LEFT JOIN) that the other side also projects (`a1.cN`): the shape whose filter
+/// DataFusion 55.2's physical filter pushdown remaps by name into the other side.
+fn outer_join_filter_on_shared_name(left: &str, _: &Outcome, right: &str, _: &Outcome) -> bool {
+    let shaped = |sql: &str| {
+        let (nullable, other) = if sql.contains(" RIGHT JOIN ") {
+            ("a0.", "a1.")
+        } else if sql.contains(" LEFT JOIN ") {
+            ("a1.", "a0.")
+        } else {
+            return false;
+        };
+        sql.split(" WHERE ").skip(1).any(|clause| {
+            clause.match_indices(nullable).any(|(at, _)| {
+                let column: String = clause[at + nullable.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                !column.is_empty() && sql.contains(&format!("{other}{column}"))
+            })
+        })
+    };
+    shaped(left) || shaped(right)
+}
+
 pub const KNOWN: &[Known] = &[
     Known {
         name: "datafusion-21246-filter-pushdown-duplicate-names",
@@ -161,5 +186,22 @@ pub const KNOWN: &[Known] = &[
         signature: join_with_filter,
         recheck: Some(&[("datafusion.optimizer.prefer_hash_join", "true")]),
         panic: Some("index out of bounds"),
+    },
+    // Last: attributed by shape alone, so every more specific bug is tried first.
+    Known {
+        name: "datafusion-21246-filter-pushdown-duplicate-names-projection",
+        reason: "the same remap by name, through a projection the logical plan put over an \
+                 outer join (`Projection: a0.c1, a1.c0, a1.c1` under the WHERE), so no setting \
+                 avoids it: with join_reordering=false and either pushdown_filters value the \
+                 whole WHERE (`a1.c0 >= a1.c0 OR CASE WHEN a0.c1 THEN a1.c1 ELSE false END`) \
+                 lands in a FilterExec over the preserved side's scan, a0.c1 read as a1.c1. \
+                 Found by seed 1 once Basin's default became pushdown_filters=false (Dec 7); \
+                 with it true the same partitions were wrong but their TLP sums agreed. \
+                 Attributed by shape only: an outer join whose WHERE names a nullable-side \
+                 column that the other side also has. See \
+                 sql-tests/slt/oracle/filter_pushdown_duplicate_names.slt",
+        signature: outer_join_filter_on_shared_name,
+        recheck: None,
+        panic: None,
     },
 ];
