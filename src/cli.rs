@@ -163,7 +163,8 @@ pub(crate) struct CoordinatorArgs {
     pub(crate) coordinator_memory_limit: Option<ByteSize>,
 
     /// Queries reading fewer bytes than this from files run on the coordinator alone; larger
-    /// ones are spread over the executors [default: 64MiB].
+    /// ones are spread over the executors [default: 64MiB; 1GiB for `standalone`, whose
+    /// executors share the coordinator's cores].
     #[arg(long, env = "BASIN_DISTRIBUTE_MIN_BYTES", value_name = "SIZE")]
     pub(crate) distribute_min_bytes: Option<ByteSize>,
 

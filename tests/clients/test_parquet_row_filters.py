@@ -87,6 +87,19 @@ def test_a_lookup_in_a_join_runs_over_whole_batches(conn, orders):
     assert keys(conn, sql) == sorted(r[0] for r in same_customer)
 
 
+def test_a_lookup_beside_a_range_scan_leaves_row_filters_off(conn, orders):
+    sql = (
+        "SELECT o_orderkey FROM rf_orders WHERE o_orderkey = 4 "
+        "UNION ALL SELECT o_orderkey FROM rf_orders WHERE o_totalprice < 2000"
+    )
+    plan = physical_plan(conn, sql)
+    assert "FilterExec" in plan, plan
+    expected = sorted(
+        [r[0] for r in orders if r[0] == 4] + [r[0] for r in orders if float(r[3]) < 2000]
+    )
+    assert keys(conn, sql) == expected
+
+
 def test_a_prepared_lookup_with_a_parameter_finds_its_row(conn, orders):
     by_key = {r[0]: r for r in orders}
     for key in (1, 4, 32, 59975, 60001):

@@ -20,21 +20,25 @@
 
 use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator, TableScan};
 
 /// `IN` lists up to this long count as a lookup.
 const MAX_LOOKUP_VALUES: usize = 64;
 
-/// Whether `plan` is a lookup by an integer key: some scan is restricted to a few values of an
-/// integer column, and nothing is joined.
+/// Whether `plan` is a lookup by an integer key: every scan with a filter is restricted to a
+/// few values of an integer column (one lookup must not switch row filters on for another
+/// scan's range filter), and nothing is joined.
 ///
 /// With a join, DataFusion pushes the hash join's dynamic filter (the build side's keys) into
 /// the probe side's scan, where row filters would evaluate it while decoding: that is the
 /// many-short-runs case, and the TPC-H and TPC-DS queries that restrict a dimension by an
 /// integer (`d_year = 2000`) would pay it on their fact table.
 pub(crate) fn has_key_lookup(plan: &LogicalPlan) -> bool {
-    let mut lookup = false;
+    let mut lookups = 0usize;
+    let mut other_filters = false;
     let mut joined = false;
     // The closure never fails; an error would only stop the walk early.
     let _ = plan.apply(|node| {
@@ -43,21 +47,43 @@ pub(crate) fn has_key_lookup(plan: &LogicalPlan) -> bool {
                 joined = true;
                 return Ok(TreeNodeRecursion::Stop);
             }
-            LogicalPlan::TableScan(scan) if scan_is_lookup(scan) => lookup = true,
+            LogicalPlan::TableScan(scan) if !scan.filters.is_empty() => {
+                if scan_is_lookup(scan) {
+                    lookups += 1;
+                } else {
+                    other_filters = true;
+                }
+            }
             _ => {}
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    lookup && !joined
+    lookups > 0 && !other_filters && !joined
 }
 
 fn scan_is_lookup(scan: &TableScan) -> bool {
     let schema = scan.source.schema();
+    // A hive partition column (`year=2024/`) prunes whole directories, not rows: equality on
+    // it says nothing about how many rows of the files match.
+    let partition_columns: Vec<String> = source_as_provider(&scan.source)
+        .ok()
+        .and_then(|provider| {
+            provider.downcast_ref::<ListingTable>().map(|table| {
+                table
+                    .options()
+                    .table_partition_cols
+                    .iter()
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
     let is_integer_column = |expr: &Expr| {
         column_of(expr).is_some_and(|name| {
-            schema
-                .field_with_name(name)
-                .is_ok_and(|field| field.data_type().is_integer())
+            !partition_columns.iter().any(|partition| partition == name)
+                && schema
+                    .field_with_name(name)
+                    .is_ok_and(|field| field.data_type().is_integer())
         })
     };
     scan.filters

@@ -86,28 +86,71 @@ fn has_join(left: &str, _: &Outcome, right: &str, _: &Outcome) -> bool {
 }
 
 /// An outer join whose WHERE names a column of the nullable side (`a0.cN` of a RIGHT JOIN,
-/// `a1.cN` of a LEFT JOIN) that the other side also projects (`a1.cN`): the shape whose filter
-/// DataFusion 55.2's physical filter pushdown remaps by name into the other side.
-fn outer_join_filter_on_shared_name(left: &str, _: &Outcome, right: &str, _: &Outcome) -> bool {
-    let shaped = |sql: &str| {
-        let (nullable, other) = if sql.contains(" RIGHT JOIN ") {
-            ("a0.", "a1.")
-        } else if sql.contains(" LEFT JOIN ") {
-            ("a1.", "a0.")
-        } else {
-            return false;
-        };
-        sql.split(" WHERE ").skip(1).any(|clause| {
-            clause.match_indices(nullable).any(|(at, _)| {
-                let column: String = clause[at + nullable.len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                !column.is_empty() && sql.contains(&format!("{other}{column}"))
-            })
-        })
+/// `a1.cN` of a LEFT JOIN) that the other side's columns outside the ON clause also name
+/// (`a1.cN` in the SELECT list or the WHERE): the shape whose filter DataFusion 55.2's physical
+/// filter pushdown remaps by name into the other side. Both sides must answer with rows, or one
+/// fail with the type error of an expression evaluated against the other table's column.
+fn outer_join_filter_on_shared_name(left: &str, a: &Outcome, right: &str, b: &Outcome) -> bool {
+    let type_error = |outcome: &Outcome| {
+        matches!(outcome, Outcome::Error { message, .. }
+            if message.contains("Invalid arithmetic operation")
+                || message.contains("Invalid comparison operation"))
     };
-    shaped(left) || shaped(right)
+    let answered = |outcome: &Outcome| matches!(outcome, Outcome::Rows(_));
+    let outcomes_fit = (answered(a) && answered(b))
+        || (type_error(a) && answered(b))
+        || (answered(a) && type_error(b));
+    outcomes_fit && (shared_name_shape(left) || shared_name_shape(right))
+}
+
+fn shared_name_shape(sql: &str) -> bool {
+    let (nullable, other) = if sql.contains(" RIGHT JOIN ") {
+        ("a0.", "a1.")
+    } else if sql.contains(" LEFT JOIN ") {
+        ("a1.", "a0.")
+    } else {
+        return false;
+    };
+    let outside_on = without_on_clauses(sql);
+    outside_on.split(" WHERE ").skip(1).any(|clause| {
+        clause.match_indices(nullable).any(|(at, _)| {
+            let column = identifier_at(&clause[at + nullable.len()..]);
+            !column.is_empty() && names_column(&outside_on, other, column)
+        })
+    })
+}
+
+/// `sql` without the text of its ON clauses (up to the next WHERE, GROUP BY, UNION or
+/// closing parenthesis of a TLP part), where the equi-keys name both sides' columns.
+fn without_on_clauses(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(" ON ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 4..];
+        let end = [" WHERE ", " GROUP BY ", " UNION ", ") AS parts"]
+            .iter()
+            .filter_map(|stop| after.find(stop))
+            .min()
+            .unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The identifier at the start of `text` (ASCII letters, digits, `_`).
+fn identifier_at(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// Whether `sql` names `prefix` + `column` as a whole identifier (`a1.c1`, not `a1.c10`).
+fn names_column(sql: &str, prefix: &str, column: &str) -> bool {
+    sql.match_indices(prefix)
+        .any(|(at, _)| identifier_at(&sql[at + prefix.len()..]) == column)
 }
 
 pub const KNOWN: &[Known] = &[
@@ -119,9 +162,10 @@ pub const KNOWN: &[Known] = &[
                  an outer join lands in the other table's Parquet scan: wrong rows or a type error \
                  (58030 'Invalid comparison operation'). apache/datafusion#21246 (PR #21247). \
                  Recheck: the comparison agrees with join_reordering=false (no swap) and \
-                 parquet.pushdown_filters=false (either alone is not enough: the misplaced \
-                 predicate also prunes files by statistics, and projections over joins are not \
-                 only made by swaps)",
+                 parquet.pushdown_filters=false (Basin's default since Dec 7, so in effect \
+                 join_reordering=false; either alone was not enough: the misplaced predicate \
+                 also prunes files by statistics, and projections over joins are not only made \
+                 by swaps, see the -projection entry)",
         signature: has_join,
         recheck: Some(&[
             ("datafusion.optimizer.join_reordering", "false"),
