@@ -142,7 +142,7 @@ fn markdown(result: &SuiteResult, summary: &Summary, stem: &str) -> String {
     let _ = writeln!(
         md,
         "Run {} on {}. {} threads for DuckDB and DataFusion; Basin as `basin standalone` with {} \
-         executor processes, queried over the Postgres wire (simple query protocol, every row \
+         executor processes{}, queried over the Postgres wire (simple query protocol, every row \
          fetched by the client). One warm-up, then {} timed runs per query and engine, \
          interleaved (Basin, DuckDB, DataFusion, Basin, ...); times are medians in ms. Versions: \
          {}; DuckDB {}; DataFusion {}. Data generation took {:.0} s (0 when reused), the whole \
@@ -153,6 +153,7 @@ fn markdown(result: &SuiteResult, summary: &Summary, stem: &str) -> String {
         result
             .executors
             .map_or_else(|| "(connected: unknown)".into(), |n| n.to_string()),
+        distribution_note(result.executors.is_some()),
         result.runs,
         result.versions.basin,
         result.versions.duckdb,
@@ -308,4 +309,18 @@ fn markdown(result: &SuiteResult, summary: &Summary, stem: &str) -> String {
         );
     }
     md
+}
+
+/// Which queries the started cluster spreads over its executors: the benchmarks inherit
+/// `BASIN_DISTRIBUTE_MIN_BYTES`, else `standalone`'s default applies.
+fn distribution_note(started: bool) -> String {
+    if !started {
+        return String::new();
+    }
+    match std::env::var("BASIN_DISTRIBUTE_MIN_BYTES") {
+        Ok(bytes) => format!(" (queries reading at least {bytes} of files distributed over them)"),
+        Err(_) => " (queries reading at least 1 GiB of files distributed over them, \
+                   standalone's default; smaller ones run on the coordinator)"
+            .to_owned(),
+    }
 }
