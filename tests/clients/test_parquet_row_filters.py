@@ -4,21 +4,17 @@ FilterExec is planned), any other filter runs over whole batches in a FilterExec
 be the rows the filter selects, checked here against the whole table read back and filtered in
 Python."""
 
-from pathlib import Path
-
 import psycopg
 import pytest
 
-from conftest import REPO
-
-ORDERS = REPO / "sql-tests" / "data" / "tpch-sf0.01" / "orders.parquet"
+from test_cluster import ensure_tpch
 
 
 @pytest.fixture
 def orders(conn):
-    assert Path(ORDERS).is_file(), ORDERS
+    orders_file = ensure_tpch() / "orders.parquet"
     conn.execute(
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS rf_orders STORED AS PARQUET LOCATION '{ORDERS}'"
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS rf_orders STORED AS PARQUET LOCATION '{orders_file}'"
     )
     rows = conn.execute(
         "SELECT o_orderkey, o_orderstatus, o_orderdate, o_totalprice FROM rf_orders"
