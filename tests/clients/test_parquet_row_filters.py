@@ -34,6 +34,14 @@ def keys(conn: psycopg.Connection, sql: str, params=None) -> list[int]:
     return sorted(row[0] for row in conn.execute(sql, params).fetchall())
 
 
+def check(conn: psycopg.Connection, sql: str, row_filters: bool, expected: list[int]) -> None:
+    """The plan filters while decoding (no FilterExec) iff `row_filters`; the keys are right."""
+    plan = physical_plan(conn, sql)
+    assert ("FilterExec" not in plan) == row_filters, plan
+    assert expected, "the query should find rows"
+    assert keys(conn, sql) == sorted(expected)
+
+
 LOOKUPS = [
     ("o_orderkey = 4", lambda r: r[0] == 4),
     ("o_orderkey IN (1, 2, 3, 32, 99999)", lambda r: r[0] in (1, 2, 3, 32, 99999)),
@@ -50,22 +58,14 @@ SCANS = [
 @pytest.mark.parametrize("where,keep", LOOKUPS, ids=[w for w, _ in LOOKUPS])
 def test_a_lookup_by_integer_key_filters_while_decoding(conn, orders, where, keep):
     sql = f"SELECT o_orderkey FROM rf_orders WHERE {where}"
-    plan = physical_plan(conn, sql)
-    assert "FilterExec" not in plan, plan
-    assert "predicate=" in plan, plan
-    expected = sorted(r[0] for r in orders if keep(r))
-    assert expected, "the lookup should find rows"
-    assert keys(conn, sql) == expected
+    assert "predicate=" in physical_plan(conn, sql)
+    check(conn, sql, True, [r[0] for r in orders if keep(r)])
 
 
 @pytest.mark.parametrize("where,keep", SCANS, ids=[w for w, _ in SCANS])
 def test_other_filters_run_over_whole_batches(conn, orders, where, keep):
     sql = f"SELECT o_orderkey FROM rf_orders WHERE {where}"
-    plan = physical_plan(conn, sql)
-    assert "FilterExec" in plan, plan
-    expected = sorted(r[0] for r in orders if keep(r))
-    assert expected
-    assert keys(conn, sql) == expected
+    check(conn, sql, False, [r[0] for r in orders if keep(r)])
 
 
 def test_a_lookup_in_a_join_runs_over_whole_batches(conn, orders):
@@ -73,14 +73,12 @@ def test_a_lookup_in_a_join_runs_over_whole_batches(conn, orders):
         "SELECT b.o_orderkey FROM rf_orders a JOIN rf_orders b ON a.o_custkey = b.o_custkey "
         "WHERE a.o_orderkey = 4"
     )
-    plan = physical_plan(conn, sql)
-    assert "FilterExec" in plan, plan
     custkey = conn.execute("SELECT o_custkey FROM rf_orders WHERE o_orderkey = 4").fetchone()[0]
     same_customer = conn.execute(
         "SELECT o_orderkey FROM rf_orders WHERE o_custkey = %s", (custkey,)
     ).fetchall()
     assert len(same_customer) > 1
-    assert keys(conn, sql) == sorted(r[0] for r in same_customer)
+    check(conn, sql, False, [r[0] for r in same_customer])
 
 
 def test_a_lookup_beside_a_range_scan_leaves_row_filters_off(conn, orders):
@@ -88,12 +86,8 @@ def test_a_lookup_beside_a_range_scan_leaves_row_filters_off(conn, orders):
         "SELECT o_orderkey FROM rf_orders WHERE o_orderkey = 4 "
         "UNION ALL SELECT o_orderkey FROM rf_orders WHERE o_totalprice < 2000"
     )
-    plan = physical_plan(conn, sql)
-    assert "FilterExec" in plan, plan
-    expected = sorted(
-        [r[0] for r in orders if r[0] == 4] + [r[0] for r in orders if float(r[3]) < 2000]
-    )
-    assert keys(conn, sql) == expected
+    expected = [r[0] for r in orders if r[0] == 4] + [r[0] for r in orders if float(r[3]) < 2000]
+    check(conn, sql, False, expected)
 
 
 def test_a_prepared_lookup_with_a_parameter_finds_its_row(conn, orders):
@@ -112,8 +106,6 @@ def test_a_session_can_ask_for_row_filters_on_every_query(conn, orders):
     sql = "SELECT o_orderkey FROM rf_orders WHERE o_totalprice < 2000"
     conn.execute("SET datafusion.execution.parquet.pushdown_filters = true")
     try:
-        plan = physical_plan(conn, sql)
-        assert "FilterExec" not in plan, plan
-        assert keys(conn, sql) == sorted(r[0] for r in orders if float(r[3]) < 2000)
+        check(conn, sql, True, [r[0] for r in orders if float(r[3]) < 2000])
     finally:
         conn.execute("SET datafusion.execution.parquet.pushdown_filters = false")
