@@ -14,6 +14,7 @@ mod delta_files;
 mod delta_stats;
 mod durability;
 mod error;
+pub mod filter_pushdown_guard;
 mod head_cache;
 pub mod ipc;
 pub mod model;

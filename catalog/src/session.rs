@@ -65,12 +65,15 @@ pub fn new_session_state(
 }
 
 /// The builder behind [`new_session_state`], for roles that add to it (the coordinator adds
-/// the distributed planner) before calling [`register_catalog`].
+/// the distributed planner) before calling [`register_catalog`]. Its physical optimizer is
+/// DataFusion's, with filter pushdown guarded against duplicate column names
+/// ([`crate::filter_pushdown_guard`]).
 pub fn session_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionStateBuilder {
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
-        .with_default_features();
+        .with_default_features()
+        .with_physical_optimizer_rules(crate::filter_pushdown_guard::default_rules());
     if let Some(functions) = builder.scalar_functions().as_mut() {
         crate::bounded_functions::bound(functions);
     }

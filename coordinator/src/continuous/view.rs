@@ -677,7 +677,7 @@ fn optimize_physical(
     state: &SessionState,
     plan: Arc<dyn ExecutionPlan>,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
-    let rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    let rules = basin_catalog::filter_pushdown_guard::default_rules();
     let options = state.config_options();
     rules
         .iter()
