@@ -41,8 +41,16 @@ use crate::query_priority::Priority;
 
 /// Batches a query may run ahead of its reader.
 const AHEAD: usize = 2;
-/// Query runtime workers per core.
-const WORKERS_PER_CORE: usize = 4;
+/// Interactive runtime workers per core.
+const INTERACTIVE_WORKERS_PER_CORE: usize = 4;
+/// Batch runtime workers per core. One: a large query's partitions then stay on as many
+/// threads as there are cores, as in DataFusion's own runtime, instead of being spread (and
+/// woken) across four times as many. Measured on Dec 7 (release, 2 cores, TPC-H SF1, `basin
+/// bench tpch --runs 3` against servers differing only in this): geomean 1.05x and 1.06x
+/// single-node DataFusion's with 4 per core, 0.98x and 1.01x with 1, 1.08x with 2. Batch work
+/// does not need spare workers for responsiveness: interactive queries have their own runtime,
+/// and every operator yields (`cooperative`).
+const BATCH_WORKERS_PER_CORE: usize = 1;
 
 /// Nice value of the batch runtime's threads (see `query_priority`).
 const BATCH_NICE: i32 = 19;
@@ -50,18 +58,19 @@ const BATCH_NICE: i32 = 19;
 fn runtime(priority: Priority) -> Option<&'static Runtime> {
     static INTERACTIVE: OnceLock<Option<Runtime>> = OnceLock::new();
     static BATCH: OnceLock<Option<Runtime>> = OnceLock::new();
-    let (cell, name) = match priority {
-        Priority::Interactive => (&INTERACTIVE, "basin-query"),
-        Priority::Batch => (&BATCH, "basin-batch"),
+    let (cell, name, per_core) = match priority {
+        Priority::Interactive => (&INTERACTIVE, "basin-query", INTERACTIVE_WORKERS_PER_CORE),
+        Priority::Batch => (&BATCH, "basin-batch", BATCH_WORKERS_PER_CORE),
     };
     cell.get_or_init(|| {
-        // More workers than cores: an operator that holds its worker for seconds (a sort
-        // merge, a cross join's batch, a cancelled query running on to its next yield)
-        // must not leave a small query queued behind it; the OS shares the cores instead.
+        // More interactive workers than cores: an operator that holds its worker for a while
+        // (a sort merge, a cross join's batch, a cancelled query running on to its next
+        // yield) must not leave a small query queued behind it; the OS shares the cores
+        // instead.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut builder = Builder::new_multi_thread();
         builder
-            .worker_threads(cores * WORKERS_PER_CORE)
+            .worker_threads(cores * per_core)
             .thread_name(name)
             // Operators over deep expressions recurse too (see the server runtime's).
             .thread_stack_size(256 << 20)
