@@ -15,7 +15,7 @@ mod explain;
 mod failure;
 pub(crate) mod planner;
 mod routing;
-mod row_filters;
+pub(crate) mod row_filters;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

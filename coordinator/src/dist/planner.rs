@@ -53,22 +53,28 @@ impl QueryPlanner for BasinQueryPlanner {
         logical_plan: &LogicalPlan,
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        // Parquet row filters for lookups by key only (see `row_filters`).
+        // Parquet row filters for lookups by key only, unless the session says otherwise (see
+        // `row_filters`).
         let with_row_filters = match session.as_any().downcast_ref::<SessionState>() {
-            Some(state)
-                if !state.config_options().execution.parquet.pushdown_filters
-                    && super::row_filters::has_key_lookup(logical_plan) =>
-            {
-                let mut state = state.clone();
-                state
-                    .config_mut()
-                    .options_mut()
-                    .execution
-                    .parquet
-                    .pushdown_filters = true;
-                Some(state)
+            Some(state) => {
+                let mode = state
+                    .config()
+                    .get_extension::<super::row_filters::RowFilterMode>()
+                    .map_or_else(Default::default, |mode| *mode);
+                let current = state.config_options().execution.parquet.pushdown_filters;
+                let wanted = mode.wants(logical_plan, current);
+                (wanted != current).then(|| {
+                    let mut state = state.clone();
+                    state
+                        .config_mut()
+                        .options_mut()
+                        .execution
+                        .parquet
+                        .pushdown_filters = wanted;
+                    state
+                })
             }
-            _ => None,
+            None => None,
         };
         let session: &dyn Session = match &with_row_filters {
             Some(state) => state,

@@ -17,6 +17,10 @@
 //! or dates is left out: in analytic schemas those columns are mostly categories (a status, a
 //! segment, a ship mode) that keep a large share of the rows. A session that sets
 //! `datafusion.execution.parquet.pushdown_filters` itself keeps row filters for every query.
+//!
+//! `SET basin.row_filters = 'on' | 'off'` overrides the choice for a session (`'auto'`, the
+//! default, chooses as above): `off` is the way out should a row-filter bug in DataFusion hit
+//! a lookup, since `pushdown_filters = false` cannot be told from the default.
 
 use arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -24,6 +28,42 @@ use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, LogicalPlan, Operator, TableScan};
+
+/// The session setting that overrides the per-query choice.
+pub(crate) const SETTING: &str = "basin.row_filters";
+
+/// `basin.row_filters` as of a statement, carried in its session config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum RowFilterMode {
+    /// Row filters for lookups by key, and wherever the session turned DataFusion's on.
+    #[default]
+    Auto,
+    /// Row filters for every query.
+    On,
+    /// No row filters, whatever DataFusion's setting says.
+    Off,
+}
+
+impl RowFilterMode {
+    /// The mode a setting's text names (`auto`, `on`/`true`, `off`/`false`, quoted or not).
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text.trim().trim_matches('\'').to_ascii_lowercase().as_str() {
+            "auto" | "default" | "" => Some(Self::Auto),
+            "on" | "true" => Some(Self::On),
+            "off" | "false" => Some(Self::Off),
+            _ => None,
+        }
+    }
+
+    /// Whether `plan` runs with row filters, given DataFusion's setting in its session.
+    pub(crate) fn wants(self, plan: &LogicalPlan, session_setting: bool) -> bool {
+        match self {
+            Self::Auto => session_setting || has_key_lookup(plan),
+            Self::On => true,
+            Self::Off => false,
+        }
+    }
+}
 
 /// `IN` lists up to this long count as a lookup.
 const MAX_LOOKUP_VALUES: usize = 64;

@@ -18,6 +18,8 @@ pub(crate) fn default_settings() -> BTreeMap<String, String> {
         // 0: half of the coordinator's memory pool (see query_memory.rs).
         ("basin.query_memory_limit", "0"),
         ("basin.read_consistency", "default"),
+        // auto: Parquet row filters for lookups by key (see dist/row_filters.rs).
+        ("basin.row_filters", "auto"),
         ("client_encoding", "UTF8"),
         ("client_min_messages", "notice"),
         ("datestyle", "ISO, MDY"),

@@ -169,6 +169,12 @@ async fn pinned_state(
         .set_extension(Arc::new(crate::query_memory::QueryMemorySetting(
             session.vars.get(crate::query_memory::SETTING),
         )));
+    let row_filters = session
+        .vars
+        .get(crate::dist::row_filters::SETTING)
+        .and_then(|text| crate::dist::row_filters::RowFilterMode::parse(&text))
+        .unwrap_or_default();
+    state.config_mut().set_extension(Arc::new(row_filters));
     let views = materialized_views_read(plan);
     if views.is_empty() {
         return Ok((state, None));

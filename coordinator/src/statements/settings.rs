@@ -232,6 +232,17 @@ fn set_one(session: &Session, name: &str, value: String) -> Result<()> {
             ),
         ));
     }
+    if name == crate::dist::row_filters::SETTING
+        && crate::dist::row_filters::RowFilterMode::parse(&value).is_none()
+    {
+        return Err(Error::user(
+            "22023",
+            format!(
+                "invalid value for parameter \"{name}\": \"{value}\" (expected 'auto', 'on' \
+                 or 'off')"
+            ),
+        ));
+    }
     if name == crate::query_memory::SETTING
         && basin_catalog::streams::parse_bytes(value.trim().trim_matches('\'')).is_none()
     {
