@@ -53,10 +53,19 @@ pub(crate) fn encode_batch(batch: &RecordBatch, formats: &[FieldFormat]) -> Resu
         .map_err(|e| Error::Internal(format!("format result column: {e}")))?;
     let mut rows = Vec::with_capacity(batch.num_rows());
     let mut buffer = BytesMut::with_capacity(batch.num_rows() * columns.len() * 12);
+    // One scratch string for the values whose text is built before it is written.
+    let mut scratch = String::new();
     for row in 0..batch.num_rows() {
         for (index, column) in columns.iter().enumerate() {
             let format = formats.get(index).copied().unwrap_or(FieldFormat::Text);
-            write_value(&mut buffer, column, row, format, &formatters[index])?;
+            write_value(
+                &mut buffer,
+                &mut scratch,
+                column,
+                row,
+                format,
+                &formatters[index],
+            )?;
         }
         rows.push(DataRow::new(buffer.split(), columns.len() as i16));
     }
@@ -121,6 +130,7 @@ fn is_null_at(column: &dyn Array, index: usize) -> bool {
 /// Writes one field: a 4-byte length (-1 for NULL) and the value's bytes.
 fn write_value(
     buffer: &mut BytesMut,
+    scratch: &mut String,
     column: &ArrayRef,
     row: usize,
     format: FieldFormat,
@@ -133,7 +143,7 @@ fn write_value(
     let length_at = buffer.len();
     buffer.put_i32(0);
     match format {
-        FieldFormat::Text => write_text(buffer, column, row, formatter)?,
+        FieldFormat::Text => write_text(buffer, scratch, column, row, formatter),
         FieldFormat::Binary => write_binary(buffer, column, row)?,
     }
     let length = (buffer.len() - length_at - 4) as i32;
@@ -141,16 +151,51 @@ fn write_value(
     Ok(())
 }
 
+/// Text output of one non-null value. Strings and integers, most of what results hold, go
+/// straight into the row; other types are built in `scratch` first.
 fn write_text(
     buffer: &mut BytesMut,
+    scratch: &mut String,
     column: &ArrayRef,
     row: usize,
     formatter: &ArrayFormatter<'_>,
-) -> Result<()> {
-    let mut text = String::new();
-    text_value(&mut text, column, row, formatter);
-    buffer.put_slice(text.as_bytes());
-    Ok(())
+) {
+    let mut digits = itoa::Buffer::new();
+    match column.data_type() {
+        DataType::Utf8 => buffer.put_slice(column.as_string::<i32>().value(row).as_bytes()),
+        DataType::Int16 => buffer.put_slice(
+            digits
+                .format(
+                    column
+                        .as_primitive::<arrow::datatypes::Int16Type>()
+                        .value(row),
+                )
+                .as_bytes(),
+        ),
+        DataType::Int32 => buffer.put_slice(
+            digits
+                .format(
+                    column
+                        .as_primitive::<arrow::datatypes::Int32Type>()
+                        .value(row),
+                )
+                .as_bytes(),
+        ),
+        DataType::Int64 => buffer.put_slice(
+            digits
+                .format(
+                    column
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .value(row),
+                )
+                .as_bytes(),
+        ),
+        _ => {
+            scratch.clear();
+            text_value(scratch, column, row, formatter);
+            buffer.put_slice(scratch.as_bytes());
+        }
+    }
 }
 
 /// Postgres text output for one non-null value.
@@ -633,6 +678,86 @@ mod tests {
         let mut zero = BytesMut::new();
         numeric_binary(&mut zero, 0, 2);
         assert_eq!(&zero[..], &[0, 0, 0, 0, 0, 0, 0, 2]);
+    }
+
+    /// The fields of one encoded row, `None` for NULL.
+    fn fields(row: &DataRow) -> Vec<Option<String>> {
+        let mut data = &row.data[..];
+        (0..row.field_count)
+            .map(|_| {
+                let (length, rest) = data.split_at(4);
+                let length = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+                if length < 0 {
+                    data = rest;
+                    return None;
+                }
+                let (value, rest) = rest.split_at(length as usize);
+                data = rest;
+                Some(String::from_utf8(value.to_vec()).expect("utf-8 text"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_rows_of_strings_integers_and_others() {
+        use std::sync::Arc;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some("a b"), None, Some("")])) as ArrayRef,
+            ),
+            (
+                "i16",
+                Arc::new(Int16Array::from(vec![i16::MIN, 0, 7])) as ArrayRef,
+            ),
+            (
+                "i32",
+                Arc::new(Int32Array::from(vec![Some(-42), Some(i32::MAX), None])) as ArrayRef,
+            ),
+            (
+                "i64",
+                Arc::new(Int64Array::from(vec![i64::MIN, 1, -1])) as ArrayRef,
+            ),
+            (
+                "f",
+                Arc::new(Float64Array::from(vec![0.5, 1e20, f64::NAN])) as ArrayRef,
+            ),
+            (
+                "b",
+                Arc::new(BooleanArray::from(vec![true, false, true])) as ArrayRef,
+            ),
+        ])
+        .expect("batch");
+        let rows = encode_batch(&batch, &[FieldFormat::Text; 6]).expect("encode");
+        let text: Vec<Vec<Option<String>>> = rows.iter().map(fields).collect();
+        let expected = [
+            [
+                Some("a b"),
+                Some("-32768"),
+                Some("-42"),
+                Some("-9223372036854775808"),
+                Some("0.5"),
+                Some("t"),
+            ],
+            [
+                None,
+                Some("0"),
+                Some("2147483647"),
+                Some("1"),
+                Some("1e+20"),
+                Some("f"),
+            ],
+            [
+                Some(""),
+                Some("7"),
+                None,
+                Some("-1"),
+                Some("NaN"),
+                Some("t"),
+            ],
+        ]
+        .map(|row| row.map(|v| v.map(str::to_owned)).to_vec());
+        assert_eq!(text, expected);
     }
 
     #[test]

@@ -2,18 +2,20 @@
 //! around every batch of the result stream, and Arrow batches turned into DataRows lazily so a
 //! result is never held whole in memory.
 
-use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use arrow::datatypes::Schema;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo, SendableRowStream};
-use pgwire::error::PgWireError;
-use tokio_util::sync::CancellationToken;
+use pgwire::error::{PgWireError, PgWireResult};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::encode::{encode_batch, is_regproc};
 use super::types::{pg_type, type_modifier, type_size};
@@ -245,12 +247,52 @@ pub(crate) async fn run(
     })
 }
 
-struct RowState {
+/// A statement's rows for the wire: each Arrow batch is encoded when the previous one's rows
+/// are sent, and the statement's cancellation (cancel request, `statement_timeout`) ends it
+/// between batches or while it waits for one. A hand-written stream rather than
+/// `futures::stream::unfold`, which moves its whole state into a new future for every row.
+struct RowStream {
     batches: SendableRecordBatchStream,
     formats: Vec<FieldFormat>,
-    pending: VecDeque<pgwire::messages::data::DataRow>,
+    pending: std::vec::IntoIter<pgwire::messages::data::DataRow>,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     guard: StatementGuard,
     done: bool,
+}
+
+impl Stream for RowStream {
+    type Item = PgWireResult<pgwire::messages::data::DataRow>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(row) = this.pending.next() {
+                return Poll::Ready(Some(Ok(row)));
+            }
+            if this.done {
+                this.guard.finish();
+                return Poll::Ready(None);
+            }
+            if this.cancelled.as_mut().poll(cx).is_ready() {
+                this.done = true;
+                return Poll::Ready(Some(Err(PgWireError::from(this.guard.error()))));
+            }
+            match std::task::ready!(this.batches.poll_next_unpin(cx)) {
+                None => this.done = true,
+                Some(Err(e)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(PgWireError::from(Error::from(e)))));
+                }
+                Some(Ok(batch)) => match encode_batch(&batch, &this.formats) {
+                    Ok(rows) => this.pending = rows.into_iter(),
+                    Err(e) => {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(PgWireError::from(e))));
+                    }
+                },
+            }
+        }
+    }
 }
 
 fn row_stream(
@@ -258,43 +300,12 @@ fn row_stream(
     fields: Arc<Vec<FieldInfo>>,
     guard: StatementGuard,
 ) -> SendableRowStream {
-    let state = RowState {
+    Box::pin(RowStream {
         batches,
         formats: fields.iter().map(FieldInfo::format).collect(),
-        pending: VecDeque::new(),
+        pending: Vec::new().into_iter(),
+        cancelled: Box::pin(guard.token.clone().cancelled_owned()),
         guard,
         done: false,
-    };
-    Box::pin(futures::stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some(row) = state.pending.pop_front() {
-                return Some((Ok(row), state));
-            }
-            if state.done {
-                state.guard.finish();
-                return None;
-            }
-            let next = tokio::select! {
-                next = state.batches.next() => next,
-                () = state.guard.token.cancelled() => {
-                    state.done = true;
-                    return Some((Err(PgWireError::from(state.guard.error())), state));
-                }
-            };
-            match next {
-                None => state.done = true,
-                Some(Err(e)) => {
-                    state.done = true;
-                    return Some((Err(PgWireError::from(Error::from(e))), state));
-                }
-                Some(Ok(batch)) => match encode_batch(&batch, &state.formats) {
-                    Ok(rows) => state.pending.extend(rows),
-                    Err(e) => {
-                        state.done = true;
-                        return Some((Err(PgWireError::from(e)), state));
-                    }
-                },
-            }
-        }
-    }))
+    })
 }
