@@ -253,14 +253,22 @@ impl Manager {
             .as_ref()
             .is_some_and(|m| !m.views.is_empty() || !m.tables.is_empty());
         let mut last_checkpoint = Instant::now();
+        // The checkpoint being written, and whether one is due that could not start because
+        // the previous one was still being written.
+        let mut writing: Option<tokio::task::JoinHandle<()>> = None;
+        let mut owed = false;
         let mut ticker = tokio::time::interval(self.epoch);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
                     // A graceful stop resumes from exactly here.
+                    if let Some(writing) = writing.take() {
+                        let _ = writing.await;
+                    }
                     if !views.is_empty() {
-                        self.checkpoint(&views).await;
+                        let (epoch, data) = self.capture(&views);
+                        self.persist(epoch, data).await;
                     }
                     return;
                 }
@@ -285,12 +293,24 @@ impl Manager {
                     || last_checkpoint.elapsed() >= self.checkpoint_every
                     || pressure && last_checkpoint.elapsed() >= Duration::from_secs(1)
             };
-            if due {
+            owed |= due;
+            // The state is taken here, at the committed epoch; encoding and writing it (all of
+            // a view's rows, fsynced) run beside the next epochs, which would otherwise wait
+            // for it. One checkpoint is written at a time; the previous one stays the one to
+            // resume from (and keeps its log offsets) until the next is durable.
+            if owed
+                && writing
+                    .as_ref()
+                    .is_none_or(tokio::task::JoinHandle::is_finished)
+            {
+                owed = false;
                 holding = !views.is_empty();
-                self.checkpoint(&views).await;
+                let (epoch, data) = self.capture(&views);
+                let manager = Arc::clone(&self);
+                writing = Some(tokio::spawn(async move {
+                    manager.persist(epoch, data).await;
+                }));
                 last_checkpoint = Instant::now();
-                // Shows the checkpoint's epoch.
-                self.publish_status(&views, &broken);
             }
         }
     }
@@ -523,8 +543,8 @@ impl Manager {
         !rebuilt.is_empty()
     }
 
-    /// Checkpoints every view's state at the committed epoch.
-    async fn checkpoint(&self, views: &BTreeMap<Oid, View>) {
+    /// Every view's state at the committed epoch, for [`Self::persist`].
+    fn capture(&self, views: &BTreeMap<Oid, View>) -> (u64, Vec<checkpoint::ViewStateData>) {
         let committed = self.catalog.epochs().committed();
         let mut data = Vec::new();
         for view in views.values() {
@@ -536,7 +556,12 @@ impl Manager {
                 }
             }
         }
-        let epoch = committed.epoch;
+        (committed.epoch, data)
+    }
+
+    /// Writes a checkpoint of `data` taken at `epoch`; once it is durable, the logs may drop
+    /// what only the previous checkpoint needed.
+    async fn persist(&self, epoch: u64, data: Vec<checkpoint::ViewStateData>) {
         let written = match self.catalog.view_checkpoints() {
             Ok(location) => checkpoint::write(&location, epoch, data).await,
             Err(error) => Err(error),

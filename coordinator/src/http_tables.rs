@@ -249,6 +249,9 @@ async fn list_tables(State(state): State<TablesState>) -> Response {
     Json(serde_json::json!({ "tables": tables })).into_response()
 }
 
+/// How long `POST /compact` waits for the epoch of the rows acknowledged before it.
+const COMPACT_EPOCH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn compact(State(state): State<TablesState>, Path(name): Path<String>) -> Response {
     let table = match ingest::parse_name(&name) {
         Ok(target) => match ingest::stream_table(&state.catalog, &target).await {
@@ -257,6 +260,14 @@ async fn compact(State(state): State<TablesState>, Path(name): Path<String>) -> 
         },
         Err(error) => return error_response(&error),
     };
+    // Compaction leaves in the log the rows after the last committed epoch (a reader pinned
+    // to it must not find them in the lake), so rows acknowledged just before this call would
+    // wait for the next round: let the epoch they belong to commit first (one epoch, 100 ms by
+    // default; past the wait, the round takes what it may).
+    let epochs = state.catalog.epochs();
+    epochs
+        .wait_committed(epochs.open_epoch(), COMPACT_EPOCH_WAIT)
+        .await;
     match state.catalog.compact_stream(&table).await {
         Ok(rows) => Json(serde_json::json!({ "table": table.name(), "compacted_rows": rows }))
             .into_response(),

@@ -161,7 +161,8 @@ async fn read_ipc(location: &Location, epoch: u64, file: &str) -> Result<Vec<Rec
 
 /// Writes a checkpoint at `epoch` and makes it the latest.
 pub async fn write(location: &Location, epoch: u64, views: Vec<ViewStateData>) -> Result<Manifest> {
-    let (manifest, files) = encode(epoch, views)?;
+    // Encoding copies every row of every view: off the async workers.
+    let (manifest, files) = blocking(move || encode(epoch, views)).await?;
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Corrupt {
         path: MANIFEST.to_owned(),
         message: format!("cannot serialise checkpoint manifest: {e}"),
