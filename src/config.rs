@@ -29,11 +29,15 @@ fn default_coordinator_memory() -> u64 {
 /// Executors `standalone` starts when not told otherwise.
 pub(crate) const DEFAULT_STANDALONE_EXECUTORS: usize = 2;
 
-/// `distribute_min_bytes` of `standalone` when not set: its executors share the coordinator's
-/// cores, so distributing a query adds exchange work and no CPU. Measured at SF1 on 2 cores
-/// (docs/benchmarks.md, "Where the executors run"): TPC-H's geomean was 196 ms distributed and
-/// 166 ms single-node, TPC-DS's 147 ms and 104 ms. Scans beyond this still go to the
-/// executors, whose memory pools and spill space add to the coordinator's.
+/// The least `distribute_min_bytes` of `standalone` when not set. Its executors share the
+/// coordinator's cores, so distributing a query adds exchange work and no CPU: measured on 2
+/// cores (docs/benchmarks.md, "Where the executors run"), TPC-H SF1's geomean was 196 ms
+/// distributed and 166 ms single-node, TPC-DS's 147 ms and 104 ms; at SF10 (lineitem 1.6 GB of
+/// Parquet), 1.18x DataFusion's time distributed against 1.02x single-node. So `standalone`
+/// distributes only queries reading more than the coordinator's memory pool
+/// ([`standalone_distribute_min_bytes`]); a smaller one that runs out of the coordinator's
+/// memory before its first row is run again over the executors. This is the floor when the
+/// pool is unlimited or unknown.
 pub(crate) const STANDALONE_DISTRIBUTE_MIN_BYTES: u64 = 1 << 30;
 
 /// Most executors `standalone` will start on one machine.
@@ -270,6 +274,12 @@ pub(crate) fn coordinator_config(
     Ok(config)
 }
 
+/// `standalone`'s default `distribute_min_bytes`: the coordinator's memory pool, at least
+/// [`STANDALONE_DISTRIBUTE_MIN_BYTES`].
+pub(crate) fn standalone_distribute_min_bytes(coordinator_memory_bytes: u64) -> u64 {
+    coordinator_memory_bytes.max(STANDALONE_DISTRIBUTE_MIN_BYTES)
+}
+
 pub(crate) fn standalone_config(
     args: &StandaloneArgs,
     file: &FileConfig,
@@ -279,7 +289,8 @@ pub(crate) fn standalone_config(
     if args.coordinator.distribute_min_bytes.is_none()
         && file.coordinator.distribute_min_bytes.is_none()
     {
-        coordinator.distribute_min_bytes = STANDALONE_DISTRIBUTE_MIN_BYTES;
+        coordinator.distribute_min_bytes =
+            standalone_distribute_min_bytes(coordinator.memory_limit_bytes);
     }
     let executors = args
         .executors

@@ -60,9 +60,16 @@ fn defaults_apply_when_nothing_is_set() {
         "a coordinator's executors bring cores of their own"
     );
     assert_eq!(
-        standalone.coordinator.distribute_min_bytes, STANDALONE_DISTRIBUTE_MIN_BYTES,
+        standalone.coordinator.distribute_min_bytes,
+        standalone_distribute_min_bytes(standalone.coordinator.memory_limit_bytes),
         "standalone's executors share the coordinator's cores"
     );
+    assert!(standalone.coordinator.distribute_min_bytes >= STANDALONE_DISTRIBUTE_MIN_BYTES);
+    assert_eq!(
+        standalone_distribute_min_bytes(0),
+        STANDALONE_DISTRIBUTE_MIN_BYTES
+    );
+    assert_eq!(standalone_distribute_min_bytes(6 << 30), 6 << 30);
     let told = StandaloneArgs {
         coordinator: CoordinatorArgs {
             distribute_min_bytes: Some(ByteSize(0)),

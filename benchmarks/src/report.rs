@@ -319,8 +319,9 @@ fn distribution_note(started: bool) -> String {
     }
     match std::env::var("BASIN_DISTRIBUTE_MIN_BYTES") {
         Ok(bytes) => format!(" (queries reading at least {bytes} of files distributed over them)"),
-        Err(_) => " (queries reading at least 1 GiB of files distributed over them, \
-                   standalone's default; smaller ones run on the coordinator)"
+        Err(_) => " (queries reading more files than the coordinator's memory pool, at least \
+                   1 GiB, or running out of its memory, distributed over them, standalone's \
+                   default; the rest run on the coordinator)"
             .to_owned(),
     }
 }

@@ -173,7 +173,36 @@ impl Distribution {
         if !Self::is_distributed(&physical) {
             info.stages = 1;
             info.attempts = 1;
-            return Ok(execute_local(physical, state)?);
+            if self.membership.live_urls().is_empty() {
+                return Ok(execute_local(physical, state)?);
+            }
+            // Kept here because it reads too little to be worth distributing: if it runs out
+            // of the coordinator's memory before its first row, the executors' memory is
+            // there too.
+            let schema = physical.schema();
+            let (first, rest) = match first_batch(execute_local(physical, state)?).await {
+                Ok(started) => started,
+                Err(err) if is_out_of_memory(&err) => {
+                    let mut anywhere = state.clone();
+                    anywhere
+                        .config_mut()
+                        .set_extension(Arc::new(planner::DistributeAnySize));
+                    let distributed = anywhere.create_physical_plan(logical).await?;
+                    if !Self::is_distributed(&distributed) {
+                        return Err(err.into());
+                    }
+                    tracing::info!(
+                        error = %err,
+                        "query ran out of memory on the coordinator; running it over the executors"
+                    );
+                    return Box::pin(self.execute(&anywhere, logical, distributed, log, info))
+                        .await;
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let rows = futures::stream::iter(first.map(Ok::<RecordBatch, DataFusionError>))
+                .chain(rest.fuse());
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
         }
         let queued = self.admission.available_permits() == 0;
         if queued {
@@ -192,17 +221,11 @@ impl Distribution {
             let routing = self.next_routing();
             let schema = physical.schema();
             let first = async {
-                let mut stream =
-                    execute_stream(Arc::clone(&physical), self.task_context(state, &routing)?)?;
-                // Skip empty batches: nothing has reached the client until a row has.
-                loop {
-                    match stream.next().await {
-                        Some(Ok(batch)) if batch.num_rows() == 0 => continue,
-                        Some(Ok(batch)) => return Ok((Some(batch), stream)),
-                        Some(Err(err)) => return Err(err),
-                        None => return Ok((None, stream)),
-                    }
-                }
+                first_batch(execute_stream(
+                    Arc::clone(&physical),
+                    self.task_context(state, &routing)?,
+                )?)
+                .await
             }
             .await;
             info.executors = routing.used().into_iter().map(|(id, _)| id).collect();
@@ -271,6 +294,26 @@ impl Distribution {
             .await
             .map_err(|_| Error::Internal("admission closed".to_owned()))
     }
+}
+
+/// Runs `stream` to its first non-empty batch (nothing has reached the client until a row
+/// has), returning it and the rest of the stream.
+async fn first_batch(
+    mut stream: SendableRecordBatchStream,
+) -> datafusion::error::Result<(Option<RecordBatch>, SendableRecordBatchStream)> {
+    loop {
+        match stream.next().await {
+            Some(Ok(batch)) if batch.num_rows() == 0 => continue,
+            Some(Ok(batch)) => return Ok((Some(batch), stream)),
+            Some(Err(err)) => return Err(err),
+            None => return Ok((None, stream)),
+        }
+    }
+}
+
+/// Whether a query failed for want of memory (SQLSTATE 53200).
+fn is_out_of_memory(err: &DataFusionError) -> bool {
+    matches!(err.find_root(), DataFusionError::ResourcesExhausted(_))
 }
 
 /// After rows were sent, a lost executor cannot be hidden: say so with a retryable SQLSTATE.

@@ -491,6 +491,39 @@ def test_query_beyond_executor_memory_fails_with_53200_and_executors_stay_up(tmp
         cluster.stop()
 
 
+def test_query_out_of_coordinator_memory_runs_again_over_the_executors(tmp_path):
+    """A query small enough to stay on the coordinator (under --distribute-min-bytes) that runs
+    out of the coordinator's memory before its first row is planned again, distributed, and
+    answered by the executors; a query the executors cannot run keeps its 53200."""
+    cluster = Cluster(tmp_path, distribute_min_bytes="1GiB")
+    try:
+        for _ in range(2):
+            cluster.add_executor()
+        cluster.wait_live(2)
+        cluster.create_tpch_tables()
+        # The build side of a hash join cannot spill; a few MiB of l_comment strings.
+        join = (
+            "SELECT count(*) FROM lineitem a JOIN lineitem b "
+            "ON a.l_comment = b.l_comment AND a.l_orderkey <> b.l_orderkey"
+        )
+        with cluster.connect() as conn:
+            expected = conn.execute(join).fetchone()
+            assert cluster.last_query(conn, "%l_comment = b.l_comment%")[1] == 1, "single-node"
+            conn.execute("SET basin.query_memory_limit = '1MB'")
+            assert conn.execute(join).fetchone() == expected
+            state, stages, attempts, executors = cluster.last_query(conn, "%l_comment = b.l_comment%")
+            assert state == "finished" and stages > 1 and len(executors.split(",")) == 2, (state, stages, executors)
+            # Nothing to distribute (no file scan): the coordinator's 53200 stands.
+            with pytest.raises(psycopg.errors.OutOfMemory):
+                conn.execute(
+                    "SELECT count(*) FROM generate_series(1, 200000) AS a(x) "
+                    "JOIN generate_series(1, 200000) AS b(y) ON x = y"
+                ).fetchone()
+        assert "running it over the executors" in cluster.log_tail()
+    finally:
+        cluster.stop()
+
+
 def test_standalone_restarts_a_killed_executor(tmp_path):
     from conftest import Basin
 

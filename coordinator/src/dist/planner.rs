@@ -37,6 +37,12 @@ static EXECUTOR_FUNCTIONS: LazyLock<HashSet<String>> = LazyLock::new(|| {
         .collect()
 });
 
+/// A session-config extension: distribute the query whatever it reads, when it can be
+/// distributed at all. Set for the second run of a query that ran out of memory on the
+/// coordinator ([`crate::dist::Distribution::execute`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DistributeAnySize;
+
 #[derive(Debug)]
 pub(crate) struct BasinQueryPlanner {
     /// datafusion-distributed's planner.
@@ -88,7 +94,16 @@ impl QueryPlanner for BasinQueryPlanner {
         // gets its answers from the coordinator, which honours it.
         let default_time_zone =
             session.config_options().execution.time_zone.as_deref() == Some("+00:00");
-        if live == 0 || !default_time_zone || !self.worth_distributing(&single)? {
+        let any_size = session
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .is_some_and(|state| {
+                state
+                    .config()
+                    .get_extension::<DistributeAnySize>()
+                    .is_some()
+            });
+        if live == 0 || !default_time_zone || !self.worth_distributing(&single, any_size)? {
             return Ok(single);
         }
         if live > 1 {
@@ -113,9 +128,11 @@ impl QueryPlanner for BasinQueryPlanner {
 }
 
 impl BasinQueryPlanner {
-    fn worth_distributing(&self, plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+    fn worth_distributing(&self, plan: &Arc<dyn ExecutionPlan>, any_size: bool) -> Result<bool> {
         let shape = PlanShape::of(plan)?;
-        Ok(shape.file_scans > 0 && shape.executor_safe && shape.file_bytes >= self.min_bytes)
+        Ok(shape.file_scans > 0
+            && shape.executor_safe
+            && (any_size || shape.file_bytes >= self.min_bytes))
     }
 }
 
