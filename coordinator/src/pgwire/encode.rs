@@ -160,42 +160,31 @@ fn write_text(
     row: usize,
     formatter: &ArrayFormatter<'_>,
 ) {
-    let mut digits = itoa::Buffer::new();
     match column.data_type() {
         DataType::Utf8 => buffer.put_slice(column.as_string::<i32>().value(row).as_bytes()),
-        DataType::Int16 => buffer.put_slice(
-            digits
-                .format(
-                    column
-                        .as_primitive::<arrow::datatypes::Int16Type>()
-                        .value(row),
-                )
-                .as_bytes(),
-        ),
-        DataType::Int32 => buffer.put_slice(
-            digits
-                .format(
-                    column
-                        .as_primitive::<arrow::datatypes::Int32Type>()
-                        .value(row),
-                )
-                .as_bytes(),
-        ),
-        DataType::Int64 => buffer.put_slice(
-            digits
-                .format(
-                    column
-                        .as_primitive::<arrow::datatypes::Int64Type>()
-                        .value(row),
-                )
-                .as_bytes(),
-        ),
+        DataType::Int16 => put_integer::<arrow::datatypes::Int16Type>(buffer, column, row),
+        DataType::Int32 => put_integer::<arrow::datatypes::Int32Type>(buffer, column, row),
+        DataType::Int64 => put_integer::<arrow::datatypes::Int64Type>(buffer, column, row),
         _ => {
             scratch.clear();
             text_value(scratch, column, row, formatter);
             buffer.put_slice(scratch.as_bytes());
         }
     }
+}
+
+/// An integer's decimal text, written into the row.
+fn put_integer<T>(buffer: &mut BytesMut, column: &ArrayRef, row: usize)
+where
+    T: arrow::datatypes::ArrowPrimitiveType,
+    T::Native: itoa::Integer,
+{
+    let mut digits = itoa::Buffer::new();
+    buffer.put_slice(
+        digits
+            .format(column.as_primitive::<T>().value(row))
+            .as_bytes(),
+    );
 }
 
 /// Postgres text output for one non-null value.
