@@ -173,7 +173,9 @@ impl Distribution {
         if !Self::is_distributed(&physical) {
             info.stages = 1;
             info.attempts = 1;
-            if self.membership.live_urls().is_empty() {
+            // A write may have written part of its rows before it failed: it is not run twice.
+            let writes = matches!(logical, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
+            if writes || self.membership.live_urls().is_empty() {
                 return Ok(execute_local(physical, state)?);
             }
             // Kept here because it reads too little to be worth distributing: if it runs out
