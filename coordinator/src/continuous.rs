@@ -266,8 +266,11 @@ impl Manager {
                     if let Some(writing) = writing.take() {
                         let _ = writing.await;
                     }
-                    if !views.is_empty() {
-                        let (epoch, data) = self.capture(&views);
+                    let (epoch, data) = self.capture(&views);
+                    // Not over the checkpoint just written at the same epoch: rewriting its
+                    // files in place could leave the durable manifest pointing at torn ones.
+                    let written = *self.last_checkpoint.read().unwrap_or_else(|e| e.into_inner());
+                    if !views.is_empty() && written != Some(epoch) {
                         self.persist(epoch, data).await;
                     }
                     return;
