@@ -29,6 +29,7 @@ mod store;
 pub mod stream_log;
 pub mod streams;
 mod tables;
+pub mod value_range;
 pub mod views;
 
 pub use ddl::{DropKind, RelationName};

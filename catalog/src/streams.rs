@@ -17,6 +17,7 @@ mod provider;
 mod retention;
 mod shard;
 mod stats;
+mod tail_pruning;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

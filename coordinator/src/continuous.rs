@@ -13,6 +13,7 @@ mod changes;
 mod compile;
 pub(crate) mod feed;
 mod freshness;
+mod join_bounds;
 mod panes;
 mod view;
 mod window_close;

@@ -91,7 +91,7 @@ pub(crate) struct Compiled {
 }
 
 /// The changing input a scan reads, if any.
-fn changing_input(scan: &TableScan) -> Option<Input> {
+pub(super) fn changing_input(scan: &TableScan) -> Option<Input> {
     let provider = source_as_provider(&scan.source).ok()?;
     if let Some(stream) = provider.downcast_ref::<StreamTableProvider>() {
         return Some(Input::Stream(Arc::clone(stream.table())));

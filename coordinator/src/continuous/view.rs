@@ -481,8 +481,9 @@ impl View {
                     },
                 }
             }
+            let bounded = super::join_bounds::bound_by_new_rows(&self.compiled.plan, *oid, delta)?;
             let only = BTreeMap::from([(*oid, delta.clone())]);
-            let plan = super::compile::substitute_some(&self.compiled.plan, &only, false)?;
+            let plan = super::compile::substitute_some(&bounded, &only, false)?;
             terms.push((plan, Some(pin)));
         }
         Ok(terms)
