@@ -520,7 +520,14 @@ impl Manager {
                     }
                     advanced.push(view.oid);
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    // A window-close view that closed no window shows all it can: its rows
+                    // wait for the watermark, not for Basin. Its freshness counts from the
+                    // rows of the epoch that closes the next window.
+                    if view.window_close.is_some() {
+                        view.pending_since = None;
+                    }
+                }
                 Err(error) => {
                     tracing::error!(view = %view.name, %error, "materialized view failed; it keeps its last rows");
                     view.failed = Some(error.to_string());

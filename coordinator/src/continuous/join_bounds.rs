@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{DataType, TimeUnit};
 use basin_catalog::model::Oid;
 use basin_catalog::value_range::{greatest, least};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::utils::split_conjunction;
@@ -88,7 +88,10 @@ fn bound(
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = conjunct else {
         return None;
     };
-    let (a, b) = (column_under_cast(left, schema)?, column_under_cast(right, schema)?);
+    let (a, b) = (
+        column_under_cast(left, schema)?,
+        column_under_cast(right, schema)?,
+    );
     let (o, n, op) = if other.schema().has_column(a) && new.schema().has_column(b) {
         (a, b, *op)
     } else if other.schema().has_column(b) && new.schema().has_column(a) {
@@ -103,7 +106,12 @@ fn bound(
         Operator::LtEq | Operator::Lt => false,
         _ => return None,
     };
-    let limit = if lower { least(&values) } else { greatest(&values) }.ok()?;
+    let limit = if lower {
+        least(&values)
+    } else {
+        greatest(&values)
+    }
+    .ok()?;
     let (_, field) = other.schema().qualified_field_from_column(o).ok()?;
     if limit.is_null() {
         return None;
@@ -116,7 +124,14 @@ fn bound(
         (limit, op)
     } else {
         let limit = timestamp_in_unit(&limit, field.data_type(), lower)?;
-        (limit, if lower { Operator::GtEq } else { Operator::LtEq })
+        (
+            limit,
+            if lower {
+                Operator::GtEq
+            } else {
+                Operator::LtEq
+            },
+        )
     };
     Some(Expr::BinaryExpr(BinaryExpr::new(
         Box::new(Expr::Column(o.clone())),
@@ -221,7 +236,13 @@ fn trace(plan: &LogicalPlan, column: &Column, input: Oid) -> Option<String> {
                 return None;
             }
             let index = aggregate.schema.index_of_column(column).ok()?;
-            match aggregate.group_expr.get(index)?.clone().unalias_nested().data {
+            match aggregate
+                .group_expr
+                .get(index)?
+                .clone()
+                .unalias_nested()
+                .data
+            {
                 Expr::Column(below) => trace(&aggregate.input, &below, input),
                 _ => None,
             }
@@ -270,8 +291,14 @@ mod tests {
         assert_eq!(timestamp_in_unit(&ns(-1_500), &micros, true), Some(at(-2)));
         assert_eq!(timestamp_in_unit(&ns(-1_500), &micros, false), Some(at(-1)));
         let seconds = ScalarValue::TimestampSecond(Some(3), None);
-        assert_eq!(timestamp_in_unit(&seconds, &micros, true), Some(at(3_000_000)));
-        assert_eq!(timestamp_in_unit(&ScalarValue::Int64(Some(1)), &micros, true), None);
+        assert_eq!(
+            timestamp_in_unit(&seconds, &micros, true),
+            Some(at(3_000_000))
+        );
+        assert_eq!(
+            timestamp_in_unit(&ScalarValue::Int64(Some(1)), &micros, true),
+            None
+        );
         assert_eq!(timestamp_in_unit(&ns(1), &DataType::Int64, true), None);
     }
 }
