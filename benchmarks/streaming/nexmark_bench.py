@@ -305,7 +305,8 @@ def write_report(out: Path, results: list[dict], args, generated: dict) -> None:
     lines += [
         "",
         "Freshness of the query's view while events arrive at a fraction of the rate above "
-        "(acknowledgement of an epoch's oldest row to the view's commit; epochs of 100 ms):",
+        "(acknowledgement of an epoch's oldest row to the view's commit; epochs of 100 ms; for a "
+        "view over `EMIT ON WINDOW CLOSE` windows, from the epoch whose rows closed a window):",
         "",
         "| query | load | events/s | p50 ms | p99 ms | max ms | epochs |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -1,5 +1,6 @@
 //! DataFusion's view of a streaming table: scans read the lake's Parquet files (pruned by the
-//! pushed-down predicates) plus the log tail in memory; `INSERT` appends through the log.
+//! pushed-down predicates) plus the log tail in memory (its batches pruned by their min/max);
+//! `INSERT` appends through the log.
 
 use std::fmt;
 use std::sync::Arc;
