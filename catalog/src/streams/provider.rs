@@ -77,7 +77,7 @@ impl TableProvider for StreamTableProvider {
             None => self.table.snapshot(),
         }
         .map_err(unavailable)?;
-        let tail = super::tail_pruning::prune_tail(state, &schema, filters, tail)?;
+        let tail = super::tail_pruning::prune_tail(state, &schema, filters, tail);
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() || tail.is_empty() {
             let store = store_url_of(&self.table.lake_url)?;

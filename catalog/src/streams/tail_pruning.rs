@@ -25,25 +25,34 @@ pub(super) fn prune_tail(
     schema: &SchemaRef,
     filters: &[Expr],
     tail: Vec<RecordBatch>,
-) -> DfResult<Vec<RecordBatch>> {
+) -> Vec<RecordBatch> {
+    if tail.len() < 2 {
+        return tail;
+    }
     let Some(filter) = conjunction(filters.iter().cloned()) else {
-        return Ok(tail);
+        return tail;
     };
-    let df_schema = DFSchema::try_from(Arc::clone(schema))?;
-    let predicate = state.create_physical_expr(filter, &df_schema)?;
-    // A predicate the pruning rewrite does not understand prunes nothing.
+    // A filter that cannot be planned here, or that the pruning rewrite does not understand,
+    // prunes nothing: the filter above the scan still applies.
+    let Ok(df_schema) = DFSchema::try_from(Arc::clone(schema)) else {
+        return tail;
+    };
+    let Ok(predicate) = state.create_physical_expr(filter, &df_schema) else {
+        return tail;
+    };
     let Some(pruning) = PruningPredicateBuilder::new()
         .with_file_schema(Arc::clone(schema))
         .build(predicate)
     else {
-        return Ok(tail);
+        return tail;
     };
-    let keep = pruning.prune(&BatchStatistics(&tail))?;
-    Ok(tail
-        .into_iter()
+    let Ok(keep) = pruning.prune(&BatchStatistics(&tail)) else {
+        return tail;
+    };
+    tail.into_iter()
         .zip(keep)
         .filter_map(|(batch, keep)| keep.then_some(batch))
-        .collect())
+        .collect()
 }
 
 /// Each batch as one container, its statistics computed when the predicate asks for them.

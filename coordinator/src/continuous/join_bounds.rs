@@ -99,13 +99,13 @@ fn bound(
     } else {
         return None;
     };
-    let name = trace(new, n, input)?;
-    let values = column_of(rows, &name)?;
     let lower = match op {
         Operator::GtEq | Operator::Gt => true,
         Operator::LtEq | Operator::Lt => false,
         _ => return None,
     };
+    let name = trace(new, n, input)?;
+    let values = column_of(rows, &name)?;
     let limit = if lower {
         least(&values)
     } else {
@@ -149,14 +149,26 @@ fn column_under_cast<'a>(expr: &'a Expr, schema: &DFSchema) -> Option<&'a Column
         Expr::TryCast(cast) => (&cast.expr, cast.field.data_type()),
         _ => return None,
     };
+    // Only to a unit at least as fine: those casts are exact. A coarser one truncates
+    // (`CAST(ts AS TIMESTAMP(0))`), and a bound on the column's own values would drop rows
+    // the truncated comparison keeps.
     let from = inner.get_type(schema).ok()?;
     match (&from, to) {
-        (DataType::Timestamp(_, from_zone), DataType::Timestamp(_, to_zone))
-            if from_zone == to_zone =>
+        (DataType::Timestamp(from_unit, from_zone), DataType::Timestamp(to_unit, to_zone))
+            if from_zone == to_zone && per_second(to_unit) >= per_second(from_unit) =>
         {
             column_under_cast(inner, schema)
         }
         _ => None,
+    }
+}
+
+fn per_second(unit: &TimeUnit) -> i128 {
+    match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
     }
 }
 
@@ -171,14 +183,6 @@ fn timestamp_in_unit(value: &ScalarValue, to: &DataType, lower: bool) -> Option<
         ScalarValue::TimestampMicrosecond(Some(v), _) => (*v, TimeUnit::Microsecond),
         ScalarValue::TimestampNanosecond(Some(v), _) => (*v, TimeUnit::Nanosecond),
         _ => return None,
-    };
-    let per_second = |unit: &TimeUnit| -> i128 {
-        match unit {
-            TimeUnit::Second => 1,
-            TimeUnit::Millisecond => 1_000,
-            TimeUnit::Microsecond => 1_000_000,
-            TimeUnit::Nanosecond => 1_000_000_000,
-        }
     };
     // In units of 1/10^9 s times the target's units per second: exact for every pair.
     let scaled = i128::from(raw) * per_second(to_unit);
@@ -248,7 +252,13 @@ fn trace(plan: &LogicalPlan, column: &Column, input: Oid) -> Option<String> {
             }
         }
         LogicalPlan::Join(join) => {
-            if join.left.schema().has_column(column) {
+            // Semi, anti and mark joins output one side only.
+            let from_left = match join.join_type {
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => true,
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => false,
+                _ => join.left.schema().has_column(column),
+            };
+            if from_left {
                 trace(&join.left, column, input)
             } else {
                 trace(&join.right, column, input)
@@ -279,6 +289,34 @@ mod tests {
 
     fn ns(v: i64) -> ScalarValue {
         ScalarValue::TimestampNanosecond(Some(v), None)
+    }
+
+    #[test]
+    fn only_exact_timestamp_casts_are_looked_through() {
+        use datafusion::logical_expr::{Cast, col};
+        let schema = DFSchema::try_from(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+        ]))
+        .expect("schema");
+        let cast = |unit, zone: Option<&str>| {
+            Expr::Cast(Cast::new(
+                Box::new(col("ts")),
+                DataType::Timestamp(unit, zone.map(Into::into)),
+            ))
+        };
+        let finer = cast(TimeUnit::Nanosecond, Some("UTC"));
+        assert!(column_under_cast(&finer, &schema).is_some());
+        let same = cast(TimeUnit::Microsecond, Some("UTC"));
+        assert!(column_under_cast(&same, &schema).is_some());
+        // Truncating, or shifting by a zone's offset: no bound.
+        let coarser = cast(TimeUnit::Second, Some("UTC"));
+        assert!(column_under_cast(&coarser, &schema).is_none());
+        let other_zone = cast(TimeUnit::Nanosecond, None);
+        assert!(column_under_cast(&other_zone, &schema).is_none());
     }
 
     #[test]
