@@ -61,6 +61,36 @@ fn internal_error_with(a: &Outcome, b: &Outcome, needle: &str) -> bool {
     (internal(a) && matches!(b, Outcome::Rows(_))) || (internal(b) && matches!(a, Outcome::Rows(_)))
 }
 
+/// A sort-merge join's filter panic, whichever clause the filter came from (the optimizer
+/// moves a WHERE conjunct over both sides into the join's filter too).
+fn smj_filter(left: &str, a: &Outcome, right: &str, b: &Outcome) -> bool {
+    let panicked = |outcome: &Outcome| {
+        matches!(outcome, Outcome::Error { message, .. }
+            if message.contains("panicked") && message.contains("index out of bounds"))
+    };
+    let joins = left.contains(" JOIN ") || right.contains(" JOIN ");
+    join_with_filter(left, a, right, b)
+        || joins
+            && ((panicked(a) && matches!(b, Outcome::Rows(_)))
+                || (panicked(b) && matches!(a, Outcome::Rows(_))))
+}
+
+/// One side failed because two aggregates got one name, the other answered.
+fn aggregate_cast_name(left: &str, a: &Outcome, right: &str, b: &Outcome) -> bool {
+    let collided = |sql: &str, outcome: &Outcome| {
+        matches!(outcome, Outcome::Error { message, .. }
+            if message.contains("duplicate unqualified field name")
+                || message.contains("require unique expression names"))
+            && sql.contains("CAST(")
+    };
+    (collided(left, a) && matches!(b, Outcome::Rows(_)))
+        || (collided(right, b) && matches!(a, Outcome::Rows(_)))
+}
+
+fn projection_mapping_mismatch(_: &str, a: &Outcome, _: &str, b: &Outcome) -> bool {
+    internal_error_with(a, b, "does not match with the projection expression")
+}
+
 fn nullability_mismatch(_: &str, a: &Outcome, _: &str, b: &Outcome) -> bool {
     internal_error_with(a, b, "field nullability")
 }
@@ -108,12 +138,39 @@ pub const KNOWN: &[Known] = &[
                  filter beyond the equi-keys, FULL or RIGHT: wrong answers (an ungrouped count(*) \
                  returning no row), 'column types must match schema types, expected Int32 but \
                  found Boolean' when the filter names the right side first (`ON a.k = b.k AND \
-                 b.x > a.x`), and panics 'index out of bounds: the len is 1 but the index is 1' \
-                 (XX000 'task N panicked'). See sql-tests/slt/oracle/smj_join_filter.slt. \
+                 b.x > a.x`), and panics 'index out of bounds' in its filter's column lookup \
+                 (XX000 'task N panicked'), also when the filter is a WHERE conjunct over both \
+                 sides that the optimizer moved into the join (DataFusion's Python package 55.0 (built on DataFusion 55.2.0) \
+                 panics the same way). See sql-tests/slt/oracle/smj_join_filter.slt. \
                  Upstream: apache/datafusion PR #25489 (SMJ filter column order), #18787. \
                  Recheck: the comparison agrees with prefer_hash_join=true",
-        signature: join_with_filter,
+        signature: smj_filter,
         recheck: Some(&[("datafusion.optimizer.prefer_hash_join", "true")]),
         panic: Some("index out of bounds"),
+    },
+    Known {
+        name: "datafusion-aggregate-cast-schema-name",
+        reason: "an expression's schema name leaves out casts, so two aggregates that differ \
+                 only by a cast of their argument get one name and the query fails to plan: \
+                 `SELECT count(c), count(CAST(c AS BIGINT)) FROM t` gives 42000 'Schema contains \
+                 duplicate unqualified field name \"count(t.c)\"' (also in HAVING). DataFusion \
+                 55.0's Python package fails the same way; PostgreSQL answers. \
+                 apache/datafusion#18975 (closed as a duplicate)",
+        signature: aggregate_cast_name,
+        recheck: None,
+        panic: None,
+    },
+    Known {
+        name: "datafusion-projection-pushdown-full-join-is-null",
+        reason: "a FULL JOIN under a WHERE on the nullable side that the optimizer turns into a \
+                 one-sided outer join, with columns of one name on both sides, fails in the \
+                 physical optimizer with XX000 'ProjectionPushdown ... Input field name c2 does \
+                 not match with the projection expression c3': `SELECT a0.c1 + a1.c3, a0.c2 \
+                 FROM t0 a0 FULL JOIN t3 a1 ON a0.c0 = a1.c0 WHERE (a1.c2 > 'AB') IS NULL` \
+                 (t0 and t3 both with columns c0..c3). DataFusion's Python package 55.0 (built on DataFusion 55.2.0) fails \
+                 the same way on in-memory and Parquet tables; PostgreSQL answers",
+        signature: projection_mapping_mismatch,
+        recheck: None,
+        panic: None,
     },
 ];
