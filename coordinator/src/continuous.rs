@@ -33,6 +33,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::changes::Changes;
@@ -263,9 +264,20 @@ impl Manager {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    // A graceful stop resumes from exactly here.
+                    // A graceful stop resumes from exactly here. A write in flight that does
+                    // not finish in time (a stalled object store) is left: the previous
+                    // checkpoint stays the resume point and the logs keep its rows.
                     if let Some(writing) = writing.take() {
-                        let _ = writing.await;
+                        match tokio::time::timeout(SHUTDOWN_WRITE_WAIT, writing).await {
+                            Ok(result) => report_panic(result),
+                            Err(_elapsed) => {
+                                tracing::error!(
+                                    "materialized-view checkpoint still writing at shutdown; \
+                                     resuming from the previous one"
+                                );
+                                return;
+                            }
+                        }
                     }
                     let (epoch, data) = self.capture(&views);
                     // Not over the checkpoint just written at the same epoch: rewriting its
@@ -307,6 +319,9 @@ impl Manager {
                     .as_ref()
                     .is_none_or(tokio::task::JoinHandle::is_finished)
             {
+                if let Some(Some(result)) = writing.take().map(FutureExt::now_or_never) {
+                    report_panic(result);
+                }
                 owed = false;
                 holding = !views.is_empty();
                 let (epoch, data) = self.capture(&views);
@@ -714,4 +729,14 @@ async fn logical_plan(state: &SessionState, sql: &str) -> DfResult<LogicalPlan> 
     state
         .analyzer()
         .execute_and_check(plan, state.config_options(), |_, _| {})
+}
+
+/// How long a graceful stop waits for the checkpoint being written.
+const SHUTDOWN_WRITE_WAIT: Duration = Duration::from_secs(30);
+
+/// Logs a checkpoint write that panicked (its error is otherwise logged by `persist`).
+fn report_panic(result: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = result {
+        tracing::error!(%error, "materialized-view checkpoint task failed");
+    }
 }
