@@ -24,6 +24,7 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use object_store::ObjectMeta;
@@ -127,6 +128,20 @@ impl TableProvider for DeltaFilesTable {
     }
 }
 
+/// A scan's pushed-down `filters` over a table of schema `schema`, as one physical predicate
+/// (`None` without filters): what Parquet row groups and log batches are pruned with.
+pub(crate) fn scan_predicate(
+    state: &dyn Session,
+    schema: &SchemaRef,
+    filters: &[Expr],
+) -> DfResult<Option<Arc<dyn PhysicalExpr>>> {
+    let Some(filter) = conjunction(filters.iter().cloned()) else {
+        return Ok(None);
+    };
+    let df_schema = DFSchema::try_from(Arc::clone(schema))?;
+    Ok(Some(state.create_physical_expr(filter, &df_schema)?))
+}
+
 /// A Parquet scan of `files` (all of schema `schema`) as DataFusion's own `DataSourceExec`,
 /// with `filters` pushed down for row-group and page pruning.
 pub(crate) fn scan_files(
@@ -150,9 +165,7 @@ pub(crate) fn scan_files(
             global: state.config_options().execution.parquet.clone(),
             ..TableParquetOptions::default()
         });
-    if let Some(filter) = conjunction(filters.iter().cloned()) {
-        let df_schema = DFSchema::try_from(Arc::clone(schema))?;
-        let predicate = state.create_physical_expr(filter, &df_schema)?;
+    if let Some(predicate) = scan_predicate(state, schema, filters)? {
         source = source.with_predicate(predicate);
     }
     let partitioned: Vec<PartitionedFile> = files

@@ -254,7 +254,7 @@ impl Manager {
         let mut holding = manifest
             .as_ref()
             .is_some_and(|m| !m.views.is_empty() || !m.tables.is_empty());
-        let mut last_checkpoint = Instant::now();
+        let mut last_capture = Instant::now();
         // The checkpoint being written, and whether one is due that could not start because
         // the previous one was still being written.
         let mut writing: Option<tokio::task::JoinHandle<()>> = None;
@@ -306,8 +306,8 @@ impl Manager {
                 holding && broken.is_empty()
             } else {
                 rebuilt
-                    || last_checkpoint.elapsed() >= self.checkpoint_every
-                    || pressure && last_checkpoint.elapsed() >= Duration::from_secs(1)
+                    || last_capture.elapsed() >= self.checkpoint_every
+                    || pressure && last_capture.elapsed() >= Duration::from_secs(1)
             };
             owed |= due;
             // The state is taken here, at the committed epoch; encoding and writing it (all of
@@ -329,7 +329,7 @@ impl Manager {
                 writing = Some(tokio::spawn(async move {
                     manager.persist(epoch, data).await;
                 }));
-                last_checkpoint = Instant::now();
+                last_capture = Instant::now();
             }
         }
     }

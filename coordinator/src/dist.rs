@@ -203,9 +203,10 @@ impl Distribution {
                 }
                 Err(err) => return Err(err.into()),
             };
-            let rows = futures::stream::iter(first.map(Ok::<RecordBatch, DataFusionError>))
-                .chain(rest.fuse());
-            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                again_with(first, rest),
+            )));
         }
         let queued = self.admission.available_permits() == 0;
         if queued {
@@ -234,13 +235,11 @@ impl Distribution {
             info.executors = routing.used().into_iter().map(|(id, _)| id).collect();
             match first {
                 Ok((first, rest)) => {
-                    let rows = futures::stream::iter(first.map(Ok::<RecordBatch, DataFusionError>))
-                        .chain(rest.fuse())
-                        .map(move |item| {
-                            // The permit is released when the stream is dropped.
-                            let _admitted = &permit;
-                            item.map_err(lost_while_streaming)
-                        });
+                    let rows = again_with(first, rest).map(move |item| {
+                        // The permit is released when the stream is dropped.
+                        let _admitted = &permit;
+                        item.map_err(lost_while_streaming)
+                    });
                     return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
                 }
                 Err(err) => {
@@ -312,6 +311,14 @@ async fn first_batch(
             None => return Ok((None, stream)),
         }
     }
+}
+
+/// The stream [`first_batch`] took its first batch from, with that batch put back in front.
+fn again_with(
+    first: Option<RecordBatch>,
+    rest: SendableRecordBatchStream,
+) -> impl futures::Stream<Item = datafusion::error::Result<RecordBatch>> + Send {
+    futures::stream::iter(first.map(Ok)).chain(rest.fuse())
 }
 
 /// Whether a query failed for want of memory (SQLSTATE 53200).

@@ -10,10 +10,9 @@ use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt64Array};
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::pruning::PruningStatistics;
-use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 
 use crate::value_range::{greatest, least};
@@ -29,15 +28,9 @@ pub(super) fn prune_tail(
     if tail.len() < 2 {
         return tail;
     }
-    let Some(filter) = conjunction(filters.iter().cloned()) else {
-        return tail;
-    };
     // A filter that cannot be planned here, or that the pruning rewrite does not understand,
     // prunes nothing: the filter above the scan still applies.
-    let Ok(df_schema) = DFSchema::try_from(Arc::clone(schema)) else {
-        return tail;
-    };
-    let Ok(predicate) = state.create_physical_expr(filter, &df_schema) else {
+    let Ok(Some(predicate)) = crate::delta_files::scan_predicate(state, schema, filters) else {
         return tail;
     };
     let Some(pruning) = PruningPredicateBuilder::new()

@@ -91,7 +91,7 @@ pub(crate) struct Compiled {
 }
 
 /// The changing input a scan reads, if any.
-pub(super) fn changing_input(scan: &TableScan) -> Option<Input> {
+fn changing_input(scan: &TableScan) -> Option<Input> {
     let provider = source_as_provider(&scan.source).ok()?;
     if let Some(stream) = provider.downcast_ref::<StreamTableProvider>() {
         return Some(Input::Stream(Arc::clone(stream.table())));
@@ -99,6 +99,11 @@ pub(super) fn changing_input(scan: &TableScan) -> Option<Input> {
     provider
         .downcast_ref::<MaterializedViewProvider>()
         .map(|view| Input::View(view.oid()))
+}
+
+/// Whether `scan` reads changing input `input`.
+pub(super) fn scans_input(scan: &TableScan, input: Oid) -> bool {
+    changing_input(scan).is_some_and(|i| i.oid() == input)
 }
 
 /// Classifies `plan` (analyzed, views inlined). `append_only(oid)` tells whether an input

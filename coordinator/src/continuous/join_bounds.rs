@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
     BinaryExpr, Expr, ExprSchemable, Filter, GroupingSet, JoinType, LogicalPlan, Operator, lit,
 };
 
-use super::compile::changing_input;
+use super::compile::scans_input;
 
 /// `plan` with every inner join between input `input` and another side filtered by the
 /// bounds `rows` (the input's new rows) put on that other side's range conditions.
@@ -204,21 +204,17 @@ fn timestamp_in_unit(value: &ScalarValue, to: &DataType, lower: bool) -> Option<
 
 /// Whether `plan` scans input `input`.
 fn reads(plan: &LogicalPlan, input: Oid) -> bool {
-    plan.exists(|node| {
-        Ok(matches!(node, LogicalPlan::TableScan(scan)
-            if changing_input(scan).is_some_and(|i| i.oid() == input)))
-    })
-    .unwrap_or(false)
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::TableScan(scan) if scans_input(scan, input))))
+        .unwrap_or(false)
 }
 
 /// The name of input `input`'s column whose values `column` of `plan` carries unchanged (a
 /// subset of them: filters and joins drop rows, projections and groupings pass values on).
 fn trace(plan: &LogicalPlan, column: &Column, input: Oid) -> Option<String> {
     match plan {
-        LogicalPlan::TableScan(scan) => {
-            let scanned = changing_input(scan).is_some_and(|i| i.oid() == input);
-            (scanned && scan.projected_schema.has_column(column)).then(|| column.name.clone())
-        }
+        LogicalPlan::TableScan(scan) => (scans_input(scan, input)
+            && scan.projected_schema.has_column(column))
+        .then(|| column.name.clone()),
         LogicalPlan::SubqueryAlias(alias) => {
             let index = alias.schema.index_of_column(column).ok()?;
             let below = Column::from(alias.input.schema().qualified_field(index));
