@@ -110,28 +110,57 @@ fn max_len(value: &ColumnarValue) -> u64 {
 }
 
 /// The most elements one string of `text` splits into at `delimiter` (characters when it is
-/// NULL, as Postgres splits then; one element when it is empty).
-fn max_split(text: &ColumnarValue, delimiter: Option<&str>) -> u64 {
-    let count = |s: Option<&str>| {
-        s.map_or(0, |s| match delimiter {
-            None => s.chars().count() as u64,
-            Some("") => 1,
-            Some(d) => s.matches(d).count() as u64 + 1,
-        })
+/// NULL, as Postgres splits then; one element when it is empty), counted up to just past
+/// [`MAX_ARRAY_ELEMENTS`]: a 600 MB string of delimiters need not be read to its end to know it is
+/// too many. Ends early with an error when the statement is cancelled meanwhile.
+fn max_split(text: &ColumnarValue, delimiter: Option<&str>) -> Result<u64> {
+    const CHECK_EVERY: u64 = 1 << 20;
+    let count = |s: Option<&str>| -> Result<u64> {
+        let Some(s) = s else { return Ok(0) };
+        let mut n = 0;
+        let tick = |n: &mut u64| -> Result<bool> {
+            *n += 1;
+            if n.is_multiple_of(CHECK_EVERY) {
+                crate::cancellation::check()?;
+            }
+            Ok(*n > MAX_ARRAY_ELEMENTS)
+        };
+        match delimiter {
+            None => {
+                for _ in s.chars() {
+                    if tick(&mut n)? {
+                        break;
+                    }
+                }
+            }
+            Some("") => n = 1,
+            Some(d) => {
+                n = 1;
+                for _ in memchr::memmem::find_iter(s.as_bytes(), d.as_bytes()) {
+                    if tick(&mut n)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(n)
     };
     match text {
         ColumnarValue::Scalar(
             ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s),
         ) => count(s.as_deref()),
-        ColumnarValue::Scalar(_) => 0,
+        ColumnarValue::Scalar(_) => Ok(0),
         ColumnarValue::Array(array) => match array.data_type() {
-            DataType::Utf8 => array.as_string::<i32>().iter().map(count).max(),
-            DataType::LargeUtf8 => array.as_string::<i64>().iter().map(count).max(),
-            DataType::Utf8View => array.as_string_view().iter().map(count).max(),
-            _ => None,
-        }
-        .unwrap_or(0),
+            DataType::Utf8 => most(array.as_string::<i32>().iter().map(count)),
+            DataType::LargeUtf8 => most(array.as_string::<i64>().iter().map(count)),
+            DataType::Utf8View => most(array.as_string_view().iter().map(count)),
+            _ => Ok(0),
+        },
     }
+}
+
+fn most(mut counts: impl Iterator<Item = Result<u64>>) -> Result<u64> {
+    counts.try_fold(0, |most, n| Ok(most.max(n?)))
 }
 
 impl Bounded {
@@ -174,11 +203,11 @@ impl Bounded {
                     }
                     _ => return Ok(()),
                 };
-                let elements = max_split(text, delimiter.as_deref());
+                let elements = max_split(text, delimiter.as_deref())?;
                 if elements > MAX_ARRAY_ELEMENTS {
                     return Err(too_large(format!(
-                        "string_to_array would build an array of {elements} elements (at most \
-                         {MAX_ARRAY_ELEMENTS})"
+                        "string_to_array would build an array of more than \
+                         {MAX_ARRAY_ELEMENTS} elements"
                     )));
                 }
             }
@@ -246,6 +275,7 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        crate::cancellation::check()?;
         self.admit(&args.args)?;
         self.inner.invoke_with_args(args)
     }
@@ -313,5 +343,26 @@ mod tests {
         let many = ",".repeat(MAX_ARRAY_ELEMENTS as usize);
         let err = call(&split, vec![text(&many), text(",")]).expect_err("too many");
         assert!(err.to_string().contains(LIMIT_MESSAGE), "{err}");
+    }
+
+    #[test]
+    fn split_counts_match_postgres_element_counts() {
+        let scalar = |s: &str| ColumnarValue::Scalar(ScalarValue::Utf8(Some(s.to_owned())));
+        let count = |s: &str, d: Option<&str>| max_split(&scalar(s), d).expect("not cancelled");
+        assert_eq!(count("a,b,,c", Some(",")), 4);
+        assert_eq!(count("", Some(",")), 1);
+        // Matches do not overlap: 'aaaa' split at 'aa' is '', '', ''.
+        assert_eq!(count("aaaa", Some("aa")), 3);
+        assert_eq!(count("abc", Some("")), 1);
+        assert_eq!(count("añb", None), 3);
+        let array = ColumnarValue::Array(Arc::new(arrow::array::StringArray::from(vec![
+            Some("a"),
+            None,
+            Some("a-b-c"),
+        ])));
+        assert_eq!(max_split(&array, Some("-")).expect("not cancelled"), 3);
+        // Counting stops just past the limit.
+        let many = ",".repeat(MAX_ARRAY_ELEMENTS as usize + 5);
+        assert_eq!(count(&many, Some(",")), MAX_ARRAY_ELEMENTS + 1);
     }
 }

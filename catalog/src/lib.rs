@@ -8,6 +8,7 @@
 //! never on the coordinator or executor.
 
 pub mod bounded_functions;
+pub mod cancellation;
 mod data_url;
 mod ddl;
 mod delta_files;

@@ -67,13 +67,17 @@ pub fn new_session_state(
 /// The builder behind [`new_session_state`], for roles that add to it (the coordinator adds
 /// the distributed planner) before calling [`register_catalog`]. Its physical optimizer is
 /// DataFusion's, with filter pushdown guarded against duplicate column names
-/// ([`crate::filter_pushdown_guard`]).
+/// ([`crate::filter_pushdown_guard`]); every optimizer rule stops a cancelled statement
+/// ([`crate::cancellation`]).
 pub fn session_builder(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionStateBuilder {
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        .with_physical_optimizer_rules(crate::filter_pushdown_guard::default_rules());
+        .with_optimizer_rules(crate::cancellation::cancellable_optimizer_rules())
+        .with_physical_optimizer_rules(crate::cancellation::cancellable_physical_rules(
+            crate::filter_pushdown_guard::default_rules(),
+        ));
     if let Some(functions) = builder.scalar_functions().as_mut() {
         crate::bounded_functions::bound(functions);
     }

@@ -26,6 +26,7 @@
 //! threads keep answering and `statement_timeout` fires on time.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use datafusion::common::Result;
@@ -177,12 +178,13 @@ where
     };
     let handle = runtime.handle().clone();
     let (work, abort) = futures::future::abortable(work);
-    let _abort = AbortWorkOnDrop(abort);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _abort = AbortWorkOnDrop(abort, Arc::clone(&cancelled));
     let span = tracing::Span::current();
     let joined = runtime
         .spawn_blocking(move || {
             let _span = span.enter();
-            handle.block_on(work)
+            basin_catalog::cancellation::run_cancellable(cancelled, || handle.block_on(work))
         })
         .await;
     match joined {
@@ -200,10 +202,13 @@ where
     }
 }
 
-struct AbortWorkOnDrop(futures::future::AbortHandle);
+/// Aborts the work at its next yield and marks its thread cancelled, which stops the synchronous
+/// work that never yields at Basin's next check (see [`basin_catalog::cancellation`]).
+struct AbortWorkOnDrop(futures::future::AbortHandle, Arc<AtomicBool>);
 
 impl Drop for AbortWorkOnDrop {
     fn drop(&mut self) {
+        self.1.store(true, Ordering::Relaxed);
         self.0.abort();
     }
 }
