@@ -57,6 +57,24 @@ def test_binary_results_with_parameters_and_nulls(conn):
         assert cur.fetchone() == (42, "x", None)
 
 
+def test_nested_arrays_are_multidimensional(conn):
+    """A list of lists is a two-dimensional int8[] (OID 1016) in both formats, as in Postgres;
+    a ragged one reads back in text and is refused in binary (Postgres has no ragged arrays)."""
+    query = "SELECT make_array(make_array(1, 2), make_array(3, NULL)), make_array(make_array('a b', 'c'))"
+    for binary in (False, True):
+        with conn.cursor(binary=binary) as cur:
+            cur.execute(query)
+            assert [column.type_code for column in cur.description] == [1016, 1009]
+            assert cur.fetchone() == ([[1, 2], [3, None]], [["a b", "c"]]), f"binary={binary}"
+    ragged = "SELECT make_array(make_array(1), make_array(2, 3)), make_array(make_array(1), NULL)"
+    assert conn.execute(ragged).fetchone() == ([[1], [2, 3]], [[1], None])
+    with conn.cursor(binary=True) as cur:
+        with pytest.raises(psycopg.Error) as refused:
+            cur.execute(ragged)
+        assert refused.value.sqlstate == "2202E"
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_prepared_statement_reused(conn):
     # prepare=True makes psycopg Parse a named statement once and Bind/Execute it afterwards.
     results = [conn.execute("SELECT %s::int * %s::int", (i, i), prepare=True).fetchone()[0] for i in range(8)]

@@ -525,12 +525,17 @@ pub(crate) fn pg_type_for(data_type: &DataType) -> PgTypeInfo {
         | DataType::LargeListView(field)
         | DataType::FixedSizeList(field, _) => {
             let element = pg_type_for(field.data_type());
+            if is_list(field.data_type()) {
+                // A list of lists is a multidimensional array of the innermost element
+                // (Postgres has no array-of-array types), or text when that has none.
+                return element;
+            }
             match builtin_type(element.oid).filter(|t| t.array != 0) {
                 Some(t) => PgTypeInfo {
                     typmod: element.typmod,
                     ..builtin_info(t.array, -1)
                 },
-                // Arrays of arrays and of types without an array type: shown as text.
+                // Arrays of types without an array type: shown as text.
                 None => builtin_info(25, -1),
             }
         }
@@ -539,6 +544,17 @@ pub(crate) fn pg_type_for(data_type: &DataType) -> PgTypeInfo {
         DataType::RunEndEncoded(_, values) => pg_type_for(values.data_type()),
         DataType::Map(_, _) | DataType::Union(_, _) => builtin_info(25, -1),
     }
+}
+
+fn is_list(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::FixedSizeList(_, _)
+    )
 }
 
 /// `format_type(oid, typmod)`: the SQL spelling of a type. `typmod` is `None` when the caller

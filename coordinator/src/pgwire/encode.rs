@@ -14,7 +14,6 @@ use arrow::datatypes::{DataType, Field, IntervalMonthDayNano, IntervalUnit, Time
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::{BufMut, BytesMut};
-use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 use pgwire::messages::data::DataRow;
 
@@ -109,6 +108,9 @@ fn normalize(column: &ArrayRef) -> Result<ArrayRef> {
         DataType::Interval(IntervalUnit::YearMonth | IntervalUnit::DayTime) => {
             Some(DataType::Interval(IntervalUnit::MonthDayNano))
         }
+        DataType::FixedSizeList(field, _)
+        | DataType::ListView(field)
+        | DataType::LargeListView(field) => Some(DataType::List(std::sync::Arc::clone(field))),
         _ => None,
     };
     match target {
@@ -423,8 +425,35 @@ fn interval_text(out: &mut String, value: IntervalMonthDayNano) {
     out.push_str(&parts.join(" "));
 }
 
+/// A Postgres array literal. Nested lists are the array's further dimensions (`{{1,2},{3,4}}`,
+/// the element type's array type in RowDescription); Postgres requires them to be rectangular,
+/// which the text form does not enforce: a ragged list reads back as the lists it is.
 fn list_text<O: OffsetSizeTrait>(out: &mut String, list: &GenericListArray<O>, row: usize) {
     let values = list.value(row);
+    let values = normalize(&values).unwrap_or(values);
+    match values.data_type() {
+        DataType::List(_) => sub_arrays_text(out, values.as_list::<i32>()),
+        DataType::LargeList(_) => sub_arrays_text(out, values.as_list::<i64>()),
+        _ => elements_text(out, &values),
+    }
+}
+
+fn sub_arrays_text<O: OffsetSizeTrait>(out: &mut String, lists: &GenericListArray<O>) {
+    out.push('{');
+    for index in 0..lists.len() {
+        if index > 0 {
+            out.push(',');
+        }
+        if lists.is_null(index) {
+            out.push_str("NULL");
+        } else {
+            list_text(out, lists, index);
+        }
+    }
+    out.push('}');
+}
+
+fn elements_text(out: &mut String, values: &ArrayRef) {
     let options = FormatOptions::default();
     let formatter = ArrayFormatter::try_new(values.as_ref(), &options).ok();
     out.push('{');
@@ -432,13 +461,13 @@ fn list_text<O: OffsetSizeTrait>(out: &mut String, list: &GenericListArray<O>, r
         if index > 0 {
             out.push(',');
         }
-        if is_null_at(&values, index) {
+        if is_null_at(values, index) {
             out.push_str("NULL");
             continue;
         }
         let mut element = String::new();
         if let Some(formatter) = &formatter {
-            text_value(&mut element, &values, index, formatter);
+            text_value(&mut element, values, index, formatter);
         }
         let needs_quotes = element.is_empty()
             || element.eq_ignore_ascii_case("null")
@@ -541,14 +570,8 @@ fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<
             buffer.put_i32(0);
             buffer.put_i32(0);
         }
-        DataType::List(field) => {
-            let list = column.as_list::<i32>();
-            array_binary(buffer, &list.value(row), &pg_type(field.data_type()))?;
-        }
-        DataType::LargeList(field) => {
-            let list = column.as_list::<i64>();
-            array_binary(buffer, &list.value(row), &pg_type(field.data_type()))?;
-        }
+        DataType::List(_) => array_binary(buffer, &column.as_list::<i32>().value(row))?,
+        DataType::LargeList(_) => array_binary(buffer, &column.as_list::<i64>().value(row))?,
         other => {
             // Types without a binary form of their own (structs, maps) go as their text, which
             // is what Basin reports them as (record / json).
@@ -568,26 +591,82 @@ fn downcast<T: 'static>(any: &dyn std::any::Any) -> Result<&T> {
         .ok_or_else(|| Error::Internal("result column has an unexpected layout".to_owned()))
 }
 
-/// One-dimensional array in Postgres binary array format.
-fn array_binary(buffer: &mut BytesMut, values: &ArrayRef, element: &Type) -> Result<()> {
-    let values = normalize(values)?;
-    buffer.put_i32(1);
-    buffer.put_i32(i32::from(values.null_count() > 0));
+/// An array in Postgres binary array format: `values` are the outer dimension's elements; nested
+/// lists are further dimensions, which must be rectangular and without NULL sub-arrays, as in
+/// Postgres (2202E otherwise). The element OID is the innermost type's.
+fn array_binary(buffer: &mut BytesMut, values: &ArrayRef) -> Result<()> {
+    let mut dims = vec![values.len()];
+    let mut leaves = normalize(values)?;
+    loop {
+        let next = match leaves.data_type() {
+            DataType::List(_) => sub_arrays(leaves.as_list::<i32>())?,
+            DataType::LargeList(_) => sub_arrays(leaves.as_list::<i64>())?,
+            _ => break,
+        };
+        let Some((length, flattened)) = next else {
+            break;
+        };
+        dims.push(length);
+        leaves = normalize(&flattened)?;
+    }
+    let element = pg_type(leaves.data_type());
+    if dims.len() > 1 && dims.contains(&0) {
+        // Postgres has no empty sub-arrays: an array with no elements is zero-dimensional.
+        buffer.put_i32(0);
+        buffer.put_i32(0);
+        buffer.put_u32(element.oid());
+        return Ok(());
+    }
+    let too_large = || Error::user("54000", "array dimension too large for the wire");
+    buffer.put_i32(i32::try_from(dims.len()).map_err(|_| too_large())?);
+    buffer.put_i32(i32::from(leaves.null_count() > 0));
     buffer.put_u32(element.oid());
-    buffer.put_i32(values.len() as i32);
-    buffer.put_i32(1);
-    for index in 0..values.len() {
-        if is_null_at(&values, index) {
+    for dim in &dims {
+        buffer.put_i32(i32::try_from(*dim).map_err(|_| too_large())?);
+        buffer.put_i32(1);
+    }
+    for index in 0..leaves.len() {
+        if is_null_at(&leaves, index) {
             buffer.put_i32(-1);
             continue;
         }
         let length_at = buffer.len();
         buffer.put_i32(0);
-        write_binary(buffer, &values, index)?;
+        write_binary(buffer, &leaves, index)?;
         let length = (buffer.len() - length_at - 4) as i32;
         buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
     }
     Ok(())
+}
+
+/// The common length of `lists`' rows and their values one after the other, or `None` when
+/// there are no rows (no further dimension to find). Errors for ragged or NULL sub-arrays.
+fn sub_arrays<O: OffsetSizeTrait>(
+    lists: &GenericListArray<O>,
+) -> Result<Option<(usize, ArrayRef)>> {
+    if lists.is_empty() {
+        return Ok(None);
+    }
+    let ragged = || {
+        Error::user(
+            "2202E",
+            "multidimensional arrays must have array expressions with matching dimensions",
+        )
+    };
+    if lists.null_count() > 0 {
+        return Err(ragged());
+    }
+    let offsets = lists.value_offsets();
+    let length = offsets[1].as_usize() - offsets[0].as_usize();
+    if offsets
+        .windows(2)
+        .any(|w| w[1].as_usize() - w[0].as_usize() != length)
+    {
+        return Err(ragged());
+    }
+    let start = offsets[0].as_usize();
+    let end = offsets[lists.len()].as_usize();
+    Ok(Some((length, lists.values().slice(start, end - start))))
 }
 
 /// Postgres binary `numeric`: base-10000 digits with weight, sign and display scale.

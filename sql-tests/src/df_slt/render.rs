@@ -15,7 +15,7 @@
 //! | `time`, `timestamp` | `T` between date and time, fractions in groups of 3, 6 or 9 digits |
 //! | `timestamptz` | as `timestamp` plus `Z` (Basin sends UTC) |
 //! | `interval` | Arrow's `1 mons 2 days 3 hours 4 mins 5.000000000 secs` |
-//! | one-dimensional arrays | Arrow's `[1, 2, NULL]`, elements rendered as Arrow displays them |
+//! | arrays | Arrow's `[1, 2, NULL]`, elements rendered as Arrow displays them; dimensions nest: `[[1, 2], [3, 4]]` |
 //!
 //! NULL is `NULL` everywhere. Column type letters follow DataFusion's (`B`, `D`, `I`, `P`, `R`,
 //! `T`, `?`).
@@ -346,21 +346,41 @@ fn interval_text(text: &str) -> Option<String> {
     Some(parts.join(" "))
 }
 
-/// A one-dimensional Postgres array literal as Arrow prints a list: `[1, NULL, a]`.
+/// A Postgres array literal as Arrow prints a list: `[1, NULL, a]`; a multidimensional one as
+/// nested lists, `[[1, 2], [3, 4]]`.
 fn array_text(element: &Type, text: &str) -> Option<String> {
-    let elements = parse_array(text)?;
-    let mut out = String::from("[");
-    for (index, element_text) in elements.iter().enumerate() {
-        if index > 0 {
-            out.push_str(", ");
-        }
-        match element_text {
-            None => out.push_str("NULL"),
-            Some(value) => out.push_str(&list_element(element, value)),
+    let mut chars = text.chars().peekable();
+    let array = parse_array(&mut chars)?;
+    if chars.next().is_some() {
+        return None;
+    }
+    let mut out = String::new();
+    render_item(&mut out, element, &array);
+    Some(out)
+}
+
+/// One element of a parsed array literal.
+enum Item {
+    Null,
+    Value(String),
+    Array(Vec<Item>),
+}
+
+fn render_item(out: &mut String, element: &Type, item: &Item) {
+    match item {
+        Item::Null => out.push_str("NULL"),
+        Item::Value(value) => out.push_str(&list_element(element, value)),
+        Item::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push_str(", ");
+                }
+                render_item(out, element, item);
+            }
+            out.push(']');
         }
     }
-    out.push(']');
-    Some(out)
 }
 
 /// A list element as Arrow's display (not DataFusion's cell rendering) prints it.
@@ -387,48 +407,56 @@ fn list_element(ty: &Type, text: &str) -> String {
     }
 }
 
-/// The elements of a one-dimensional array literal `{a,"b c",NULL}`; `None` for NULL. Returns
-/// `None` for anything else (nested arrays are sent as text and stay as sent).
-fn parse_array(text: &str) -> Option<Vec<Option<String>>> {
-    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
-    let mut elements = Vec::new();
-    if inner.is_empty() {
-        return Some(elements);
+/// An array literal `{a,"b c",NULL,{1,2}}` from `chars`, which it reads up to its closing
+/// brace; `None` when the text is no array literal.
+fn parse_array(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<Item> {
+    if chars.next()? != '{' {
+        return None;
     }
-    let mut chars = inner.chars().peekable();
+    let mut items = Vec::new();
+    if chars.peek() == Some(&'}') {
+        chars.next();
+        return Some(Item::Array(items));
+    }
     loop {
-        let mut value = String::new();
-        let quoted = chars.peek() == Some(&'"');
-        if quoted {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '\\' => value.push(chars.next()?),
-                    '"' => break,
-                    c => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                if c == '{' || c == '"' {
-                    return None;
-                }
-                value.push(c);
+        let item = match chars.peek()? {
+            '{' => parse_array(chars)?,
+            '"' => {
                 chars.next();
+                let mut value = String::new();
+                loop {
+                    match chars.next()? {
+                        '\\' => value.push(chars.next()?),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+                Item::Value(value)
             }
-        }
-        elements.push(if !quoted && value == "NULL" {
-            None
-        } else {
-            Some(value)
-        });
-        match chars.next() {
-            None => return Some(elements),
-            Some(',') => {}
-            Some(_) => return None,
+            _ => {
+                let mut value = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == ',' || c == '}' {
+                        break;
+                    }
+                    if c == '{' || c == '"' {
+                        return None;
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+                if value == "NULL" {
+                    Item::Null
+                } else {
+                    Item::Value(value)
+                }
+            }
+        };
+        items.push(item);
+        match chars.next()? {
+            ',' => {}
+            '}' => return Some(Item::Array(items)),
+            _ => return None,
         }
     }
 }
@@ -513,6 +541,15 @@ mod tests {
             "[true, false]"
         );
         assert_eq!(render(&Type::INT4_ARRAY, -1, Some("{}")), "[]");
+        assert_eq!(
+            render(&Type::INT8_ARRAY, -1, Some("{{1,2},{3,NULL},NULL,{}}")),
+            "[[1, 2], [3, NULL], NULL, []]"
+        );
+        assert_eq!(
+            render(&Type::TEXT_ARRAY, -1, Some(r#"{{"a}",b}}"#)),
+            "[[a}, b]]"
+        );
+        assert_eq!(render(&Type::INT4_ARRAY, -1, Some("{1,2")), "{1,2");
     }
 
     #[test]
