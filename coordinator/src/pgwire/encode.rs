@@ -258,8 +258,11 @@ fn text_value(out: &mut String, column: &ArrayRef, row: usize, formatter: &Array
             interval_text(out, v);
         }
         DataType::Duration(unit) => {
-            let nanos = duration_nanos(column, *unit, row);
-            interval_text(out, IntervalMonthDayNano::new(0, 0, nanos));
+            let (days, micros) = duration_days(column, *unit, row);
+            interval_text(
+                out,
+                IntervalMonthDayNano::new(0, days, micros.saturating_mul(1_000)),
+            );
         }
         DataType::List(_) => list_text(out, column.as_list::<i32>(), row),
         DataType::LargeList(_) => list_text(out, column.as_list::<i64>(), row),
@@ -360,23 +363,28 @@ fn timestamp_micros(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
     }
 }
 
-fn duration_nanos(column: &ArrayRef, unit: TimeUnit, row: usize) -> i64 {
+/// A duration as Postgres's `timestamp - timestamp` interval: whole days and the microseconds
+/// left, both with the duration's sign (`interval_justify_hours`), so `8499 days`, not
+/// `203976:00:00`. Days beyond `i32` saturate.
+fn duration_days(column: &ArrayRef, unit: TimeUnit, row: usize) -> (i32, i64) {
     use arrow::datatypes::*;
-    match unit {
-        TimeUnit::Second => column
-            .as_primitive::<DurationSecondType>()
-            .value(row)
-            .saturating_mul(1_000_000_000),
-        TimeUnit::Millisecond => column
-            .as_primitive::<DurationMillisecondType>()
-            .value(row)
-            .saturating_mul(1_000_000),
-        TimeUnit::Microsecond => column
-            .as_primitive::<DurationMicrosecondType>()
-            .value(row)
-            .saturating_mul(1_000),
-        TimeUnit::Nanosecond => column.as_primitive::<DurationNanosecondType>().value(row),
-    }
+    let micros: i128 = match unit {
+        TimeUnit::Second => {
+            i128::from(column.as_primitive::<DurationSecondType>().value(row)) * 1_000_000
+        }
+        TimeUnit::Millisecond => {
+            i128::from(column.as_primitive::<DurationMillisecondType>().value(row)) * 1_000
+        }
+        TimeUnit::Microsecond => {
+            i128::from(column.as_primitive::<DurationMicrosecondType>().value(row))
+        }
+        TimeUnit::Nanosecond => {
+            i128::from(column.as_primitive::<DurationNanosecondType>().value(row)) / 1_000
+        }
+    };
+    const DAY: i128 = 86_400_000_000;
+    let days = i32::try_from(micros / DAY).unwrap_or(if micros < 0 { i32::MIN } else { i32::MAX });
+    (days, (micros % DAY) as i64)
 }
 
 /// Timestamps print in UTC (the session time zone Basin reports); `timestamptz` adds `+00`.
@@ -566,8 +574,9 @@ fn write_binary(buffer: &mut BytesMut, column: &ArrayRef, row: usize) -> Result<
             buffer.put_i32(v.months);
         }
         DataType::Duration(unit) => {
-            buffer.put_i64(duration_nanos(column, *unit, row) / 1_000);
-            buffer.put_i32(0);
+            let (days, micros) = duration_days(column, *unit, row);
+            buffer.put_i64(micros);
+            buffer.put_i32(days);
             buffer.put_i32(0);
         }
         DataType::List(_) => array_binary(buffer, &column.as_list::<i32>().value(row))?,
@@ -836,5 +845,28 @@ mod tests {
             IntervalMonthDayNano::new(14, 3, 4 * 3_600_000_000_000 + 500_000_000),
         );
         assert_eq!(out, "1 year 2 mons 3 days 04:00:00.5");
+    }
+
+    #[test]
+    fn durations_are_justified_into_days_like_timestamp_differences() {
+        use arrow::array::{DurationMicrosecondArray, DurationSecondArray};
+        let hour = 3_600_000_000_i64;
+        let column: ArrayRef = std::sync::Arc::new(DurationMicrosecondArray::from(vec![
+            8499 * 24 * hour,
+            -(25 * hour),
+            90 * 60_000_000,
+        ]));
+        let texts: Vec<String> = (0..3)
+            .map(|row| {
+                let (days, micros) = duration_days(&column, TimeUnit::Microsecond, row);
+                let mut out = String::new();
+                interval_text(&mut out, IntervalMonthDayNano::new(0, days, micros * 1_000));
+                out
+            })
+            .collect();
+        assert_eq!(texts, ["8499 days", "-1 days -01:00:00", "01:30:00"]);
+        // Seconds beyond what nanoseconds hold keep their days.
+        let seconds: ArrayRef = std::sync::Arc::new(DurationSecondArray::from(vec![i64::MAX / 4]));
+        assert_eq!(duration_days(&seconds, TimeUnit::Second, 0).0, i32::MAX);
     }
 }
