@@ -398,10 +398,13 @@ impl StreamTable {
     }
 
     /// Per shard, the end of the unbroken run of durable rows from `previous` (or the lake's
-    /// offset): where an epoch closed now ends. A shard not readable yet stays where it was.
-    pub fn capture(&self, previous: Option<&[u64]>) -> Arc<[u64]> {
+    /// offset): where an epoch closed now ends. A shard not readable yet stays where it was;
+    /// the flag says whether every shard was readable.
+    pub fn capture(&self, previous: Option<&[u64]>) -> (Arc<[u64]>, bool) {
         let published = self.published.read().unwrap_or_else(|e| e.into_inner());
-        self.shards
+        let mut readable = true;
+        let offsets = self
+            .shards
             .iter()
             .enumerate()
             .map(|(index, shard)| {
@@ -410,6 +413,7 @@ impl StreamTable {
                     .unwrap_or(0)
                     .max(published.compacted[index]);
                 if shard.readable(&self.name).is_err() {
+                    readable = false;
                     return from;
                 }
                 shard
@@ -417,7 +421,8 @@ impl StreamTable {
                     .last()
                     .map_or(from, |(offset, batch)| offset + batch.num_rows() as u64)
             })
-            .collect()
+            .collect();
+        (offsets, readable)
     }
 
     /// The rows between two captures, `from` (exclusive of earlier rows) up to `to`, per

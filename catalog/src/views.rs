@@ -15,7 +15,7 @@
 pub mod checkpoint;
 mod provider;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -59,6 +59,20 @@ pub struct Committed {
     pub epoch: u64,
     pub tables: HashMap<Oid, Arc<[u64]>>,
     pub views: HashMap<Oid, ViewContents>,
+    /// Tables with a shard whose rows were not readable when this epoch was captured (its
+    /// executor had not reported them since a restart): their offsets here may lag rows that
+    /// were acknowledged.
+    pub unreadable: HashSet<Oid>,
+    /// Views that read such a table, directly or through other views.
+    pub behind: HashSet<Oid>,
+}
+
+impl Committed {
+    /// Whether reading `views` and `tables` at this epoch could miss acknowledged rows.
+    pub fn lags(&self, views: &[Oid], tables: &[Oid]) -> bool {
+        views.iter().any(|oid| self.behind.contains(oid))
+            || tables.iter().any(|oid| self.unreadable.contains(oid))
+    }
 }
 
 /// The snapshot a statement reads, carried in its `SessionConfig` extensions so table

@@ -470,10 +470,16 @@ impl Manager {
             epoch,
             tables: HashMap::new(),
             views: last.views.clone(),
+            unreadable: HashSet::new(),
+            behind: HashSet::new(),
         };
         for table in &tables {
             let previous = last.tables.get(&table.oid()).map(|o| &o[..]);
-            working.tables.insert(table.oid(), table.capture(previous));
+            let (offsets, readable) = table.capture(previous);
+            working.tables.insert(table.oid(), offsets);
+            if !readable {
+                working.unreadable.insert(table.oid());
+            }
         }
         working.views.retain(|oid, _| views.contains_key(oid));
         working.views.extend(restored);
@@ -485,6 +491,16 @@ impl Manager {
         let mut oldest: HashMap<Oid, Instant> = HashMap::new();
         let mut advanced = Vec::new();
         for view in views.values_mut() {
+            // Views are kept in OID order, so a view's input views come before it.
+            if view
+                .stream_inputs()
+                .any(|t| working.unreadable.contains(&t.oid()))
+                || view
+                    .view_inputs()
+                    .any(|input| working.behind.contains(&input))
+            {
+                working.behind.insert(view.oid);
+            }
             if view.failed.is_some() {
                 continue;
             }

@@ -175,18 +175,21 @@ async fn pinned_state(
         .and_then(|text| crate::dist::row_filters::RowFilterMode::parse(&text))
         .unwrap_or_default();
     state.config_mut().set_extension(Arc::new(row_filters));
-    let views = materialized_views_read(plan);
+    let (views, tables) = relations_read(plan);
     if views.is_empty() {
         return Ok((state, None));
     }
     let epochs = session.server.catalog.epochs();
-    // A view still being recovered after a restart is waited for, as shards are.
+    // A view still being recovered after a restart is waited for, as shards are; so is an
+    // epoch captured while a shard it (or a table read beside it) depends on was not readable
+    // yet, which would miss rows acknowledged before the restart. After the wait the view is
+    // read as it is: stale rather than unavailable.
     let deadline = std::time::Instant::now() + basin_catalog::streams::UNAVAILABLE_WAIT;
-    while std::time::Instant::now() < deadline
-        && views
-            .iter()
-            .any(|oid| !epochs.committed().views.contains_key(oid))
-    {
+    while std::time::Instant::now() < deadline && {
+        let committed = epochs.committed();
+        views.iter().any(|oid| !committed.views.contains_key(oid))
+            || committed.lags(&views, &tables)
+    } {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     if session.strict_reads() {
@@ -214,11 +217,16 @@ async fn pinned_state(
     Ok((state, Some(pin)))
 }
 
-/// The materialized views `plan` reads, directly or through views.
-fn materialized_views_read(plan: &LogicalPlan) -> Vec<basin_catalog::model::Oid> {
+/// The materialized views and the streaming tables `plan` reads, directly or through views.
+fn relations_read(
+    plan: &LogicalPlan,
+) -> (
+    Vec<basin_catalog::model::Oid>,
+    Vec<basin_catalog::model::Oid>,
+) {
     use datafusion::catalog::default_table_source::source_as_provider;
     use datafusion::common::tree_node::TreeNodeRecursion;
-    let mut found = Vec::new();
+    let (mut views, mut tables) = (Vec::new(), Vec::new());
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node
             && let Ok(provider) = source_as_provider(&scan.source)
@@ -226,14 +234,20 @@ fn materialized_views_read(plan: &LogicalPlan) -> Vec<basin_catalog::model::Oid>
             if let Some(view) =
                 provider.downcast_ref::<basin_catalog::views::MaterializedViewProvider>()
             {
-                found.push(view.oid());
+                views.push(view.oid());
+            } else if let Some(stream) =
+                provider.downcast_ref::<basin_catalog::streams::StreamTableProvider>()
+            {
+                tables.push(stream.table().oid());
             } else if let Some(view) =
                 provider.downcast_ref::<datafusion::catalog::view::ViewTable>()
             {
-                found.extend(materialized_views_read(view.logical_plan()));
+                let (inner_views, inner_tables) = relations_read(view.logical_plan());
+                views.extend(inner_views);
+                tables.extend(inner_tables);
             }
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    found
+    (views, tables)
 }
