@@ -346,10 +346,11 @@ mod tests {
     }
 
     #[test]
-    fn split_counts_match_postgres_element_counts() {
+    fn split_counts_bound_postgres_element_counts() {
         let scalar = |s: &str| ColumnarValue::Scalar(ScalarValue::Utf8(Some(s.to_owned())));
         let count = |s: &str, d: Option<&str>| max_split(&scalar(s), d).expect("not cancelled");
         assert_eq!(count("a,b,,c", Some(",")), 4);
+        // An upper bound: Postgres splits '' into no element at all.
         assert_eq!(count("", Some(",")), 1);
         // Matches do not overlap: 'aaaa' split at 'aa' is '', '', ''.
         assert_eq!(count("aaaa", Some("aa")), 3);

@@ -23,7 +23,7 @@ use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::optimizer::{ApplyOrder, Optimizer};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::{PhysicalOptimizerContext, PhysicalOptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
 
 thread_local! {
@@ -114,6 +114,16 @@ impl PhysicalOptimizerRule for Cancellable<dyn PhysicalOptimizerRule + Send + Sy
     ) -> Result<Arc<dyn ExecutionPlan>> {
         check()?;
         self.0.optimize(plan, config)
+    }
+
+    /// Passed through whole: some rules (join selection) read more than the options from it.
+    fn optimize_with_context(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        context: &dyn PhysicalOptimizerContext,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        check()?;
+        self.0.optimize_with_context(plan, context)
     }
 
     fn name(&self) -> &str {

@@ -271,10 +271,12 @@ def test_a_cancelled_statement_stops_working(cluster):
     coordinator = c.coordinator.pid
     settled_rss_mib(coordinator)
     outcome, _ = run_one(
-        c.dsn, "SELECT cardinality(string_to_array(repeat('a,', 300000000), ','))", timeout_s=2
+        c.dsn, "SELECT cardinality(string_to_array(repeat('a,', 300000000), ','))", timeout_s=1
     )
-    assert outcome in ("57014", "54000"), outcome
-    time.sleep(2)  # the optimizer rule running at the cancellation finishes
+    # Only a cancel mid-planning tests anything (a debug build plans this for minutes; 54000
+    # would mean planning ended within the timeout, with nothing left to stop).
+    assert outcome == "57014", outcome
+    time.sleep(3)  # the optimizer rule running at the cancellation finishes
     began = cpu_seconds(coordinator)
     time.sleep(5)
     used = cpu_seconds(coordinator) - began

@@ -618,17 +618,28 @@ fn array_binary(buffer: &mut BytesMut, values: &ArrayRef) -> Result<()> {
         dims.push(length);
         leaves = normalize(&flattened)?;
     }
-    let element = pg_type(leaves.data_type());
-    if dims.len() > 1 && dims.contains(&0) {
-        // Postgres has no empty sub-arrays: an array with no elements is zero-dimensional.
+    // The element type is the innermost one even when an empty level stopped the walk early.
+    let element = pg_type(innermost(values.data_type()));
+    if dims.contains(&0) {
+        // As Postgres sends it: an array with no elements is zero-dimensional.
         buffer.put_i32(0);
         buffer.put_i32(0);
         buffer.put_u32(element.oid());
         return Ok(());
     }
+    if dims.len() > MAX_ARRAY_DIMENSIONS {
+        return Err(Error::user(
+            "54000",
+            format!(
+                "number of array dimensions ({}) exceeds the maximum allowed ({MAX_ARRAY_DIMENSIONS})",
+                dims.len()
+            ),
+        ));
+    }
     let too_large = || Error::user("54000", "array dimension too large for the wire");
+    let has_nulls = leaves.null_count() > 0 || leaves.data_type() == &DataType::Null;
     buffer.put_i32(i32::try_from(dims.len()).map_err(|_| too_large())?);
-    buffer.put_i32(i32::from(leaves.null_count() > 0));
+    buffer.put_i32(i32::from(has_nulls));
     buffer.put_u32(element.oid());
     for dim in &dims {
         buffer.put_i32(i32::try_from(*dim).map_err(|_| too_large())?);
@@ -646,6 +657,21 @@ fn array_binary(buffer: &mut BytesMut, values: &ArrayRef) -> Result<()> {
         buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
     }
     Ok(())
+}
+
+/// Postgres's `MAXDIM`: `array_recv` refuses more dimensions.
+const MAX_ARRAY_DIMENSIONS: usize = 6;
+
+/// A list type's innermost element type (the type itself when it is no list).
+fn innermost(data_type: &DataType) -> &DataType {
+    match data_type {
+        DataType::List(field)
+        | DataType::LargeList(field)
+        | DataType::ListView(field)
+        | DataType::LargeListView(field)
+        | DataType::FixedSizeList(field, _) => innermost(field.data_type()),
+        other => other,
+    }
 }
 
 /// The common length of `lists`' rows and their values one after the other, or `None` when
@@ -845,6 +871,50 @@ mod tests {
             IntervalMonthDayNano::new(14, 3, 4 * 3_600_000_000_000 + 500_000_000),
         );
         assert_eq!(out, "1 year 2 mons 3 days 04:00:00.5");
+    }
+
+    #[test]
+    fn nested_lists_are_multidimensional_binary_arrays() {
+        use arrow::array::{Int64Builder, ListBuilder};
+        let mut builder = ListBuilder::new(ListBuilder::new(Int64Builder::new()));
+        // Row 0: [[1, 2], [3, 4]]; row 1: [[5, NULL], [7, 8]] (sub-array offsets start at 2);
+        // row 2: [] ; row 3: [[], []]; row 4: [[1], [2, 3]] (ragged).
+        for row in [
+            vec![vec![Some(1), Some(2)], vec![Some(3), Some(4)]],
+            vec![vec![Some(5), None], vec![Some(7), Some(8)]],
+            vec![],
+            vec![vec![], vec![]],
+            vec![vec![Some(1)], vec![Some(2), Some(3)]],
+        ] {
+            for sub in row {
+                builder.values().append_value(sub);
+            }
+            builder.append(true);
+        }
+        let column: ArrayRef = std::sync::Arc::new(builder.finish());
+        let encode = |row: usize| {
+            let mut buffer = BytesMut::new();
+            write_binary(&mut buffer, &column, row).map(|()| buffer.to_vec())
+        };
+        let ints = |bytes: &[u8]| -> Vec<i32> {
+            bytes
+                .chunks(4)
+                .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let second = encode(1).expect("rectangular");
+        // ndim, has nulls, element OID (int8), then (length, lower bound) per dimension.
+        assert_eq!(ints(&second[..28]), [2, 1, 20, 2, 1, 2, 1]);
+        assert_eq!(ints(&second[28..40]), [8, 0, 5]);
+        assert_eq!(ints(&second[40..44]), [-1]);
+        // Empty at any level: zero dimensions, still the innermost element type.
+        assert_eq!(ints(&encode(2).expect("empty")), [0, 0, 20]);
+        assert_eq!(ints(&encode(3).expect("empty sub-arrays")), [0, 0, 20]);
+        let ragged = encode(4).expect_err("ragged");
+        assert!(
+            ragged.to_string().contains("matching dimensions"),
+            "{ragged}"
+        );
     }
 
     #[test]
