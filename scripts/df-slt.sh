@@ -8,7 +8,8 @@
 #   scripts/df-slt.sh                     # every file not on sql-tests/df-slt/skip.toml, and
 #                                         # rewrite sql-tests/df-slt/{results.md,passing.txt}
 #   scripts/df-slt.sh --gate              # the files of passing.txt must still pass (CI)
-#   scripts/df-slt.sh -- aggregate --verbose   # any basin-df-slt arguments after --
+#   scripts/df-slt.sh -- aggregate --verbose   # any basin-df-slt arguments after --; a run
+#                                         # narrowed to some files leaves the report alone
 #
 # Uses the debug build under CARGO_TARGET_DIR (default target/); builds basin and basin-df-slt
 # first unless BASIN_DF_SLT_NO_BUILD=1.
@@ -69,5 +70,14 @@ runner="$target_dir/debug/basin-df-slt"
 
 case "$mode" in
     gate) exec "$runner" --files-from sql-tests/df-slt/passing.txt "${args[@]}" ;;
-    full) exec "$runner" --report sql-tests/df-slt "${args[@]}" ;;
+    full)
+        # A run narrowed to some files must not rewrite the report: passing.txt (the gate)
+        # would shrink to the files it ran. Any argument that is not a flag narrows it.
+        for arg in "${args[@]}"; do
+            case "$arg" in
+                -*) ;;
+                *) exec "$runner" "${args[@]}" ;;
+            esac
+        done
+        exec "$runner" --report sql-tests/df-slt "${args[@]}" ;;
 esac
