@@ -7,7 +7,9 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
-use arrow::compute::{SortColumn, SortOptions, cast, concat_batches, lexsort_to_indices, take};
+use arrow::compute::{
+    SortColumn, SortOptions, cast, concat, concat_batches, interleave, lexsort_to_indices, take,
+};
 use arrow::datatypes::{DataType, TimeUnit};
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -304,19 +306,25 @@ pub(super) async fn sync_lake_log(table: &StreamTable, started: SystemTime) -> R
     .map_err(|e| Error::io("fsync lake log", std::io::Error::other(e)))?
 }
 
-/// Concatenates `batches`, sorts by the event-time column and splits into one batch per
-/// partition (hour/day); without an event-time column, one batch as appended.
+/// Sorts the rows of `batches` by the event-time column and splits them into one batch per
+/// partition (hour/day); without an event-time column, one batch as appended. The rows are
+/// gathered straight from `batches` in sorted order (one copy; concatenating first and then
+/// taking copied every row twice).
 fn partition_by_time(
     schema: &arrow::datatypes::SchemaRef,
     event_time: Option<&str>,
     partitioning: TimePartitioning,
     batches: &[RecordBatch],
 ) -> Result<Vec<RecordBatch>> {
-    let all = concat_batches(schema, batches).map_err(arrow_error)?;
-    let Some(column) = event_time.and_then(|name| all.column_by_name(name).cloned()) else {
-        return Ok(vec![all]);
+    let Some(index) = event_time.and_then(|name| schema.index_of(name).ok()) else {
+        return Ok(vec![concat_batches(schema, batches).map_err(arrow_error)?]);
     };
-    let micros = to_micros(&column)?;
+    let keys = batches
+        .iter()
+        .map(|batch| to_micros(batch.column(index)))
+        .collect::<Result<Vec<_>>>()?;
+    let micros =
+        concat(&keys.iter().map(AsRef::as_ref).collect::<Vec<_>>()).map_err(arrow_error)?;
     let order = lexsort_to_indices(
         &[SortColumn {
             values: Arc::clone(&micros),
@@ -328,10 +336,28 @@ fn partition_by_time(
         None,
     )
     .map_err(arrow_error)?;
-    let sorted_columns = all
-        .columns()
+    // Each sorted position as (batch, row in it).
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut total = 0;
+    for batch in batches {
+        starts.push(total);
+        total += batch.num_rows();
+    }
+    let positions: Vec<(usize, usize)> = order
+        .values()
         .iter()
-        .map(|c| take(c.as_ref(), &order, None))
+        .map(|&global| {
+            let global = global as usize;
+            let batch = starts.partition_point(|&start| start <= global) - 1;
+            (batch, global - starts[batch])
+        })
+        .collect();
+    let sorted_columns = (0..schema.fields().len())
+        .map(|column| {
+            let arrays: Vec<&dyn Array> =
+                batches.iter().map(|b| b.column(column).as_ref()).collect();
+            interleave(&arrays, &positions)
+        })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(arrow_error)?;
     let sorted = RecordBatch::try_new(Arc::clone(schema), sorted_columns).map_err(arrow_error)?;
@@ -378,4 +404,53 @@ fn to_micros(column: &ArrayRef) -> Result<ArrayRef> {
 
 fn arrow_error(error: arrow::error::ArrowError) -> Error {
     Error::DataFusion(error.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+
+    #[test]
+    fn rows_of_several_batches_are_sorted_by_event_time_and_split_per_hour() {
+        let hour = 3_600_000_000_i64;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let batch = |ts: Vec<Option<i64>>, names: Vec<&str>| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(TimestampMicrosecondArray::from(ts)),
+                    Arc::new(StringArray::from(names)),
+                ],
+            )
+            .expect("batch")
+        };
+        let batches = [
+            batch(vec![Some(hour + 5), Some(3), None], vec!["b1", "a2", "n"]),
+            batch(vec![Some(1), Some(hour + 1)], vec!["a1", "b0"]),
+        ];
+        let parts = partition_by_time(&schema, Some("ts"), TimePartitioning::Hour, &batches)
+            .expect("partitioned");
+        let names: Vec<Vec<String>> = parts
+            .iter()
+            .map(|part| {
+                part.column(1)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("strings")
+                    .iter()
+                    .map(|v| v.unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(names, [vec!["n"], vec!["a1", "a2"], vec!["b0", "b1"]]);
+        let whole =
+            partition_by_time(&schema, None, TimePartitioning::Hour, &batches).expect("one batch");
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].num_rows(), 5);
+    }
 }
