@@ -52,7 +52,7 @@ use datafusion::prelude::SessionContext;
 
 pub(crate) use origins::{ATTNUM_METADATA, TABLE_OID_METADATA, column_origins, with_origins};
 pub(crate) use rewrite::{duplicate_column_name, output_names, rewrite};
-pub(crate) use types::pg_type_for;
+pub(crate) use types::{innermost_element, pg_type_for};
 
 use snapshot::CatalogSource;
 use table::SystemTable;

@@ -524,12 +524,9 @@ pub(crate) fn pg_type_for(data_type: &DataType) -> PgTypeInfo {
         | DataType::ListView(field)
         | DataType::LargeListView(field)
         | DataType::FixedSizeList(field, _) => {
-            let element = pg_type_for(field.data_type());
-            if is_list(field.data_type()) {
-                // A list of lists is a multidimensional array of the innermost element
-                // (Postgres has no array-of-array types), or text when that has none.
-                return element;
-            }
+            // A list of lists is a multidimensional array of the innermost element (Postgres
+            // has no array-of-array types).
+            let element = pg_type_for(innermost_element(field.data_type()));
             match builtin_type(element.oid).filter(|t| t.array != 0) {
                 Some(t) => PgTypeInfo {
                     typmod: element.typmod,
@@ -546,15 +543,17 @@ pub(crate) fn pg_type_for(data_type: &DataType) -> PgTypeInfo {
     }
 }
 
-fn is_list(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::List(_)
-            | DataType::LargeList(_)
-            | DataType::ListView(_)
-            | DataType::LargeListView(_)
-            | DataType::FixedSizeList(_, _)
-    )
+/// A list type's innermost element type (the type itself when it is no list): the element of
+/// the multidimensional array a list of lists is sent as.
+pub(crate) fn innermost_element(data_type: &DataType) -> &DataType {
+    match data_type {
+        DataType::List(field)
+        | DataType::LargeList(field)
+        | DataType::ListView(field)
+        | DataType::LargeListView(field)
+        | DataType::FixedSizeList(field, _) => innermost_element(field.data_type()),
+        other => other,
+    }
 }
 
 /// `format_type(oid, typmod)`: the SQL spelling of a type. `typmod` is `None` when the caller

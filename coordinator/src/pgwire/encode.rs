@@ -619,7 +619,7 @@ fn array_binary(buffer: &mut BytesMut, values: &ArrayRef) -> Result<()> {
         leaves = normalize(&flattened)?;
     }
     // The element type is the innermost one even when an empty level stopped the walk early.
-    let element = pg_type(innermost(values.data_type()));
+    let element = pg_type(crate::pg_catalog::innermost_element(values.data_type()));
     if dims.contains(&0) {
         // As Postgres sends it: an array with no elements is zero-dimensional.
         buffer.put_i32(0);
@@ -661,18 +661,6 @@ fn array_binary(buffer: &mut BytesMut, values: &ArrayRef) -> Result<()> {
 
 /// Postgres's `MAXDIM`: `array_recv` refuses more dimensions.
 const MAX_ARRAY_DIMENSIONS: usize = 6;
-
-/// A list type's innermost element type (the type itself when it is no list).
-fn innermost(data_type: &DataType) -> &DataType {
-    match data_type {
-        DataType::List(field)
-        | DataType::LargeList(field)
-        | DataType::ListView(field)
-        | DataType::LargeListView(field)
-        | DataType::FixedSizeList(field, _) => innermost(field.data_type()),
-        other => other,
-    }
-}
 
 /// The common length of `lists`' rows and their values one after the other, or `None` when
 /// there are no rows (no further dimension to find). Errors for ragged or NULL sub-arrays.
