@@ -3,6 +3,8 @@
 //! only dispatches.
 
 mod complexity;
+mod copy_to;
+pub(crate) use copy_to::check_local_target;
 mod cursors;
 mod ddl;
 mod mv_ddl;
@@ -102,6 +104,11 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .into_iter()
         .map(normalize_reset)
         .map(|mut statement| {
+            if let DfStatement::Statement(inner) = &statement
+                && let Some(datafusion_copy) = copy_to::as_datafusion(inner)?
+            {
+                statement = datafusion_copy;
+            }
             complexity::check(&statement)?;
             let mut output_names = None;
             if let DfStatement::Statement(inner) = &mut statement {
@@ -482,9 +489,9 @@ pub(crate) fn params_empty(params: &ParamValues) -> bool {
 /// other forms are not supported.
 fn copy_not_here(to: bool, target: &CopyTarget) -> Error {
     match (to, target) {
-        (true, _) => {
-            Error::unsupported("COPY ... TO is not supported; read the table with SELECT instead")
-        }
+        (true, _) => Error::unsupported(
+            "COPY ... TO PROGRAM is not supported; COPY ... TO a file or an s3:// URL is",
+        ),
         (false, CopyTarget::Stdin) => {
             Error::unsupported("COPY ... FROM STDIN needs a client that sends the data")
         }

@@ -261,8 +261,8 @@ def test_refused_statements_and_copy_fail(conn):
         with conn.cursor().copy("COPY cp_misc (device_id, colour) FROM STDIN") as copy:
             copy.write("x\ty\n")
     assert_usable(conn)
-    with pytest.raises(errors.FeatureNotSupported, match="COPY ... TO"):
-        conn.execute("COPY cp_misc TO '/tmp/basin-copy-out.csv'")
+    with pytest.raises(errors.FeatureNotSupported, match="PROGRAM"):
+        conn.execute("COPY cp_misc TO PROGRAM 'cat > /tmp/basin-copy-out.csv'")
     assert_usable(conn)
     with pytest.raises(errors.FeatureNotSupported, match="file or program"):
         conn.execute("COPY cp_misc FROM '/etc/passwd'")
@@ -402,4 +402,82 @@ def test_copy_to_stdout(conn, tmp_path, basin):
     assert out.read_text() == "id\n1\n2\n3\n"
     with pytest.raises(errors.UndefinedTable):
         conn.execute("COPY cp_nothing TO STDOUT")
+    assert_usable(conn)
+
+
+def stdout_bytes(conn, sql: str) -> bytes:
+    with conn.cursor() as cur:
+        with cur.copy(sql) as copy:
+            return b"".join(copy)
+
+
+def test_copy_to_a_server_file(conn, tmp_path, basin):
+    """COPY ... TO 'file' writes, on the server, exactly what TO STDOUT sends (text, CSV and
+    binary); Parquet and JSON by FORMAT or extension; DataFusion's own COPY ... STORED AS with
+    PARTITIONED BY; everything read back through Basin. Bad targets get Postgres's SQLSTATEs."""
+    import pyarrow.parquet as pq
+
+    conn.execute("CREATE TABLE cp_file (id INT, name TEXT, amount NUMERIC(10,2), day DATE)")
+    conn.execute(
+        "INSERT INTO cp_file VALUES (1, 'plain', 1.50, '2026-01-01'), "
+        "(2, 'tab\there, \"q\"', NULL, '2026-01-02'), (3, NULL, 2.00, '2026-01-02')"
+    )
+    query = "SELECT * FROM cp_file ORDER BY id"
+    for options, name in (("", "t.txt"), ("WITH (FORMAT csv, HEADER)", "t.csv"),
+                          ("(FORMAT binary)", "t.bin")):
+        target = tmp_path / "out" / name
+        # The extended protocol (psycopg) and the simple one (psql) both write.
+        status = conn.execute(f"COPY ({query}) TO '{target}' {options}").statusmessage
+        assert status == "COPY 3"
+        assert target.read_bytes() == stdout_bytes(conn, f"COPY ({query}) TO STDOUT {options}")
+    done = psql(basin, "-c", f"COPY cp_file (id, name) TO '{tmp_path / 'psql.csv'}' CSV")
+    assert done.returncode == 0 and "COPY 3" in done.stdout, done.stderr
+    assert sorted((tmp_path / "psql.csv").read_text().splitlines()) == [
+        "1,plain", '2,"tab\there, ""q"""', "3,"
+    ]
+
+    # Parquet by extension, read back by pyarrow and by Basin as an external table.
+    parquet = tmp_path / "lake" / "cp_file.parquet"
+    assert conn.execute(f"COPY cp_file TO '{parquet}'").statusmessage == "COPY 3"
+    table = pq.read_table(parquet)
+    assert sorted(table.column("id").to_pylist()) == [1, 2, 3]
+    conn.execute(f"CREATE EXTERNAL TABLE cp_back STORED AS PARQUET LOCATION '{parquet}'")
+    assert conn.execute("SELECT id, name, amount, day FROM cp_back ORDER BY id").fetchall() == \
+        conn.execute(query).fetchall()
+    # JSON by FORMAT, a column list, into a file without the extension.
+    json_file = tmp_path / "names"
+    conn.execute(f"COPY cp_file (id, name) TO '{json_file}' (FORMAT json)")
+    lines = sorted(json_file.read_text().splitlines())
+    assert lines[0] == '{"id":1,"name":"plain"}', lines
+    # DataFusion's syntax: a directory of hive partitions.
+    parts = tmp_path / "parts"
+    status = conn.execute(
+        f"COPY (SELECT id, day FROM cp_file) TO '{parts}/' STORED AS PARQUET PARTITIONED BY (day)"
+    ).statusmessage
+    assert status == "COPY 3"
+    assert sorted(p.name for p in parts.iterdir()) == ["day=2026-01-01", "day=2026-01-02"]
+    conn.execute(
+        f"CREATE EXTERNAL TABLE cp_parts STORED AS PARQUET PARTITIONED BY (day) LOCATION '{parts}/'"
+    )
+    assert conn.execute("SELECT day, count(*) FROM cp_parts GROUP BY day ORDER BY day").fetchall() \
+        == [("2026-01-01", 1), ("2026-01-02", 2)]
+
+    # What Postgres refuses, and places nothing can be written; the session goes on.
+    with pytest.raises(errors.InvalidName, match="relative path"):
+        conn.execute("COPY cp_file TO 'relative.csv' (FORMAT csv)")
+    assert_usable(conn)
+    with pytest.raises(errors.UndefinedFile):
+        conn.execute("COPY cp_file TO '/proc/basin/x.csv' (FORMAT csv)")
+    assert_usable(conn)
+    # /proc: object_store's local store would retry creating its staging file there forever.
+    for sql in ("COPY cp_file TO '/proc/x.parquet'", "COPY cp_file TO '/proc/x.txt'",
+                "COPY cp_file TO '/proc/y.csv' STORED AS CSV"):
+        with pytest.raises(errors.UndefinedFile):
+            conn.execute(sql)
+        assert_usable(conn)
+    with pytest.raises(errors.FeatureNotSupported, match="does not apply"):
+        conn.execute(f"COPY cp_file TO '{tmp_path / 'x.parquet'}' (FORMAT parquet, HEADER)")
+    with pytest.raises(errors.UndefinedTable):
+        conn.execute(f"COPY cp_nothing TO '{tmp_path / 'never.txt'}'")
+    assert not (tmp_path / "never.txt").exists()
     assert_usable(conn)

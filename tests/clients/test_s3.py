@@ -194,6 +194,45 @@ def test_csv_json_and_hive_partitions_on_s3(cluster, s3):
         assert conn.execute("SELECT tag FROM tags ORDER BY id").fetchall() == [("x",), ("y",)]
 
 
+def test_copy_exports_query_results_to_the_bucket(cluster, s3):
+    """COPY ... TO 's3://...' writes Parquet (by extension), CSV in Postgres's format, and a
+    partitioned DataFusion export into the bucket; Basin reads each back."""
+    s3.bucket("exports")
+    with cluster.connect() as conn:
+        status = conn.execute(
+            "COPY (SELECT n_nationkey, n_name, n_regionkey FROM s3lake.nation) "
+            "TO 's3://exports/nation.parquet'"
+        ).statusmessage
+        assert status == "COPY 25"
+        conn.execute(
+            "CREATE EXTERNAL TABLE nation_export STORED AS PARQUET "
+            "LOCATION 's3://exports/nation.parquet'"
+        )
+        assert conn.execute(
+            "SELECT count(*), sum(n_regionkey) FROM nation_export"
+        ).fetchone() == (25, 50)
+        conn.execute(
+            "COPY (SELECT r_regionkey, r_name FROM s3lake.region ORDER BY 1) "
+            "TO 's3://exports/region.csv' WITH (FORMAT csv, HEADER)"
+        )
+        text = (s3.bucket("exports") / "region.csv").read_text()
+        assert text.splitlines()[:2] == ["r_regionkey,r_name", "0,AFRICA"], text
+        assert conn.execute(
+            "COPY (SELECT n_name, n_regionkey FROM s3lake.nation) TO 's3://exports/by_region/' "
+            "STORED AS PARQUET PARTITIONED BY (n_regionkey)"
+        ).statusmessage == "COPY 25"
+        conn.execute(
+            "CREATE EXTERNAL TABLE by_region STORED AS PARQUET PARTITIONED BY (n_regionkey) "
+            "LOCATION 's3://exports/by_region/'"
+        )
+        assert conn.execute(
+            "SELECT n_regionkey, count(*) FROM by_region GROUP BY 1 ORDER BY 1"
+        ).fetchall() == [(str(r), 5) for r in range(5)]
+        # No slash: one file, though the name has no extension.
+        conn.execute("COPY s3lake.region TO 's3://exports/regions' (FORMAT parquet)")
+        assert (s3.bucket("exports") / "regions").is_file()
+
+
 def test_per_table_credentials_work_and_never_show(cluster, s3):
     # A bucket whose credentials come only from the table's OPTIONS, with the secret quoted in
     # a way the redaction must still catch.

@@ -1,7 +1,8 @@
 //! `COPY table [(columns)] TO STDOUT` and `COPY (query) TO STDOUT`, in text, CSV and binary
 //! format: psql's `\copy ... to`, psycopg's `cursor.copy()`, pandas and BI exports. The rows
 //! stream batch by batch as CopyData messages, each value in the same Postgres text or binary
-//! form a `SELECT` would send.
+//! form a `SELECT` would send. `COPY ... TO 'file'` writes the same bytes to a file or an
+//! object-store URL instead.
 
 use std::sync::Arc;
 
@@ -12,6 +13,10 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyOutResponse};
 use pgwire::messages::response::CommandComplete;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
 
 use crate::error::{Error, Result};
 use crate::session::Session;
@@ -57,6 +62,21 @@ pub(super) fn to_stdout(parsed: &ParsedStatement) -> Option<&SqlStatement> {
     }
 }
 
+/// The `COPY ... TO 'file'` statement in `parsed` and its file, if it is one.
+pub(super) fn to_file(parsed: &ParsedStatement) -> Option<(&SqlStatement, &str)> {
+    match &parsed.statement {
+        DfStatement::Statement(statement) => match statement.as_ref() {
+            SqlStatement::Copy {
+                to: true,
+                target: CopyTarget::File { filename },
+                ..
+            } => Some((statement, filename.as_str())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Runs the COPY's query and streams its rows to `client`; returns the row count.
 pub(super) async fn run<C>(
     client: &mut C,
@@ -67,101 +87,38 @@ where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
-    let (query, format) = match plan(statement) {
-        Ok(planned) => planned,
+    let (mut encoder, mut stream) = match start(session, statement).await {
+        Ok(started) => started,
         Err(error) => return Ok(Err(error)),
     };
-    let parsed = match parse(&query).map(|mut s| s.pop()) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => return Ok(Err(Error::syntax("COPY needs a query"))),
-        Err(error) => return Ok(Err(error)),
-    };
-    let (schema, mut stream) = match session.execute(&parsed, None).await {
-        Ok(Output::Rows { schema, stream }) => (schema, stream),
-        Ok(_) => {
-            return Ok(Err(Error::syntax(
-                "COPY (query) TO needs a query that returns rows",
-            )));
-        }
-        Err(error) => return Ok(Err(error)),
-    };
-    let columns = schema.fields().len();
-    let binary = matches!(format, Format::Binary);
+    let binary = matches!(encoder.format, Format::Binary);
     let wire = i16::from(binary);
     client
         .send(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
             i8::from(binary),
-            i16::try_from(columns).unwrap_or(i16::MAX),
-            vec![wire; columns],
+            i16::try_from(encoder.columns).unwrap_or(i16::MAX),
+            vec![wire; encoder.columns],
         )))
         .await?;
-    let mut header = BytesMut::new();
-    match &format {
-        Format::Binary => {
-            header.put_slice(b"PGCOPY\n\xff\r\n\0");
-            header.put_i32(0);
-            header.put_i32(0);
-        }
-        Format::Csv {
-            header: true,
-            delimiter,
-            quote,
-            ..
-        } => {
-            let names: Vec<String> = schema
-                .fields()
-                .iter()
-                .map(|f| csv_field(f.name(), *delimiter, *quote, false))
-                .collect();
-            header.put_slice(names.join(&delimiter.to_string()).as_bytes());
-            header.put_u8(b'\n');
-        }
-        _ => {}
-    }
-    // Clients read one row per CopyData message, as Postgres sends them; the binary header
-    // travels with the first row (or the trailer).
-    let mut header = Some(header).filter(|h| !h.is_empty());
-    let field_format = if binary {
-        FieldFormat::Binary
-    } else {
-        FieldFormat::Text
-    };
     let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
-        let batch = match batch {
-            Ok(batch) => batch,
-            // The client is in copy-out mode: an ErrorResponse ends it (as in Postgres).
-            Err(error) => return Ok(Err(Error::from(error))),
-        };
-        let encoded = match super::encode::encode_batch(&batch, &vec![field_format; columns]) {
+        // The client is in copy-out mode: an ErrorResponse ends it (as in Postgres).
+        let encoded = match batch.map_err(Error::from).and_then(|b| encoder.rows(&b)) {
             Ok(encoded) => encoded,
             Err(error) => return Ok(Err(error)),
         };
-        for row in &encoded {
-            let mut out = header.take().unwrap_or_default();
-            write_row(&mut out, &row.data, row.field_count, &format);
+        rows += encoded.len() as u64;
+        // Clients read one row per CopyData message, as Postgres sends them.
+        for row in encoded {
             client
-                .feed(PgWireBackendMessage::CopyData(CopyData::new(out.freeze())))
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(row.freeze())))
                 .await?;
         }
-        rows += encoded.len() as u64;
         client.flush().await?;
     }
-    if let Some(header) = header.take().filter(|_| !binary) {
-        // A CSV header with no rows after it.
+    if let Some(last) = encoder.finish() {
         client
-            .feed(PgWireBackendMessage::CopyData(CopyData::new(
-                header.freeze(),
-            )))
-            .await?;
-    }
-    if binary {
-        let mut trailer = header.take().unwrap_or_default();
-        trailer.put_i16(-1);
-        client
-            .feed(PgWireBackendMessage::CopyData(CopyData::new(
-                trailer.freeze(),
-            )))
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(last.freeze())))
             .await?;
     }
     client
@@ -173,6 +130,189 @@ where
         )))
         .await?;
     Ok(Ok(rows))
+}
+
+/// `COPY ... TO 'file'`: the same bytes `TO STDOUT` would send, written by the coordinator to
+/// an absolute path on its machine or to an object-store URL (`s3://bucket/key`, `file:///..`).
+/// As in Postgres (where only superusers may; every Basin session is one) the file is written
+/// with the server's own permissions. The object is complete or absent: it is uploaded (or, on
+/// a local disk, written under a temporary name and renamed) when the last row is encoded.
+/// Returns the `COPY n` tag's count.
+pub(super) async fn run_to_file(
+    session: &Arc<Session>,
+    statement: &SqlStatement,
+    filename: &str,
+    guard: &super::execution::StatementGuard,
+) -> Result<u64> {
+    use datafusion::execution::object_store::ObjectStoreRegistry;
+    use tokio::io::AsyncWriteExt;
+    let url = file_url(filename)?;
+    crate::statements::check_local_target(url.as_str())?;
+    let path = object_store::path::Path::from_url_path(url.path()).map_err(|e| {
+        Error::user(
+            "42602",
+            format!("invalid COPY file name \"{filename}\": {e}"),
+        )
+    })?;
+    let store = session
+        .server
+        .catalog
+        .object_stores()
+        .get_store(&url)
+        .map_err(Error::from)?;
+    let (mut encoder, mut stream) = tokio::select! {
+        started = start(session, statement) => started?,
+        () = guard.token.cancelled() => return Err(guard.error()),
+    };
+    let mut out = object_store::buffered::BufWriter::new(store, path);
+    // SQLSTATEs as Postgres gives them for file access.
+    let failed = |e: std::io::Error| {
+        let sqlstate = match e.kind() {
+            std::io::ErrorKind::NotFound => "58P01",
+            std::io::ErrorKind::PermissionDenied => "42501",
+            _ => "58030",
+        };
+        Error::user(
+            sqlstate,
+            format!("could not write COPY file \"{filename}\": {e}"),
+        )
+    };
+    let mut rows = 0u64;
+    let written: Result<()> = async {
+        loop {
+            let batch = tokio::select! {
+                batch = stream.next() => batch,
+                () = guard.token.cancelled() => return Err(guard.error()),
+            };
+            let Some(batch) = batch else { break };
+            let encoded = encoder.rows(&batch?)?;
+            rows += encoded.len() as u64;
+            let mut chunk = BytesMut::new();
+            for row in encoded {
+                chunk.unsplit(row);
+            }
+            out.write_all(&chunk).await.map_err(failed)?;
+        }
+        if let Some(last) = encoder.finish() {
+            out.write_all(&last).await.map_err(failed)?;
+        }
+        Ok(())
+    }
+    .await;
+    match written {
+        // `shutdown` uploads what is buffered and completes the upload (or the local rename).
+        Ok(()) => out.shutdown().await.map_err(failed)?,
+        Err(error) => {
+            // Nothing half-written is left behind: a pending multipart upload is aborted.
+            // (`abort` is only valid before `shutdown`, which was not called.)
+            let _ = out.abort().await;
+            return Err(error);
+        }
+    }
+    Ok(rows)
+}
+
+/// The object-store URL of a COPY target: a URL with a scheme, or an absolute local path
+/// (Postgres refuses relative paths, whose meaning depends on the server's directory).
+fn file_url(filename: &str) -> Result<url::Url> {
+    if let Ok(url) = url::Url::parse(filename)
+        && url.scheme().len() > 1
+    {
+        return Ok(url);
+    }
+    if !std::path::Path::new(filename).is_absolute() {
+        return Err(Error::user(
+            "42602",
+            "relative path not allowed for COPY to file",
+        ));
+    }
+    url::Url::from_file_path(filename)
+        .map_err(|()| Error::user("42602", format!("invalid COPY file name \"{filename}\"")))
+}
+
+/// Plans and starts the COPY's query.
+async fn start(
+    session: &Arc<Session>,
+    statement: &SqlStatement,
+) -> Result<(Encoder, SendableRecordBatchStream)> {
+    let (query, format) = plan(statement)?;
+    let parsed = parse(&query)?
+        .pop()
+        .ok_or_else(|| Error::syntax("COPY needs a query"))?;
+    match session.execute(&parsed, None).await? {
+        Output::Rows { schema, stream } => Ok((Encoder::new(format, &schema), stream)),
+        _ => Err(Error::syntax(
+            "COPY (query) TO needs a query that returns rows",
+        )),
+    }
+}
+
+/// Turns batches into COPY data: one buffer per row, the header (binary signature or CSV
+/// column names) in front of the first.
+struct Encoder {
+    format: Format,
+    columns: usize,
+    header: Option<BytesMut>,
+}
+
+impl Encoder {
+    fn new(format: Format, schema: &SchemaRef) -> Self {
+        let mut header = BytesMut::new();
+        match &format {
+            Format::Binary => {
+                header.put_slice(b"PGCOPY\n\xff\r\n\0");
+                header.put_i32(0);
+                header.put_i32(0);
+            }
+            Format::Csv {
+                header: true,
+                delimiter,
+                quote,
+                ..
+            } => {
+                let names: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| csv_field(f.name(), *delimiter, *quote, false))
+                    .collect();
+                header.put_slice(names.join(&delimiter.to_string()).as_bytes());
+                header.put_u8(b'\n');
+            }
+            _ => {}
+        }
+        Self {
+            format,
+            columns: schema.fields().len(),
+            header: Some(header).filter(|h| !h.is_empty()),
+        }
+    }
+
+    /// The rows of `batch`, one buffer each.
+    fn rows(&mut self, batch: &RecordBatch) -> Result<Vec<BytesMut>> {
+        let field_format = if matches!(self.format, Format::Binary) {
+            FieldFormat::Binary
+        } else {
+            FieldFormat::Text
+        };
+        let encoded = super::encode::encode_batch(batch, &vec![field_format; self.columns])?;
+        Ok(encoded
+            .iter()
+            .map(|row| {
+                let mut out = self.header.take().unwrap_or_default();
+                write_row(&mut out, &row.data, row.field_count, &self.format);
+                out
+            })
+            .collect())
+    }
+
+    /// What follows the last row: a CSV header never sent (no rows), the binary trailer.
+    fn finish(&mut self) -> Option<BytesMut> {
+        let mut out = self.header.take().unwrap_or_default();
+        if matches!(self.format, Format::Binary) {
+            out.put_i16(-1);
+        }
+        Some(out).filter(|out| !out.is_empty())
+    }
 }
 
 /// The query a COPY reads and its output format.

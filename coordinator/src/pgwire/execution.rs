@@ -40,7 +40,7 @@ pub(crate) enum Reply {
 /// (`max_rows`), only during each Execute, as in Postgres, not while the client holds it.
 #[derive(Clone)]
 pub(crate) struct StatementGuard {
-    token: CancellationToken,
+    pub(crate) token: CancellationToken,
     timeout: Option<std::time::Duration>,
     timer: Arc<std::sync::Mutex<Option<tokio::task::AbortHandle>>>,
     timed_out: Arc<std::sync::atomic::AtomicBool>,

@@ -362,6 +362,26 @@ impl SimpleQueryHandler for QueryHandler {
                         }
                         continue;
                     }
+                    if let Some((copy, file)) = copy_out::to_file(parsed) {
+                        let guard = StatementGuard::begin(&session);
+                        let written = copy_out::run_to_file(&session, copy, file, &guard).await;
+                        guard.finish();
+                        match written {
+                            Ok(rows) => {
+                                client
+                                    .feed(PgWireBackendMessage::CommandComplete(
+                                        CommandComplete::new(format!("COPY {rows}")),
+                                    ))
+                                    .await?;
+                            }
+                            Err(error) => {
+                                feed_error(client, &error).await?;
+                                status = status.to_error_state();
+                                break;
+                            }
+                        }
+                        continue;
+                    }
                     if let Some(copy) = copy::from_stdin(parsed) {
                         // pgwire sends ReadyForQuery after CopyDone, so nothing may follow.
                         let prepared = if position + 1 < statements.len() {
@@ -535,6 +555,17 @@ impl ExtendedQueryHandler for QueryHandler {
                 Ok(_) => Ok(()),
                 Err(error) => Err(error.into()),
             };
+        }
+        if let Some((copy, file)) = copy_out::to_file(parsed) {
+            let guard = StatementGuard::begin(&session);
+            let written = copy_out::run_to_file(&session, copy, file, &guard).await;
+            guard.finish();
+            client
+                .send(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                    format!("COPY {}", written?),
+                )))
+                .await?;
+            return Ok(());
         }
         if let Some(copy) = copy::from_stdin(parsed) {
             let copy = copy::prepare(&session, copy, &parsed.sql).await?;

@@ -47,9 +47,7 @@ pub(super) async fn execute(
             "statement {} is not supported",
             statement.name()
         ))),
-        LogicalPlan::Copy(_) => Err(Error::unsupported(
-            "COPY ... TO a file is not supported; use COPY ... TO STDOUT from a client",
-        )),
+        LogicalPlan::Copy(_) => copy_to(session, state, &plan, log).await,
         LogicalPlan::Ddl(ddl) => Err(Error::unsupported(format!(
             "{} is not supported",
             ddl.name()
@@ -138,8 +136,44 @@ async fn insert(
         .execute(&state, plan, physical, log, &mut run)
         .await;
     log.set_run(run);
-    let batches = datafusion::physical_plan::common::collect(result?).await?;
-    let rows: u64 = batches
+    let rows = count_rows(datafusion::physical_plan::common::collect(result?).await?);
+    // Acknowledge only what would survive a power loss.
+    session.server.catalog.sync_writes(&target, started).await?;
+    session.note_write();
+    Ok(Output::Command(format!("INSERT 0 {rows}")))
+}
+
+/// DataFusion's `COPY {table | (query)} TO 'location' [STORED AS format] [PARTITIONED BY ...]`:
+/// the rows are written by DataFusion's file sinks into any store the registry knows (a local
+/// path, relative to the coordinator's working directory, or `s3://`), on the coordinator.
+async fn copy_to(
+    session: &Arc<Session>,
+    state: SessionState,
+    plan: &LogicalPlan,
+    log: &QueryHandle,
+) -> Result<Output> {
+    if let LogicalPlan::Copy(copy) = plan {
+        super::copy_to::check_local_target(&copy.output_url)?;
+    }
+    let single_file = super::copy_to::single_file_output(plan);
+    let plan = single_file.as_ref().unwrap_or(plan);
+    let (state, pin) = pinned_state(session, state, plan).await?;
+    let physical = state.create_physical_plan(plan).await?;
+    drop(pin);
+    let mut run = RunInfo::default();
+    let result = session
+        .server
+        .dist
+        .execute(&state, plan, physical, log, &mut run)
+        .await;
+    log.set_run(run);
+    let rows = count_rows(datafusion::physical_plan::common::collect(result?).await?);
+    Ok(Output::Command(format!("COPY {rows}")))
+}
+
+/// The sum of a write's one-column `count` result.
+fn count_rows(batches: Vec<RecordBatch>) -> u64 {
+    batches
         .iter()
         .filter_map(|b| {
             b.columns()
@@ -148,11 +182,7 @@ async fn insert(
                 .downcast_ref::<UInt64Array>()
                 .map(|c| c.iter().flatten().sum::<u64>())
         })
-        .sum();
-    // Acknowledge only what would survive a power loss.
-    session.server.catalog.sync_writes(&target, started).await?;
-    session.note_write();
-    Ok(Output::Command(format!("INSERT 0 {rows}")))
+        .sum()
 }
 
 /// The session state a statement plans in. A statement that reads a materialized view pins
