@@ -242,6 +242,12 @@ impl Distribution {
                     });
                     return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
                 }
+                Err(err) if matches!(logical, LogicalPlan::Copy(_)) => {
+                    // A COPY's files are written as its rows arrive and appear as each is
+                    // finished: running it again would write its rows twice.
+                    failure::probe_and_mark(&self.membership, &routing.used()).await;
+                    return Err(err.into());
+                }
                 Err(err) => {
                     let lost = failure::probe_and_mark(&self.membership, &routing.used()).await;
                     if lost.is_empty() {

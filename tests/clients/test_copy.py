@@ -462,10 +462,28 @@ def test_copy_to_a_server_file(conn, tmp_path, basin):
     assert conn.execute("SELECT day, count(*) FROM cp_parts GROUP BY day ORDER BY day").fetchall() \
         == [("2026-01-01", 1), ("2026-01-02", 2)]
 
+    # A COPY that fails part-way leaves the file that was there before, whole, and no other.
+    failing = "SELECT 100 / (value - 60000) AS v FROM generate_series(1, 100000)"
+    before = parquet.read_bytes()
+    for target in (parquet, tmp_path / "lake" / "never.parquet"):
+        with pytest.raises(errors.DivisionByZero):
+            conn.execute(f"COPY ({failing}) TO '{target}'")
+        assert_usable(conn)
+    assert parquet.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["cp_file.parquet"]
+    with pytest.raises(errors.DivisionByZero):
+        conn.execute(f"COPY ({failing}) TO '{tmp_path / 'lake' / 'never.csv'}' (FORMAT csv)")
+    assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["cp_file.parquet"]
+
     # What Postgres refuses, and places nothing can be written; the session goes on.
-    with pytest.raises(errors.InvalidName, match="relative path"):
-        conn.execute("COPY cp_file TO 'relative.csv' (FORMAT csv)")
-    assert_usable(conn)
+    for sql in ("COPY cp_file TO 'relative.csv' (FORMAT csv)", "COPY cp_file TO 'rel.parquet'"):
+        with pytest.raises(errors.InvalidName, match="relative path"):
+            conn.execute(sql)
+        assert_usable(conn)
+    for target in (tmp_path, f"{tmp_path}/new/"):
+        with pytest.raises(errors.WrongObjectType, match="is a directory"):
+            conn.execute(f"COPY cp_file TO '{target}' (FORMAT csv)")
+        assert_usable(conn)
     with pytest.raises(errors.UndefinedFile):
         conn.execute("COPY cp_file TO '/proc/basin/x.csv' (FORMAT csv)")
     assert_usable(conn)

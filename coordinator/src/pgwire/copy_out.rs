@@ -191,17 +191,27 @@ pub(super) async fn run_to_file(
             for row in encoded {
                 chunk.unsplit(row);
             }
-            out.write_all(&chunk).await.map_err(failed)?;
+            tokio::select! {
+                written = out.write_all(&chunk) => written.map_err(failed)?,
+                () = guard.token.cancelled() => return Err(guard.error()),
+            }
         }
         if let Some(last) = encoder.finish() {
-            out.write_all(&last).await.map_err(failed)?;
+            tokio::select! {
+                written = out.write_all(&last) => written.map_err(failed)?,
+                () = guard.token.cancelled() => return Err(guard.error()),
+            }
         }
         Ok(())
     }
     .await;
     match written {
         // `shutdown` uploads what is buffered and completes the upload (or the local rename).
-        Ok(()) => out.shutdown().await.map_err(failed)?,
+        // Cancelled there, the writer is dropped: an object never completed is never visible.
+        Ok(()) => tokio::select! {
+            done = out.shutdown() => done.map_err(failed)?,
+            () = guard.token.cancelled() => return Err(guard.error()),
+        },
         Err(error) => {
             // Nothing half-written is left behind: a pending multipart upload is aborted.
             // (`abort` is only valid before `shutdown`, which was not called.)
@@ -224,6 +234,12 @@ fn file_url(filename: &str) -> Result<url::Url> {
         return Err(Error::user(
             "42602",
             "relative path not allowed for COPY to file",
+        ));
+    }
+    if filename.ends_with('/') || std::path::Path::new(filename).is_dir() {
+        return Err(Error::user(
+            "42809",
+            format!("\"{filename}\" is a directory"),
         ));
     }
     url::Url::from_file_path(filename)

@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use datafusion::logical_expr::LogicalPlan;
+use object_store::ObjectStoreExt;
 
 use crate::error::{Error, Result};
 
@@ -37,6 +38,90 @@ pub(super) fn single_file_output(plan: &LogicalPlan) -> Option<LogicalPlan> {
     copy.options.remove(SINGLE_FILE);
     copy.options.insert("single_file_output".to_owned(), value);
     Some(LogicalPlan::Copy(copy))
+}
+
+/// A COPY that writes one file, redirected to a temporary name beside it: DataFusion's sinks
+/// finish the file they were writing even when the query fails part-way (the demux ends as at
+/// the end of data), which would leave a truncated file under the target's name. The rows go to
+/// the temporary object, which is renamed onto the target only after the COPY succeeded
+/// (atomic on a local disk; copy then delete on S3) and deleted otherwise.
+pub(super) struct Staged {
+    pub(super) plan: LogicalPlan,
+    temporary: datafusion::datasource::listing::ListingTableUrl,
+    target: datafusion::datasource::listing::ListingTableUrl,
+}
+
+impl Staged {
+    /// `plan` staged, when it is a COPY writing one file.
+    pub(super) fn of(plan: &LogicalPlan) -> Result<Option<Self>> {
+        use datafusion::datasource::listing::ListingTableUrl;
+        let LogicalPlan::Copy(copy) = plan else {
+            return Ok(None);
+        };
+        let target = ListingTableUrl::parse(&copy.output_url)?;
+        let single = match copy.options.get("single_file_output").map(|v| v.trim()) {
+            Some("true") => true,
+            Some(_) => false,
+            None => !target.is_collection() && target.file_extension().is_some(),
+        };
+        if !single || !copy.partition_by.is_empty() {
+            return Ok(None);
+        }
+        let url = target.get_url();
+        let name = url
+            .path_segments()
+            .and_then(|mut segments| segments.next_back())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| Error::user("42602", format!("no file name in \"{url}\"")))?;
+        let mut temporary_url = url.clone();
+        temporary_url
+            .path_segments_mut()
+            .map_err(|()| Error::user("42602", format!("\"{url}\" cannot name a file")))?
+            .pop()
+            .push(&format!(".{name}.basin-{}.tmp", uuid::Uuid::new_v4()));
+        let temporary = ListingTableUrl::try_new(temporary_url, None)?;
+        let mut staged = copy.clone();
+        staged.output_url = temporary.as_str().to_owned();
+        staged
+            .options
+            .insert("single_file_output".to_owned(), "true".to_owned());
+        Ok(Some(Self {
+            plan: LogicalPlan::Copy(staged),
+            temporary,
+            target,
+        }))
+    }
+
+    /// Moves the finished file onto the target's name.
+    pub(super) async fn publish(
+        &self,
+        state: &datafusion::execution::session_state::SessionState,
+    ) -> Result<()> {
+        let store = state
+            .runtime_env()
+            .object_store(self.target.object_store())?;
+        let moved = store
+            .rename(self.temporary.prefix(), self.target.prefix())
+            .await;
+        if let Err(error) = moved {
+            self.discard(state).await;
+            return Err(Error::user(
+                "58030",
+                format!("could not write COPY file \"{}\": {error}", self.target),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes what a failed COPY wrote.
+    pub(super) async fn discard(&self, state: &datafusion::execution::session_state::SessionState) {
+        if let Ok(store) = state
+            .runtime_env()
+            .object_store(self.temporary.object_store())
+        {
+            let _ = store.delete(self.temporary.prefix()).await;
+        }
+    }
 }
 
 /// `statement` as DataFusion's COPY when it is a `COPY ... TO 'file'` asking for one of
@@ -80,6 +165,13 @@ pub(super) fn as_datafusion(statement: &SqlStatement) -> Result<Option<DfStateme
             "COPY option {other} does not apply to FORMAT {}",
             stored_as.to_lowercase()
         )));
+    }
+    let is_url = url::Url::parse(filename).is_ok_and(|url| url.scheme().len() > 1);
+    if !is_url && !std::path::Path::new(filename.as_str()).is_absolute() {
+        return Err(Error::user(
+            "42602",
+            "relative path not allowed for COPY to file",
+        ));
     }
     let source = match source {
         CopySource::Table {
@@ -202,6 +294,7 @@ mod tests {
             .expect("converts")
             .expect("is DataFusion's");
         assert!(converted.contains("STORED AS JSON"), "{converted}");
+        assert!(convert("COPY t TO 'o.parquet'").is_err(), "relative");
         let converted = convert("COPY t (a, b) TO '/o.arrow'")
             .expect("converts")
             .expect("is DataFusion's");

@@ -68,6 +68,9 @@ pub(super) async fn execute(
             )
         }
         LogicalPlan::Analyze(analyze) if !analyze.verbose => {
+            if let LogicalPlan::Copy(copy) = analyze.input.as_ref() {
+                super::copy_to::check_local_target(&copy.output_url)?;
+            }
             let (state, pin) = pinned_state(session, state, &plan).await?;
             let physical = state.create_physical_plan(&analyze.input).await?;
             drop(pin);
@@ -157,18 +160,37 @@ async fn copy_to(
     }
     let single_file = super::copy_to::single_file_output(plan);
     let plan = single_file.as_ref().unwrap_or(plan);
+    let staged = super::copy_to::Staged::of(plan)?;
+    let plan = staged.as_ref().map_or(plan, |staged| &staged.plan);
     let (state, pin) = pinned_state(session, state, plan).await?;
-    let physical = state.create_physical_plan(plan).await?;
-    drop(pin);
-    let mut run = RunInfo::default();
-    let result = session
-        .server
-        .dist
-        .execute(&state, plan, physical, log, &mut run)
-        .await;
-    log.set_run(run);
-    let rows = count_rows(datafusion::physical_plan::common::collect(result?).await?);
-    Ok(Output::Command(format!("COPY {rows}")))
+    let written = async {
+        let physical = state.create_physical_plan(plan).await?;
+        drop(pin);
+        let mut run = RunInfo::default();
+        let result = session
+            .server
+            .dist
+            .execute(&state, plan, physical, log, &mut run)
+            .await;
+        log.set_run(run);
+        Ok::<_, Error>(count_rows(
+            datafusion::physical_plan::common::collect(result?).await?,
+        ))
+    }
+    .await;
+    match (written, &staged) {
+        (Ok(rows), staged) => {
+            if let Some(staged) = staged {
+                staged.publish(&state).await?;
+            }
+            Ok(Output::Command(format!("COPY {rows}")))
+        }
+        (Err(error), Some(staged)) => {
+            staged.discard(&state).await;
+            Err(error)
+        }
+        (Err(error), None) => Err(error),
+    }
 }
 
 /// The sum of a write's one-column `count` result.
