@@ -4,7 +4,7 @@
 
 mod complexity;
 mod copy_to;
-pub(crate) use copy_to::check_local_target;
+pub(crate) use copy_to::{check_local_target, file_access_error};
 mod cursors;
 mod ddl;
 mod mv_ddl;

@@ -165,15 +165,9 @@ pub(super) async fn run_to_file(
         () = guard.token.cancelled() => return Err(guard.error()),
     };
     let mut out = object_store::buffered::BufWriter::new(store, path);
-    // SQLSTATEs as Postgres gives them for file access.
     let failed = |e: std::io::Error| {
-        let sqlstate = match e.kind() {
-            std::io::ErrorKind::NotFound => "58P01",
-            std::io::ErrorKind::PermissionDenied => "42501",
-            _ => "58030",
-        };
-        Error::user(
-            sqlstate,
+        crate::statements::file_access_error(
+            &e,
             format!("could not write COPY file \"{filename}\": {e}"),
         )
     };

@@ -244,13 +244,8 @@ pub(crate) fn check_local_target(target: &str) -> Result<()> {
         }
     };
     let failed = |e: std::io::Error| {
-        let sqlstate = match e.kind() {
-            std::io::ErrorKind::NotFound => "58P01",
-            std::io::ErrorKind::PermissionDenied => "42501",
-            _ => "58030",
-        };
-        Error::user(
-            sqlstate,
+        file_access_error(
+            &e,
             format!(
                 "could not create files in \"{}\" for COPY: {e}",
                 directory.display()
@@ -266,6 +261,16 @@ pub(crate) fn check_local_target(target: &str) -> Result<()> {
         .map_err(failed)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// An I/O failure with the SQLSTATE Postgres gives it for file access.
+pub(crate) fn file_access_error(error: &std::io::Error, message: String) -> Error {
+    let sqlstate = match error.kind() {
+        std::io::ErrorKind::NotFound => "58P01",
+        std::io::ErrorKind::PermissionDenied => "42501",
+        _ => "58030",
+    };
+    Error::user(sqlstate, message)
 }
 
 #[cfg(test)]

@@ -128,18 +128,9 @@ async fn insert(
     let _serialised = session.server.catalog.lock_table_writes(&target).await;
     let started = std::time::SystemTime::now();
     let (state, pin) = pinned_state(session, state, plan).await?;
-    let physical = state.create_physical_plan(plan).await?;
-    drop(pin);
     // A large INSERT ... SELECT reads its input over the executors, admitted and retried like
     // any distributed query; the Delta commit itself happens here.
-    let mut run = RunInfo::default();
-    let result = session
-        .server
-        .dist
-        .execute(&state, plan, physical, log, &mut run)
-        .await;
-    log.set_run(run);
-    let rows = count_rows(datafusion::physical_plan::common::collect(result?).await?);
+    let rows = run_write(session, &state, plan, pin, log).await?;
     // Acknowledge only what would survive a power loss.
     session.server.catalog.sync_writes(&target, started).await?;
     session.note_write();
@@ -163,21 +154,7 @@ async fn copy_to(
     let staged = super::copy_to::Staged::of(plan)?;
     let plan = staged.as_ref().map_or(plan, |staged| &staged.plan);
     let (state, pin) = pinned_state(session, state, plan).await?;
-    let written = async {
-        let physical = state.create_physical_plan(plan).await?;
-        drop(pin);
-        let mut run = RunInfo::default();
-        let result = session
-            .server
-            .dist
-            .execute(&state, plan, physical, log, &mut run)
-            .await;
-        log.set_run(run);
-        Ok::<_, Error>(count_rows(
-            datafusion::physical_plan::common::collect(result?).await?,
-        ))
-    }
-    .await;
+    let written = run_write(session, &state, plan, pin, log).await;
     match (written, &staged) {
         (Ok(rows), staged) => {
             if let Some(staged) = staged {
@@ -191,6 +168,29 @@ async fn copy_to(
         }
         (Err(error), None) => Err(error),
     }
+}
+
+/// Plans and runs a write (INSERT, COPY) to its end; returns the rows it wrote. The epoch pin
+/// is released once the scans have taken their rows.
+async fn run_write(
+    session: &Arc<Session>,
+    state: &SessionState,
+    plan: &LogicalPlan,
+    pin: Option<basin_catalog::views::PinGuard>,
+    log: &QueryHandle,
+) -> Result<u64> {
+    let physical = state.create_physical_plan(plan).await?;
+    drop(pin);
+    let mut run = RunInfo::default();
+    let result = session
+        .server
+        .dist
+        .execute(state, plan, physical, log, &mut run)
+        .await;
+    log.set_run(run);
+    Ok(count_rows(
+        datafusion::physical_plan::common::collect(result?).await?,
+    ))
 }
 
 /// The sum of a write's one-column `count` result.
