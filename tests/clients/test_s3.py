@@ -231,6 +231,9 @@ def test_copy_exports_query_results_to_the_bucket(cluster, s3):
         # No slash: one file, though the name has no extension.
         conn.execute("COPY s3lake.region TO 's3://exports/regions' (FORMAT parquet)")
         assert (s3.bucket("exports") / "regions").is_file()
+        # `#` and `?` belong to the key.
+        conn.execute("COPY s3lake.region TO 's3://exports/daily#1?.csv' (FORMAT csv)")
+        assert len((s3.bucket("exports") / "daily#1?.csv").read_text().splitlines()) == 5
 
 
 def test_per_table_credentials_work_and_never_show(cluster, s3):

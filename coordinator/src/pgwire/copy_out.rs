@@ -219,7 +219,10 @@ pub(super) async fn run_to_file(
 /// The object-store URL of a COPY target: a URL with a scheme, or an absolute local path
 /// (Postgres refuses relative paths, whose meaning depends on the server's directory).
 fn file_url(filename: &str) -> Result<url::Url> {
-    if let Ok(url) = url::Url::parse(filename)
+    // `#` and `?` are part of an object's name here, not URL syntax: `s3://b/daily#1.csv` is
+    // the key `daily#1.csv` (the URL parser would take `#1.csv` for a fragment).
+    let escaped = filename.replace('#', "%23").replace('?', "%3F");
+    if let Ok(url) = url::Url::parse(&escaped)
         && url.scheme().len() > 1
     {
         return Ok(url);
