@@ -24,21 +24,8 @@ const DATAFUSION_FORMATS: [(&str, &str); 4] = [
 /// Marks a COPY whose target is one file. DataFusion 55's physical planner reads
 /// `single_file_output` from the plan's options, but its SQL planner renames every option
 /// without a dot to `format.<name>`, which the file formats then refuse; so the SQL carries
-/// this key and [`single_file_output`] renames it in the plan.
+/// this key and [`Staged::of`] replaces it in the plan.
 const SINGLE_FILE: &str = "basin.single_file_output";
-
-/// `plan` with [`SINGLE_FILE`] turned into the option DataFusion's physical planner reads.
-pub(super) fn single_file_output(plan: &LogicalPlan) -> Option<LogicalPlan> {
-    let LogicalPlan::Copy(copy) = plan else {
-        return None;
-    };
-    let value = copy.options.get(SINGLE_FILE)?;
-    let mut copy = copy.clone();
-    let value = value.clone();
-    copy.options.remove(SINGLE_FILE);
-    copy.options.insert("single_file_output".to_owned(), value);
-    Some(LogicalPlan::Copy(copy))
-}
 
 /// A COPY that writes one file, redirected to a temporary name beside it: DataFusion's sinks
 /// finish the file they were writing even when the query fails part-way (the demux ends as at
@@ -60,6 +47,7 @@ impl Staged {
         };
         let target = ListingTableUrl::parse(&copy.output_url)?;
         let single = match copy.options.get("single_file_output").map(|v| v.trim()) {
+            _ if copy.options.contains_key(SINGLE_FILE) => true,
             Some("true") => true,
             Some(_) => false,
             None => !target.is_collection() && target.file_extension().is_some(),
@@ -82,6 +70,7 @@ impl Staged {
         let temporary = ListingTableUrl::try_new(temporary_url, None)?;
         let mut staged = copy.clone();
         staged.output_url = temporary.as_str().to_owned();
+        staged.options.remove(SINGLE_FILE);
         staged
             .options
             .insert("single_file_output".to_owned(), "true".to_owned());

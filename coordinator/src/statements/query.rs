@@ -149,25 +149,17 @@ async fn copy_to(
     if let LogicalPlan::Copy(copy) = plan {
         super::copy_to::check_local_target(&copy.output_url)?;
     }
-    let single_file = super::copy_to::single_file_output(plan);
-    let plan = single_file.as_ref().unwrap_or(plan);
     let staged = super::copy_to::Staged::of(plan)?;
     let plan = staged.as_ref().map_or(plan, |staged| &staged.plan);
     let (state, pin) = pinned_state(session, state, plan).await?;
     let written = run_write(session, &state, plan, pin, log).await;
-    match (written, &staged) {
-        (Ok(rows), staged) => {
-            if let Some(staged) = staged {
-                staged.publish(&state).await?;
-            }
-            Ok(Output::Command(format!("COPY {rows}")))
+    if let Some(staged) = &staged {
+        match &written {
+            Ok(_) => staged.publish(&state).await?,
+            Err(_) => staged.discard(&state).await,
         }
-        (Err(error), Some(staged)) => {
-            staged.discard(&state).await;
-            Err(error)
-        }
-        (Err(error), None) => Err(error),
     }
+    Ok(Output::Command(format!("COPY {}", written?)))
 }
 
 /// Plans and runs a write (INSERT, COPY) to its end; returns the rows it wrote. The epoch pin
