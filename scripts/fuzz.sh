@@ -10,6 +10,8 @@
 #   scripts/fuzz.sh --long          long tier: 50,000,000 executions per target, plus the
 #                                   sql_to_plan target (builds DataFusion instrumented)
 #   scripts/fuzz.sh ... TARGET...   only these targets
+#   scripts/fuzz.sh --build-only    build the targets and stop (scripts/test.sh runs this early,
+#                                   at the lowest priority, beside the other steps)
 #
 # Installs cargo-fuzz when missing. Builds in $BASIN_FUZZ_TARGET_DIR (default
 # ~/.cache/basin-fuzz-target) and keeps each target's growing corpus in $BASIN_FUZZ_CORPUS
@@ -25,12 +27,14 @@ cd "$repo_root/fuzz"
 runs=2000000
 seconds=""
 long=0
+build_only=0
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
         --long) long=1; runs=50000000; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --build-only) build_only=1; shift ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         [0-9]*) seconds="$1"; runs=-1; shift ;;
         *) targets+=("$1"); shift ;;
     esac
@@ -66,22 +70,41 @@ echo "=== build (${CARGO_TARGET_DIR})"
 build_start=$(date +%s)
 cargo fuzz build -s none --release "${features[@]}"
 echo "build: $(($(date +%s) - build_start))s"
+[ "$build_only" -eq 1 ] && exit 0
+
+# Runs one target (libFuzzer is single-threaded); its exit status goes to "$log.status".
+fuzz_one() {
+    local target="$1" corpus="$corpus_root/$1" log="$corpus_root/$1.log" status=0
+    local extra=() dir
+    mkdir -p "$corpus" "artifacts/$target"
+    for dir in "seeds/$target" "regressions/$target"; do
+        [ -d "$dir" ] && extra+=("$dir")
+    done
+    cargo fuzz run -s none --release "${features[@]}" "$target" "$corpus" "${extra[@]}" -- \
+        -runs="$runs" -max_total_time="$max_seconds" -max_len=4096 -rss_limit_mb=2048 \
+        -malloc_limit_mb=1024 -timeout=20 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    echo "$status" >"$log.status"
+}
+
+# One target per core at a time ($BASIN_FUZZ_JOBS overrides).
+jobs_at_once="${BASIN_FUZZ_JOBS:-$(nproc)}"
+running=0
+for target in "${targets[@]}"; do
+    echo "=== $target: runs=${runs} max_total_time=${max_seconds}s"
+    fuzz_one "$target" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs_at_once" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+done
+wait
 
 summary=()
 crashed=0
 for target in "${targets[@]}"; do
-    corpus="$corpus_root/$target"
-    mkdir -p "$corpus" "artifacts/$target"
-    extra=()
-    for dir in "seeds/$target" "regressions/$target"; do
-        [ -d "$dir" ] && extra+=("$dir")
-    done
     log="$corpus_root/$target.log"
-    echo "=== $target: runs=${runs} max_total_time=${max_seconds}s"
-    status=0
-    cargo fuzz run -s none --release "${features[@]}" "$target" "$corpus" "${extra[@]}" -- \
-        -runs="$runs" -max_total_time="$max_seconds" -max_len=4096 -rss_limit_mb=2048 \
-        -malloc_limit_mb=1024 -timeout=20 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    status=$(cat "$log.status" 2>/dev/null || echo 1)
     executions=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
     took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' | tail -1 || true)
     executions=${executions:-0}

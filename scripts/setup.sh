@@ -44,7 +44,7 @@ command -v go >/dev/null 2>&1 || missing+=(golang-go)
 # variant of the crash ledger (tests/reliability/test_fsync_failure.py).
 command -v fiu-run >/dev/null 2>&1 || missing+=(fiu-utils)
 # libfuzzer-sys compiles libFuzzer (C++) for the fuzz step (scripts/fuzz.sh); cargo-fuzz itself
-# is installed by that script with `cargo install` when missing.
+# is installed below.
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -96,4 +96,14 @@ if ! command -v s3s-fs >/dev/null 2>&1 || ! s3s-fs --version 2>/dev/null | grep 
     env -u CARGO_TARGET_DIR cargo install --locked --quiet "s3s-fs@$s3s_version" --features binary
 else
     log "s3s-fs present"
+fi
+
+# --- cargo-fuzz for the fuzz step -------------------------------------------------------------
+# Installed here, before scripts/test.sh starts the fuzz build in the background: a `cargo
+# install` holds cargo's package-cache lock while it builds, which would stall the other steps.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz (cargo install, once)"
+    env -u CARGO_TARGET_DIR cargo install --locked --quiet cargo-fuzz
+else
+    log "cargo-fuzz present"
 fi

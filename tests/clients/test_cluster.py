@@ -220,8 +220,10 @@ def test_killed_executor_mid_query_costs_no_answer(cluster):
         dead = conn.execute(
             "SELECT count(*) FROM basin.executors WHERE state = 'dead'"
         ).fetchone()[0]
-        assert dead == 1
-        assert len(used.split(",")) == 2
+        assert dead == 1, cluster.log_tail()
+        # Both survivors ran the retry: a survivor still busy with the failed attempt's tasks
+        # answers the probe late, and must not be taken for dead.
+        assert len(used.split(",")) == 2, f"retry ran on {used}\n{cluster.log_tail()}"
 
     # The next query works on the two survivors.
     with cluster.connect() as conn:

@@ -291,13 +291,10 @@ def test_a_cancelled_statement_stops_working(cluster):
     # Only a cancel mid-planning tests anything (a debug build plans this for minutes; 54000
     # would mean planning ended within the timeout, with nothing left to stop).
     assert outcome == "57014", outcome
-    time.sleep(3)  # the optimizer rule running at the cancellation finishes
-    began = cpu_seconds(coordinator)
-    time.sleep(5)
-    used = cpu_seconds(coordinator) - began
-    assert used < 1.0, (
-        f"the coordinator used {used:.1f} s of CPU in the 5 s after the statement was cancelled"
-    )
+    # The optimizer rule running at the cancellation finishes first: with a 600 MB literal one
+    # DataFusion rule takes up to a few seconds of a debug build (3 s was not always enough on
+    # a loaded machine). Then the coordinator goes idle, where it used to go on for minutes.
+    wait_until_idle(coordinator, timeout_s=15)
 
 
 def settled_rss_mib(pid: int, timeout: float = 30.0) -> float:

@@ -14,8 +14,16 @@ use url::Url;
 
 use crate::membership::Membership;
 
-/// How long an executor gets to answer a probe after a query failed.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long connecting to an executor may take during a probe. A killed executor refuses at
+/// once; this bounds a host that went away without a word.
+const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// How long a connected executor gets to answer the probe. Longer than the connect timeout: an
+/// executor still busy with the failed attempt's tasks (their cancellation reaches it as the
+/// query's streams close) may answer late on a loaded machine, and marking a live executor
+/// dead would run the retry on fewer executors than there are. A stopped process (SIGSTOP, a
+/// frozen VM) accepts the connection and never answers: it is marked dead after this.
+const PROBE_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Message fragments of errors that mean "the network or the peer went away", as tonic, hyper
 /// and h2 word them. Query errors (bad casts, division by zero, memory) never contain them.
@@ -97,8 +105,8 @@ async fn ping(url: &Url) -> Probe {
         return Probe::Unreachable;
     };
     let endpoint = endpoint
-        .connect_timeout(PROBE_TIMEOUT)
-        .timeout(PROBE_TIMEOUT);
+        .connect_timeout(PROBE_CONNECT_TIMEOUT)
+        .timeout(PROBE_ANSWER_TIMEOUT);
     let Ok(channel) = endpoint.connect().await else {
         return Probe::Unreachable;
     };
