@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of fuzz/ (docs/reliability.md, "Fuzzing") on the stable toolchain
-# (`-s none`: no sanitizer, so no nightly), one after the other, and prints per target the
+# (`-s none`: no sanitizer, so no nightly), one per core at a time, and prints per target the
 # executions, seconds and executions per second. Exits non-zero if any target crashed (the
 # input is left in fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/ once fixed).
 #

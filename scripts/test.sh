@@ -61,20 +61,33 @@ if ! run_step setup scripts/setup.sh; then
     finish
 fi
 
-# Two jobs need nothing the test steps make, so they run beside them from here on, at the lowest
-# CPU and I/O priority, taking the CPU the steps leave idle (a build links on one core; tests
-# wait on processes, sockets and timers much of the time): clippy, in its own target directory
-# (cargo locks a target directory per build), and the fuzz targets' instrumented release build
-# (about 9 minutes cold on CI, seconds warm). Their steps wait for them near the end. On CI's two
-# cores this took the run from 58 to about 45 minutes.
+# Two jobs need nothing the test steps make, so they run beside them from here on and use the
+# CPU the steps leave idle (a build links on one core; tests wait on processes, sockets and
+# timers much of the time): clippy, in its own target directory (cargo locks a target directory
+# per build), and the fuzz targets' instrumented release build (about 9 minutes cold on CI,
+# seconds warm). Each runs in a session of its own so that it can be paused: the reliability
+# tier runs with both stopped (its pgbench canary measures latency). Their steps wait for them
+# near the end. nice 19 orders them below the test script's own processes; with autogroup
+# scheduling (the kernel's default) each session, theirs and each Basin server's, still gets a
+# fair share of the CPU, which keeps both cores busy: on the 2-core dev machine, with the main
+# build warm, the run took 29 minutes this way where its steps measured one at a time add up
+# to about 37 (docs/testing.md).
 background_logs="$(mktemp -d -t basin-test.XXXXXX)"
 lowest=(nice -n 19)
 command -v ionice >/dev/null && lowest+=(ionice -c 3)
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/clippy" "${lowest[@]}" \
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/clippy" setsid --wait "${lowest[@]}" \
     cargo clippy --workspace --all-targets -- -D warnings >"$background_logs/clippy" 2>&1 &
 clippy_pid=$!
-"${lowest[@]}" scripts/fuzz.sh --build-only >"$background_logs/fuzz-build" 2>&1 &
+setsid --wait "${lowest[@]}" scripts/fuzz.sh --build-only >"$background_logs/fuzz-build" 2>&1 &
 fuzz_build_pid=$!
+
+# Sends signal $1 to the background jobs' sessions (each is its own process group).
+signal_background() {
+    local pid
+    for pid in "$clippy_pid" "$fuzz_build_pid"; do
+        kill -s "$1" -- "-$pid" 2>/dev/null || true
+    done
+}
 
 # Waits for background job $1 and shows its log $2 (all of it when it failed).
 background_step() {
@@ -121,8 +134,10 @@ fi
 # Issue 9 item 4, the per-submission reliability tier (docs/reliability.md): the crash ledger
 # under 20 kill -9 cycles and 8 SIGSTOP cycles, fsync failures under fiu-run, corruption.
 if [ "$built" -eq 1 ]; then
+    signal_background STOP
     run_step reliability env BASIN_LEDGER_CYCLES=20 BASIN_LEDGER_INTERVAL=3,8 BASIN_LEDGER_STOP_CYCLES=8 \
         timeout 900 .venv/bin/python -m pytest tests/reliability -q
+    signal_background CONT
 else
     not_run reliability "basin did not build"
 fi
