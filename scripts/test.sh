@@ -69,9 +69,7 @@ fi
 # tier runs with both stopped (its pgbench canary measures latency). Their steps wait for them
 # near the end. nice 19 orders them below the test script's own processes; with autogroup
 # scheduling (the kernel's default) each session, theirs and each Basin server's, still gets a
-# fair share of the CPU, which keeps both cores busy: on the 2-core dev machine, with the main
-# build warm, the run took 29 minutes this way where its steps measured one at a time add up
-# to about 37 (docs/testing.md).
+# fair share of the CPU, which keeps both cores busy (measurements in docs/testing.md).
 background_logs="$(mktemp -d -t basin-test.XXXXXX)"
 lowest=(nice -n 19)
 command -v ionice >/dev/null && lowest+=(ionice -c 3)
