@@ -86,6 +86,8 @@ signal_background() {
         kill -s "$1" -- "-$pid" 2>/dev/null || true
     done
 }
+# A run killed while they are paused must not leave them stopped for good.
+trap 'signal_background CONT' EXIT
 
 # Waits for background job $1 and shows its log $2 (all of it when it failed).
 background_step() {
