@@ -27,6 +27,13 @@ SLOW_QUERY = (
     "SELECT count(*), sum(a.l_quantity * b.l_quantity) FROM lineitem a "
     "JOIN lineitem b ON a.l_suppkey = b.l_suppkey"
 )
+# Five times SLOW_QUERY's join output, so it spans several 2 s heartbeats (how executors report
+# running tasks): SLOW_QUERY alone (1.3 s here) ended before the first one once the dev profile
+# dropped dependencies' debug assertions.
+SLOWER_QUERY = (
+    "SELECT count(*), sum(a.l_quantity * b.l_quantity) FROM lineitem a "
+    "JOIN lineitem b ON a.l_suppkey % 20 = b.l_suppkey % 20"
+)
 GROUPED_QUERY = (
     "SELECT l_returnflag, l_linestatus, count(*), sum(l_quantity) FROM lineitem "
     "GROUP BY 1, 2 ORDER BY 1, 2"
@@ -273,7 +280,7 @@ def run_in_thread(cluster: Cluster, sql: str, setup: str | None = None) -> tuple
 
 def test_statement_timeout_and_cancel_tear_down_every_task(cluster):
     # While the slow query runs, the executors report its tasks.
-    thread, result = run_in_thread(cluster, SLOW_QUERY)
+    thread, result = run_in_thread(cluster, SLOWER_QUERY)
     busy = wait_running_tasks(cluster, lambda n: n > 0)
     thread.join(timeout=300)
     assert "error" not in result, result.get("error")
@@ -281,13 +288,13 @@ def test_statement_timeout_and_cancel_tear_down_every_task(cluster):
     assert wait_running_tasks(cluster, lambda n: n == 0) == 0
 
     # statement_timeout ends it with 57014 and every task goes away.
-    thread, result = run_in_thread(cluster, SLOW_QUERY, setup="SET statement_timeout = '400ms'")
+    thread, result = run_in_thread(cluster, SLOWER_QUERY, setup="SET statement_timeout = '400ms'")
     thread.join(timeout=60)
     assert getattr(result.get("error"), "sqlstate", None) == "57014", result
     assert wait_running_tasks(cluster, lambda n: n == 0) == 0
 
     # So does a cancel request.
-    thread, result = run_in_thread(cluster, SLOW_QUERY)
+    thread, result = run_in_thread(cluster, SLOWER_QUERY)
     assert wait_running_tasks(cluster, lambda n: n > 0) > 0
     result["conn"].cancel()
     thread.join(timeout=60)
