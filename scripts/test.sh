@@ -9,8 +9,9 @@
 #   ledger under kill -9 and SIGSTOP, fsync failures, corruption, adversarial queries) -> SQL
 #   oracles (basin-oracle, 20,000 checks) -> DataFusion's own .slt files that pass on Basin
 #   (sql-tests/df-slt/passing.txt) as a regression gate -> fuzzing (scripts/fuzz.sh, 2,000,000
-#   executions of four targets). Clippy -D warnings and the fuzz build run in the background,
-#   at the lowest priority, from the start; their steps report near the end.
+#   executions of four targets). Clippy -D warnings and the fuzz build run in the background
+#   (nice 19, own sessions, paused for the reliability tier) from the start; their steps report
+#   near the end.
 # Every step runs even if an earlier one failed (except those that need what failed), and a
 # summary closes the output. Exits non-zero if any step failed. Debug builds only; honours
 # CARGO_TARGET_DIR.
