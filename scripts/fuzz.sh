@@ -10,8 +10,8 @@
 #   scripts/fuzz.sh --long          long tier: 50,000,000 executions per target, plus the
 #                                   sql_to_plan target (builds DataFusion instrumented)
 #   scripts/fuzz.sh ... TARGET...   only these targets
-#   scripts/fuzz.sh --build-only    build the targets and stop (scripts/test.sh runs this early,
-#                                   at the lowest priority, beside the other steps)
+#   scripts/fuzz.sh --build-only    build the targets and stop (scripts/test.sh runs this at
+#                                   nice 19 from the start, beside the other steps)
 #
 # Installs cargo-fuzz when missing. Builds in $BASIN_FUZZ_TARGET_DIR (default
 # ~/.cache/basin-fuzz-target) and keeps each target's growing corpus in $BASIN_FUZZ_CORPUS
@@ -91,6 +91,8 @@ jobs_at_once="${BASIN_FUZZ_JOBS:-$(nproc)}"
 running=0
 for target in "${targets[@]}"; do
     echo "=== $target: runs=${runs} max_total_time=${max_seconds}s"
+    # An earlier run's status must not stand in for a run that dies before writing its own.
+    rm -f "$corpus_root/$target.log.status"
     fuzz_one "$target" &
     running=$((running + 1))
     if [ "$running" -ge "$jobs_at_once" ]; then
