@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProviderFactory;
 use datafusion::datasource::listing_table_factory::ListingTableFactory;
@@ -18,6 +18,7 @@ use datafusion::logical_expr::{CreateExternalTable, LogicalPlan, LogicalPlanBuil
 use datafusion::physical_plan::collect;
 use deltalake::protocol::SaveMode;
 
+use crate::delta_types::managed_schema;
 use crate::error::{Error, Result};
 use crate::model::{ColumnEntry, FileFormat, RelationEntry, RelationKind, SchemaEntry};
 use crate::object_stores::{S3Options, is_store_option, s3_bucket};
@@ -253,14 +254,14 @@ impl Catalog {
         );
         let url = managed_table_url(self.lake_root(), &path)?;
         let result = self.write_new_delta_table(state, target, &url, input).await;
-        let rows = match result {
-            Ok(rows) => rows,
+        let (rows, declared) = match result {
+            Ok(written) => written,
             Err(error) => {
                 self.remove_lake_files(&path);
                 return Err(error);
             }
         };
-        let provider = open_delta(&url, &target.name).await?;
+        let provider = open_delta(&url, &target.name, &declared).await?;
         let columns = columns_of(provider.as_ref());
         let recorded = self
             .update(|s| {
@@ -296,18 +297,19 @@ impl Catalog {
         target: &RelationName,
         url: &url::Url,
         input: LogicalPlan,
-    ) -> Result<u64> {
+    ) -> Result<(u64, Vec<ColumnEntry>)> {
         let input_schema: SchemaRef = Arc::new(input.schema().as_arrow().clone());
         // A declared column list keeps its NOT NULLs; CREATE TABLE AS copies no constraints,
         // as in Postgres.
         let declared = matches!(input, LogicalPlan::EmptyRelation(_));
-        let delta_schema = delta_compatible_schema(&input_schema, declared)?;
+        let schema = managed_schema(&input_schema, declared)?;
+        let delta_schema = schema.storage;
         if let Ok(path) = url.to_file_path() {
             std::fs::create_dir_all(&path)
                 .map_err(|e| Error::io(format!("create table directory {}", path.display()), e))?;
         }
         create_empty_delta(url, Arc::clone(&delta_schema), target).await?;
-        let provider = open_delta(url, &target.name).await?;
+        let provider = open_delta(url, &target.name, &[]).await?;
         let casts = delta_schema
             .fields()
             .iter()
@@ -330,7 +332,10 @@ impl Catalog {
         .build()?;
         let physical = state.create_physical_plan(&insert).await?;
         let batches = collect(physical, state.task_ctx()).await?;
-        Ok(count_from(&batches))
+        Ok((
+            count_from(&batches),
+            crate::model::columns_of(&schema.logical),
+        ))
     }
 
     /// `CREATE VIEW name AS query`: the query is planned now to catch errors, stored as text.
@@ -684,89 +689,6 @@ pub(crate) async fn create_empty_delta(
         .await
         .map_err(|e| Error::delta(target.to_string(), e))?;
     Ok(())
-}
-
-/// Delta Lake stores a narrower set of types than Arrow: timestamps in microseconds, no
-/// unsigned integers, no string views. Returns the schema a new managed table gets, or says
-/// which column cannot be stored.
-pub(crate) fn delta_compatible_schema(schema: &Schema, keep_not_null: bool) -> Result<SchemaRef> {
-    let fields = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let data_type = delta_type(field.data_type()).ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "column \"{}\" has type {} which Basin-managed tables cannot store yet",
-                    field.name(),
-                    field.data_type()
-                ))
-            })?;
-            Ok(Field::new(
-                field.name(),
-                data_type,
-                !keep_not_null || field.is_nullable(),
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(Schema::new(fields)))
-}
-
-fn delta_type(data_type: &DataType) -> Option<DataType> {
-    Some(match data_type {
-        DataType::Boolean
-        | DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::Float32
-        | DataType::Float64
-        | DataType::Date32
-        | DataType::Binary
-        | DataType::Utf8 => data_type.clone(),
-        DataType::Null | DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        DataType::BinaryView | DataType::LargeBinary | DataType::FixedSizeBinary(_) => {
-            DataType::Binary
-        }
-        DataType::UInt8 => DataType::Int16,
-        DataType::UInt16 => DataType::Int32,
-        DataType::UInt32 => DataType::Int64,
-        DataType::UInt64 => DataType::Decimal128(20, 0),
-        DataType::Float16 => DataType::Float32,
-        DataType::Date64 => DataType::Date32,
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => {
-            DataType::Decimal128(*p, *s)
-        }
-        DataType::Timestamp(_, None) => DataType::Timestamp(TimeUnit::Microsecond, None),
-        DataType::Timestamp(_, Some(_)) => {
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-        }
-        DataType::Dictionary(_, value) => delta_type(value)?,
-        // Delta arrays and structs: element and field types narrowed the same way. Delta names
-        // an array's element `element` and lets it be null; fixed sizes and views are not kept.
-        DataType::List(element)
-        | DataType::LargeList(element)
-        | DataType::ListView(element)
-        | DataType::LargeListView(element)
-        | DataType::FixedSizeList(element, _) => DataType::List(Arc::new(Field::new(
-            "element",
-            delta_type(element.data_type())?,
-            true,
-        ))),
-        DataType::Struct(fields) => DataType::Struct(
-            fields
-                .iter()
-                .map(|field| {
-                    Some(Field::new(
-                        field.name(),
-                        delta_type(field.data_type())?,
-                        true,
-                    ))
-                })
-                .collect::<Option<Vec<_>>>()?
-                .into(),
-        ),
-        _ => return None,
-    })
 }
 
 /// An identifier as a directory name: letters, digits and `_` only (quoted identifiers may hold

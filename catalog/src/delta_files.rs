@@ -45,6 +45,7 @@ pub(crate) struct DataFile {
 /// A managed table at one Delta version: scans read its files directly, inserts go to Delta.
 #[derive(Debug)]
 pub(crate) struct DeltaFilesTable {
+    /// The columns as SQL sees them; encoded columns (`delta_types`) differ from the files'.
     schema: SchemaRef,
     store_url: ObjectStoreUrl,
     files: Vec<DataFile>,
@@ -53,12 +54,29 @@ pub(crate) struct DeltaFilesTable {
 }
 
 impl DeltaFilesTable {
+    /// `files` carry bounds in the stored types: an encoded column's are dropped (the scan
+    /// casts its values, a bound in the stored type would not compare with the declared one).
     pub(crate) fn new(
         table_url: &Url,
         schema: SchemaRef,
-        files: Vec<DataFile>,
+        mut files: Vec<DataFile>,
         writer: Arc<dyn TableProvider>,
     ) -> DfResult<Self> {
+        let encoded = crate::delta_types::encoded_columns(&schema, &writer.schema());
+        if !encoded.is_empty() {
+            for file in &mut files {
+                if let Some(stats) = &mut file.statistics {
+                    let stats = Arc::make_mut(stats);
+                    for &i in &encoded {
+                        if let Some(column) = stats.column_statistics.get_mut(i) {
+                            column.min_value = Precision::Absent;
+                            column.max_value = Precision::Absent;
+                            column.sum_value = Precision::Absent;
+                        }
+                    }
+                }
+            }
+        }
         Ok(Self {
             schema,
             store_url: store_url_of(table_url)?,
@@ -124,6 +142,7 @@ impl TableProvider for DeltaFilesTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let input = crate::delta_types::to_storage(input, &self.writer.schema())?;
         self.writer.insert_into(state, input, insert_op).await
     }
 }

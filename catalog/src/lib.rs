@@ -13,6 +13,7 @@ mod data_url;
 mod ddl;
 mod delta_files;
 mod delta_stats;
+mod delta_types;
 mod durability;
 mod error;
 pub mod filter_pushdown_guard;

@@ -46,7 +46,7 @@ pub(crate) async fn open_relation(
         }
         RelationKind::Managed { path } => {
             let url = managed_table_url(lake_root, path)?;
-            open_delta(&url, &entry.name)
+            open_delta(&url, &entry.name, &entry.columns)
                 .await
                 .map_err(DataFusionError::from)
         }
@@ -73,8 +73,13 @@ pub(crate) async fn open_relation(
 }
 
 /// Opens a Delta table at its latest version: scans read its active Parquet files directly (so
-/// the plan ships to executors), inserts commit through deltalake.
-pub(crate) async fn open_delta(url: &Url, name: &str) -> Result<Arc<dyn TableProvider>> {
+/// the plan ships to executors), inserts commit through deltalake. `declared` are the columns
+/// the catalog recorded: encoded columns get their declared types back (`delta_types`).
+pub(crate) async fn open_delta(
+    url: &Url,
+    name: &str,
+    declared: &[ColumnEntry],
+) -> Result<Arc<dyn TableProvider>> {
     let table = deltalake::open_table(url.clone())
         .await
         .map_err(|e| Error::delta(name, e))?;
@@ -83,7 +88,8 @@ pub(crate) async fn open_delta(url: &Url, name: &str) -> Result<Arc<dyn TablePro
         .table_provider()
         .await
         .map_err(|e| Error::DataFusion(e.context(format!("open delta table \"{name}\""))))?;
-    let provider = DeltaFilesTable::new(url, writer.schema(), files, writer)?;
+    let schema = crate::delta_types::logical_schema(&writer.schema(), declared);
+    let provider = DeltaFilesTable::new(url, schema, files, writer)?;
     Ok(Arc::new(provider))
 }
 

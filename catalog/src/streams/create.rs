@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
-use crate::ddl::{RelationName, create_empty_delta, delta_compatible_schema, path_component};
+use crate::ddl::{RelationName, create_empty_delta, path_component};
+use crate::delta_types::delta_compatible_schema;
 use crate::error::{Error, Result};
 use crate::model::{
     ColumnEntry, OnError, RelationEntry, RelationKind, StreamSpec, TimePartitioning,
