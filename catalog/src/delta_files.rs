@@ -54,8 +54,8 @@ pub(crate) struct DeltaFilesTable {
 }
 
 impl DeltaFilesTable {
-    /// `files` carry bounds in the stored types: an encoded column's are dropped (the scan
-    /// casts its values, a bound in the stored type would not compare with the declared one).
+    /// `files` carry bounds in the stored types; an encoded column's are turned into the
+    /// declared type's (or dropped) here, as the scan casts its values.
     pub(crate) fn new(
         table_url: &Url,
         schema: SchemaRef,
@@ -64,17 +64,8 @@ impl DeltaFilesTable {
     ) -> DfResult<Self> {
         let encoded = crate::delta_types::encoded_columns(&schema, &writer.schema());
         if !encoded.is_empty() {
-            for file in &mut files {
-                if let Some(stats) = &mut file.statistics {
-                    let stats = Arc::make_mut(stats);
-                    for &i in &encoded {
-                        if let Some(column) = stats.column_statistics.get_mut(i) {
-                            column.min_value = Precision::Absent;
-                            column.max_value = Precision::Absent;
-                            column.sum_value = Precision::Absent;
-                        }
-                    }
-                }
+            for stats in files.iter_mut().filter_map(|f| f.statistics.as_mut()) {
+                crate::delta_types::declared_bounds(Arc::make_mut(stats), &schema, &encoded);
             }
         }
         Ok(Self {

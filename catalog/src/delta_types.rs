@@ -3,16 +3,19 @@
 //! Delta Lake has a narrower type set than Arrow. Most types are *narrowed* to their Delta
 //! counterpart when a table is created (unsigned integers widen, timestamps become
 //! microseconds, string views become strings) and the table then has the narrowed type.
-//! Types Delta has no counterpart for at all (times of day, durations, intervals) are
-//! *encoded* in managed tables: the catalog keeps the declared type, the Parquet files hold an
-//! encoding that Arrow's casts turn back into it (times and durations as integers in their own
-//! unit, intervals as text such as `1 mons 2 days 0.000000003 secs`), scans cast the stored
+//! Types Delta has no counterpart for at all (times of day, durations, intervals, unsigned
+//! integers) are *encoded* in managed tables: the catalog keeps the declared type, the Parquet
+//! files hold an encoding that Arrow's casts turn back into it (times and durations as integers
+//! in their own unit, intervals as text such as `1 mons 2 days 0.000000003 secs`, unsigned
+//! integers in the next wider signed type), scans cast the stored
 //! column to the declared type (through DataFusion's file schema adapter) and inserts cast the
 //! other way ([`to_storage`]).
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, IntervalUnit, Schema, SchemaRef, TimeUnit};
+use datafusion::common::stats::Precision;
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::error::Result as DfResult;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{CastExpr, Column};
@@ -82,8 +85,9 @@ fn narrowed_type(field: &Field, tables: &str) -> Result<DataType> {
 
 /// How a managed table stores a type Delta lacks; `None` for every other type. Each pair
 /// round-trips through Arrow's `cast` in both directions for every value (the tests check the
-/// extremes). `Interval(YearMonth)` is left out: its text form of `i32::MIN` months does not
-/// parse back.
+/// extremes). Unsigned integers are stored in the next wider signed type (Delta has none) but
+/// keep their declared type. `Interval(YearMonth)` is left out: its text form of `i32::MIN`
+/// months does not parse back.
 fn encoded_type(data_type: &DataType) -> Option<DataType> {
     match data_type {
         DataType::Time32(_) => Some(DataType::Int32),
@@ -91,7 +95,40 @@ fn encoded_type(data_type: &DataType) -> Option<DataType> {
         DataType::Interval(IntervalUnit::MonthDayNano | IntervalUnit::DayTime) => {
             Some(DataType::Utf8)
         }
+        DataType::UInt8 => Some(DataType::Int16),
+        DataType::UInt16 => Some(DataType::Int32),
+        DataType::UInt32 => Some(DataType::Int64),
+        DataType::UInt64 => Some(DataType::Decimal128(20, 0)),
         _ => None,
+    }
+}
+
+/// A file's statistics (bounds in the stored types) for a table read with schema `logical`:
+/// an encoded column's bounds become the declared type's where the encoding keeps the order
+/// (numbers), and are dropped where it does not (text: `10 days` sorts before `9 days`).
+pub(crate) fn declared_bounds(stats: &mut Statistics, logical: &Schema, encoded: &[usize]) {
+    for &i in encoded {
+        let (Some(column), Some(field)) =
+            (stats.column_statistics.get_mut(i), logical.fields().get(i))
+        else {
+            continue;
+        };
+        let to = field.data_type();
+        column.min_value = cast_bound(&column.min_value, to);
+        column.max_value = cast_bound(&column.max_value, to);
+        column.sum_value = Precision::Absent;
+    }
+}
+
+fn cast_bound(bound: &Precision<ScalarValue>, to: &DataType) -> Precision<ScalarValue> {
+    let cast = |value: &ScalarValue| {
+        let numeric = value.data_type().is_numeric();
+        numeric.then(|| value.cast_to(to).ok()).flatten()
+    };
+    match bound {
+        Precision::Exact(value) => cast(value).map_or(Precision::Absent, Precision::Exact),
+        Precision::Inexact(value) => cast(value).map_or(Precision::Absent, Precision::Inexact),
+        Precision::Absent => Precision::Absent,
     }
 }
 
@@ -235,7 +272,8 @@ mod tests {
     use super::*;
     use arrow::array::{
         ArrayRef, DurationMicrosecondArray, IntervalDayTimeArray, IntervalMonthDayNanoArray,
-        IntervalYearMonthArray, Time32MillisecondArray, Time64NanosecondArray,
+        IntervalYearMonthArray, Time32MillisecondArray, Time64NanosecondArray, UInt8Array,
+        UInt16Array, UInt32Array, UInt64Array,
     };
     use arrow::compute::cast;
     use arrow::datatypes::{IntervalDayTime, IntervalMonthDayNano};
@@ -270,6 +308,15 @@ mod tests {
             Arc::new(Time64NanosecondArray::from(vec![
                 Some(0),
                 Some(86_399_999_999_999),
+                None,
+            ])),
+            Arc::new(UInt8Array::from(vec![Some(0), Some(u8::MAX), None])),
+            Arc::new(UInt16Array::from(vec![Some(0), Some(u16::MAX), None])),
+            Arc::new(UInt32Array::from(vec![Some(0), Some(u32::MAX), None])),
+            Arc::new(UInt64Array::from(vec![
+                Some(0),
+                Some(u64::MAX),
+                Some(1 << 63),
                 None,
             ])),
             Arc::new(DurationMicrosecondArray::from(vec![
@@ -307,13 +354,16 @@ mod tests {
             Field::new("t", DataType::Time64(TimeUnit::Nanosecond), true),
             Field::new("i", DataType::Interval(IntervalUnit::MonthDayNano), false),
             Field::new("n", DataType::UInt32, true),
+            Field::new("s", DataType::Utf8View, true),
         ]);
         let schema = managed_schema(&declared, true).expect("storable");
         assert_eq!(schema.storage.field(0).data_type(), &DataType::Int64);
         assert_eq!(schema.storage.field(1).data_type(), &DataType::Utf8);
         assert!(!schema.storage.field(1).is_nullable());
+        assert_eq!(schema.logical.field(2).data_type(), &DataType::UInt32);
+        assert_eq!(schema.storage.field(2).data_type(), &DataType::Int64);
         // Narrowed, not encoded: the table has the Delta type.
-        assert_eq!(schema.logical.field(2).data_type(), &DataType::Int64);
+        assert_eq!(schema.logical.field(3).data_type(), &DataType::Utf8);
         let columns = crate::model::columns_of(&schema.logical);
         // The catalog stores types as text.
         for column in &columns {
@@ -322,11 +372,22 @@ mod tests {
         }
         let restored = logical_schema(&schema.storage, &columns);
         assert_eq!(restored.fields(), schema.logical.fields());
-        assert_eq!(encoded_columns(&restored, &schema.storage), vec![0, 1]);
+        assert_eq!(encoded_columns(&restored, &schema.storage), vec![0, 1, 2]);
         // A column the catalog knows with another type is read as stored.
         let other =
             crate::model::columns_of(&Schema::new(vec![Field::new("t", DataType::Date32, true)]));
         assert_eq!(logical_schema(&schema.storage, &other), schema.storage);
+        // Bounds: numbers keep their order through the encoding, text does not.
+        let mut stats = Statistics::new_unknown(&schema.storage);
+        stats.column_statistics[1].min_value =
+            Precision::Exact(ScalarValue::Utf8(Some("10 days".into())));
+        stats.column_statistics[2].max_value = Precision::Inexact(ScalarValue::Int64(Some(7)));
+        declared_bounds(&mut stats, &schema.logical, &[0, 1, 2]);
+        assert_eq!(stats.column_statistics[1].min_value, Precision::Absent);
+        assert_eq!(
+            stats.column_statistics[2].max_value,
+            Precision::Inexact(ScalarValue::UInt32(Some(7)))
+        );
         // Streaming tables do not encode.
         assert!(delta_compatible_schema(&declared, true).is_err());
     }

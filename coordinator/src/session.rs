@@ -26,6 +26,8 @@ pub(crate) struct Session {
     last_write_epoch: std::sync::atomic::AtomicU64,
     /// Open SQL cursors (`DECLARE ... CURSOR`).
     pub(crate) cursors: crate::statements::Cursors,
+    /// SQL prepared statements (`PREPARE name AS ...`).
+    pub(crate) prepared: crate::statements::SqlPrepared,
     /// The DataFusion options the session started with, which `RESET` restores.
     pub(crate) initial_options: datafusion::config::ConfigOptions,
     /// Results of constant statements (`SELECT 1`), answered without planning again.
@@ -89,6 +91,7 @@ impl Session {
             running: Mutex::new(CancellationToken::new()),
             last_write_epoch: std::sync::atomic::AtomicU64::new(0),
             cursors: crate::statements::Cursors::default(),
+            prepared: crate::statements::SqlPrepared::default(),
             initial_options,
             constants: Arc::default(),
             parsed: parse_cache::ParseCache::default(),

@@ -9,6 +9,8 @@ mod cursors;
 mod ddl;
 mod mv_ddl;
 mod parameters;
+mod prepared;
+pub(crate) use prepared::SqlPrepared;
 mod query;
 mod settings;
 mod show_tables;
@@ -28,7 +30,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{CopyTarget, Statement as SqlStatement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect, PostgreSqlDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -84,22 +86,16 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
     let (sql, emit_on_window_close) = windows::strip_emit_on_window_close(sql);
     let (sql, stream_clauses) = stream_ddl::extract(&sql)?;
     let mut stream_clauses = stream_clauses.into_iter();
-    let dialect = PostgreSqlDialect {};
-    let mut parser = DFParserBuilder::new(sql.as_str())
-        .with_dialect(&dialect)
-        .build()
-        .map_err(|e| Error::syntax(e.to_string()))?;
-    let statements = parse_statements(&mut parser, &dialect).map_err(|e| {
-        let message = strip_parser_prefix(&e.to_string());
-        if message.contains("RecursionLimitExceeded")
-            || message.contains("recursion limit exceeded")
-        {
-            // Postgres answers a statement nested beyond its stack limit with 54001.
-            Error::user("54001", format!("statement too complex: {message}"))
-        } else {
-            Error::syntax(message)
+    let statements = match parse_in(&sql, &PostgreSqlDialect {}) {
+        Ok(statements) => statements,
+        // DataFusion's own syntax that Postgres' grammar lacks (`[1, 2]` arrays, `{'a': 1}`
+        // structs, `FROM VALUES (...)` without parentheses) parses with DataFusion's default
+        // dialect; what parses as Postgres never gets here. Postgres' error if both fail.
+        Err(error) if error.sqlstate() == "42601" => {
+            parse_in(&sql, &GenericDialect {}).map_err(|_| error)?
         }
-    })?;
+        Err(error) => return Err(error),
+    };
     statements
         .into_iter()
         .map(normalize_reset)
@@ -112,10 +108,12 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             complexity::check(&statement)?;
             let mut output_names = None;
             if let DfStatement::Statement(inner) = &mut statement {
-                output_names = crate::pg_catalog::output_names(inner).or_else(|| {
-                    cursors::declared_query(inner)
-                        .and_then(|query| crate::pg_catalog::output_names(&query))
-                });
+                output_names = crate::pg_catalog::output_names(inner)
+                    .or_else(|| {
+                        cursors::declared_query(inner)
+                            .and_then(|query| crate::pg_catalog::output_names(&query))
+                    })
+                    .or_else(|| prepared::inner_output_names(inner));
                 windows::rewrite(inner)?;
                 if emit_on_window_close {
                     windows::add_emit_option(inner);
@@ -133,12 +131,31 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         .collect()
 }
 
+/// The statements of `sql` in `dialect`.
+fn parse_in(sql: &str, dialect: &dyn Dialect) -> Result<Vec<DfStatement>> {
+    let mut parser = DFParserBuilder::new(sql)
+        .with_dialect(dialect)
+        .build()
+        .map_err(|e| Error::syntax(e.to_string()))?;
+    parse_statements(&mut parser, dialect).map_err(|e| {
+        let message = strip_parser_prefix(&e.to_string());
+        if message.contains("RecursionLimitExceeded")
+            || message.contains("recursion limit exceeded")
+        {
+            // Postgres answers a statement nested beyond its stack limit with 54001.
+            Error::user("54001", format!("statement too complex: {message}"))
+        } else {
+            Error::syntax(message)
+        }
+    })
+}
+
 /// [`DFParser::parse_statements`], except that `COPY` in Postgres syntax (`FROM STDIN`, column
 /// lists, `WITH (FORMAT ...)`), which DataFusion's own `COPY ... TO` parser refuses, goes to
 /// sqlparser's.
 fn parse_statements(
     parser: &mut DFParser<'_>,
-    dialect: &PostgreSqlDialect,
+    dialect: &dyn Dialect,
 ) -> Result<Vec<DfStatement>, DataFusionError> {
     let mut statements = Vec::new();
     let mut expecting_delimiter = false;
@@ -170,7 +187,7 @@ fn parse_statements(
 /// TO` only DataFusion's parser knows (`STORED AS`), left to it.
 fn parse_postgres_copy(
     parser: &mut Parser<'_>,
-    dialect: &PostgreSqlDialect,
+    dialect: &dyn Dialect,
 ) -> Result<Option<SqlStatement>, ParserError> {
     let is_copy = |token: &Token| matches!(token, Token::Word(w) if w.keyword == Keyword::COPY);
     if !is_copy(&parser.peek_token().token) {
@@ -311,6 +328,11 @@ impl Session {
                 },
             });
         }
+        if let DfStatement::Statement(inner) = &parsed.statement
+            && prepared::handles(inner)
+        {
+            return prepared::describe(self, inner).await;
+        }
         if let Some(statement) = utility(&parsed.statement) {
             return Ok(Description {
                 parameters: Vec::new(),
@@ -370,6 +392,11 @@ impl Session {
             && cursors::handles(inner)
         {
             return cursors::execute(self, parsed, inner, params).await;
+        }
+        if let DfStatement::Statement(inner) = &parsed.statement
+            && prepared::handles(inner)
+        {
+            return prepared::execute(self, parsed, inner).await;
         }
         if let Some(statement) = utility(&parsed.statement) {
             return match statement {

@@ -1,7 +1,8 @@
 //! Transaction-control statements. Basin reads are snapshot reads and writes commit per
 //! statement, so a transaction block is bookkeeping for clients: `BEGIN`/`COMMIT`/`ROLLBACK`
 //! move the connection's transaction status (which pgwire reports in ReadyForQuery), and
-//! savepoints, `DISCARD` and `DEALLOCATE` are accepted with the right tags. The end of a block
+//! savepoints, `DISCARD` and `DEALLOCATE` are accepted with the right tags (`DEALLOCATE` and
+//! `DISCARD ALL` drop SQL prepared statements). The end of a block
 //! closes its cursors.
 
 use std::sync::Arc;
@@ -35,12 +36,16 @@ pub(super) fn execute(session: &Arc<Session>, statement: &Statement) -> Result<O
         Statement::Discard { object_type } => {
             if matches!(object_type, DiscardObject::ALL) {
                 session.cursors.close_all();
+                session.prepared.clear();
                 session.vars.reset_all();
                 super::settings::sync_engine(session);
             }
             Output::Command(format!("DISCARD {object_type}"))
         }
-        Statement::Deallocate { .. } => Output::Command("DEALLOCATE".to_owned()),
+        Statement::Deallocate { name, .. } => {
+            session.prepared.deallocate(name);
+            Output::Command("DEALLOCATE".to_owned())
+        }
         other => {
             return Err(Error::Internal(format!(
                 "not a transaction statement: {other}"

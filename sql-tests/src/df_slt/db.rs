@@ -25,6 +25,8 @@ const SESSION_SETUP: &str = "SET datafusion.execution.target_partitions = 4";
 pub struct DfDb {
     db: PgDb,
     last_error: LastError,
+    /// `'<corpus>/test_files/`: what `COPY ... TO 'test_files/...'` is rewritten to.
+    files_literal: String,
 }
 
 impl DfDb {
@@ -32,10 +34,32 @@ impl DfDb {
         endpoint: watch::Receiver<Config>,
         statement_timeout: Duration,
         last_error: LastError,
+        corpus_dir: std::path::PathBuf,
     ) -> Result<Self, DbError> {
         let mut db = PgDb::connect(endpoint, "Datafusion", statement_timeout).await?;
         db.simple_query(SESSION_SETUP).await?;
-        Ok(Self { db, last_error })
+        let files_literal = format!("'{}/test_files/", corpus_dir.display());
+        Ok(Self {
+            db,
+            last_error,
+            files_literal,
+        })
+    }
+
+    /// DataFusion's files write with `COPY ... TO 'test_files/scratch/...'`, relative to the
+    /// runner's directory (which is the server's); Basin refuses relative `COPY` targets as
+    /// Postgres does, so the runner makes them absolute. Other statements resolve relative
+    /// locations against the server's directory themselves.
+    fn absolute_copy_targets<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        let is_copy = sql
+            .trim_start()
+            .get(..4)
+            .is_some_and(|word| word.eq_ignore_ascii_case("copy"));
+        if is_copy && sql.contains("'test_files/") {
+            sql.replace("'test_files/", &self.files_literal).into()
+        } else {
+            sql.into()
+        }
     }
 
     async fn output(&mut self, sql: &str) -> Result<DBOutput<DfColumnType>, DbError> {
@@ -110,7 +134,8 @@ impl AsyncDB for DfDb {
     type ColumnType = DfColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<Self::ColumnType>, Self::Error> {
-        let result = self.output(sql).await;
+        let sql = self.absolute_copy_targets(sql).into_owned();
+        let result = self.output(&sql).await;
         if let Err(err) = &result
             && let Ok(mut last) = self.last_error.lock()
         {

@@ -140,7 +140,12 @@ pub async fn run(
         let started = Instant::now();
         let outcome = tokio::time::timeout(
             options.file_timeout,
-            run_file(path, &running.cluster, options.statement_timeout),
+            run_file(
+                path,
+                &running.cluster,
+                options.statement_timeout,
+                &options.corpus_dir,
+            ),
         )
         .await;
         let (mut status, counts, failures) = match outcome {
@@ -195,17 +200,20 @@ async fn run_file(
     path: &Path,
     cluster: &BasinCluster,
     statement_timeout: Duration,
+    corpus_dir: &Path,
 ) -> Result<(Counts, Vec<Failure>), FileError> {
     let records = sqllogictest::parse_file::<DfColumnType>(path)
         .map_err(|err| FileError::Unparsed(err.to_string()))?;
     let endpoint = cluster.endpoint();
     let last_error = LastError::default();
     let connection_error = LastError::clone(&last_error);
+    let corpus_dir = std::path::absolute(corpus_dir).unwrap_or_else(|_| corpus_dir.to_owned());
     let mut runner = Runner::new(move || {
         DfDb::connect(
             endpoint.clone(),
             statement_timeout,
             LastError::clone(&connection_error),
+            corpus_dir.clone(),
         )
     });
     // The records DataFusion's own runner runs: it labels itself `Datafusion`, so `onlyif

@@ -14,9 +14,14 @@
 //!
 //! Only the scalar functions below are recognised: the others named in `FROM` are table
 //! functions (`generate_series`, `unnest`) and stay as they are.
+//! * `FROM VALUES (1, 'a') AS t(n, s)` without parentheses around `VALUES` (DataFusion's
+//!   syntax; Postgres refuses it): the Postgres grammar reads a call of a function `values`,
+//!   which becomes the derived table `(VALUES (1, 'a')) AS t(n, s)`. (With more than one row
+//!   the statement does not parse as Postgres at all and DataFusion's dialect reads it.)
 
 use datafusion::sql::sqlparser::ast::{
-    ObjectNamePart, TableAlias, TableAliasColumnDef, TableFactor,
+    Expr, FunctionArg, FunctionArgExpr, ObjectNamePart, SetExpr, TableAlias, TableAliasColumnDef,
+    TableFactor,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -31,6 +36,55 @@ const SCALAR_FUNCTIONS: &[&str] = &["string_to_array", "current_schemas", "parse
 pub(super) fn rewrite_function_in_from(factor: &mut TableFactor) {
     name_single_column(factor);
     scalar_call_in_from(factor);
+    values_call_in_from(factor);
+}
+
+fn values_call_in_from(factor: &mut TableFactor) {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        ..
+    } = factor
+    else {
+        return;
+    };
+    let [ObjectNamePart::Identifier(function)] = name.0.as_slice() else {
+        return;
+    };
+    if function.quote_style.is_some() || !function.value.eq_ignore_ascii_case("values") {
+        return;
+    }
+    let Some(row) = args
+        .args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<Expr>>>()
+    else {
+        return;
+    };
+    let Ok(mut query) = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql("VALUES (NULL)")
+        .and_then(|mut parser| parser.parse_query())
+    else {
+        return;
+    };
+    let SetExpr::Values(values) = query.body.as_mut() else {
+        return;
+    };
+    let Some(only) = values.rows.first_mut() else {
+        return;
+    };
+    only.content = row;
+    *factor = TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias: alias.take(),
+        sample: None,
+    };
 }
 
 fn name_single_column(factor: &mut TableFactor) {
