@@ -105,6 +105,8 @@ pub(super) async fn execute(
             data_types,
             statement,
         } => {
+            let mut statement = statement.clone();
+            declare_parameter_types(&mut statement, data_types);
             let inner = ParsedStatement {
                 sql: statement.to_string(),
                 statement: DfStatement::Statement(statement.clone()),
@@ -113,10 +115,10 @@ pub(super) async fn execute(
                 stream: None,
                 view: None,
             };
-            if super::utility(&inner.statement).is_some() || handles(statement) {
+            if super::utility(&inner.statement).is_some() || handles(&statement) {
                 return Err(Error::unsupported(format!(
                     "PREPARE of {} statements is not supported",
-                    statement_kind(statement)
+                    statement_kind(&statement)
                 )));
             }
             // Planned now: a statement that cannot run fails at PREPARE, as in Postgres.
@@ -182,6 +184,35 @@ pub(super) async fn execute(
             "not a prepared-statement command: {other}"
         ))),
     }
+}
+
+/// Gives `$n` the type `PREPARE name (type, ...)` declared for it: each becomes `$n::type`,
+/// which the planner reads as a placeholder of that type (`typed_placeholders`), so
+/// `PREPARE p (int) AS SELECT $1` returns an `int4` column, as in Postgres.
+fn declare_parameter_types(statement: &mut Statement, declared: &[SqlDataType]) {
+    use datafusion::sql::sqlparser::ast::{CastKind, Value, visit_expressions_mut};
+    if declared.is_empty() {
+        return;
+    }
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Expr::Value(value) = expr
+            && let Value::Placeholder(id) = &value.value
+            && let Some(data_type) = id
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| declared.get(i))
+        {
+            *expr = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(expr.clone()),
+                data_type: data_type.clone(),
+                array: false,
+                format: None,
+            };
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Result column names of a `PREPARE`d statement, as Postgres gives them.
