@@ -31,6 +31,8 @@ use object_store::ObjectMeta;
 use object_store::path::Path as StorePath;
 use url::Url;
 
+use crate::delta_dml::Change;
+
 /// One active data file of a snapshot.
 #[derive(Debug, Clone)]
 pub(crate) struct DataFile {
@@ -51,6 +53,10 @@ pub(crate) struct DeltaFilesTable {
     files: Vec<DataFile>,
     /// deltalake's own provider, kept for `INSERT`.
     writer: Arc<dyn TableProvider>,
+    /// The table at this version, for `DELETE`, `UPDATE` and `TRUNCATE` (`delta_dml`).
+    table: deltalake::DeltaTable,
+    /// The table's SQL name, for errors.
+    name: String,
 }
 
 impl DeltaFilesTable {
@@ -61,6 +67,8 @@ impl DeltaFilesTable {
         schema: SchemaRef,
         mut files: Vec<DataFile>,
         writer: Arc<dyn TableProvider>,
+        table: deltalake::DeltaTable,
+        name: &str,
     ) -> DfResult<Self> {
         let encoded = crate::delta_types::encoded_columns(&schema, &writer.schema());
         if !encoded.is_empty() {
@@ -73,6 +81,8 @@ impl DeltaFilesTable {
             store_url: store_url_of(table_url)?,
             files,
             writer,
+            table,
+            name: name.to_owned(),
         })
     }
 
@@ -135,6 +145,44 @@ impl TableProvider for DeltaFilesTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let input = crate::delta_types::to_storage(input, &self.writer.schema())?;
         self.writer.insert_into(state, input, insert_op).await
+    }
+
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.change(Change::Delete { filters })
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.change(Change::Update {
+            assignments,
+            filters,
+        })
+    }
+
+    async fn truncate(&self, _state: &dyn Session) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.change(Change::Delete {
+            filters: Vec::new(),
+        })
+    }
+}
+
+impl DeltaFilesTable {
+    fn change(&self, change: Change) -> DfResult<Arc<dyn ExecutionPlan>> {
+        crate::delta_dml::plan(
+            &self.name,
+            self.table.clone(),
+            &self.schema,
+            &self.writer.schema(),
+            change,
+        )
     }
 }
 

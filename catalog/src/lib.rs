@@ -11,6 +11,7 @@ pub mod bounded_functions;
 pub mod cancellation;
 mod data_url;
 mod ddl;
+mod delta_dml;
 mod delta_files;
 mod delta_stats;
 mod delta_types;

@@ -89,7 +89,7 @@ pub(crate) async fn open_delta(
         .await
         .map_err(|e| Error::DataFusion(e.context(format!("open delta table \"{name}\""))))?;
     let schema = crate::delta_types::logical_schema(&writer.schema(), declared);
-    let provider = DeltaFilesTable::new(url, schema, files, writer)?;
+    let provider = DeltaFilesTable::new(url, schema, files, writer, table, name)?;
     Ok(Arc::new(provider))
 }
 

@@ -250,6 +250,7 @@ fn message_sqlstate(message: &str) -> Option<&'static str> {
         ("relation \"", "42P01"),
         ("unrecognized configuration parameter", "42704"),
         ("declared as non-nullable but contains null", "23502"),
+        ("violates not-null constraint", "23502"),
         ("no field named", "42703"),
         ("schema error: no field", "42703"),
         ("invalid function", "42883"),

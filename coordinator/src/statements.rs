@@ -2,6 +2,7 @@
 //! result types), and execute it into an [`Output`]. One module per statement kind; this file
 //! only dispatches.
 
+mod change;
 mod complexity;
 mod copy_to;
 pub(crate) use copy_to::{check_local_target, file_access_error};

@@ -38,8 +38,11 @@ pub(super) async fn execute(
     match &plan {
         LogicalPlan::Dml(DmlStatement { op, .. }) => match op {
             WriteOp::Insert(_) => insert(session, state, &plan, log).await,
+            WriteOp::Delete | WriteOp::Update | WriteOp::Truncate => {
+                super::change::execute(session, state, &plan, log).await
+            }
             other => Err(Error::unsupported(format!(
-                "{} is not supported yet; Basin tables are append-only",
+                "{} is not supported yet",
                 other.name()
             ))),
         },
@@ -164,7 +167,7 @@ async fn copy_to(
 
 /// Plans and runs a write (INSERT, COPY) to its end; returns the rows it wrote. The epoch pin
 /// is released once the scans have taken their rows.
-async fn run_write(
+pub(super) async fn run_write(
     session: &Arc<Session>,
     state: &SessionState,
     plan: &LogicalPlan,

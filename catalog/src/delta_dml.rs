@@ -1,0 +1,280 @@
+//! `DELETE`, `UPDATE` and `TRUNCATE` of Basin-managed tables, through deltalake's
+//! copy-on-write operations: the files holding matching rows are rewritten without them (or
+//! with them changed) and one Delta commit removes the old files and adds the new ones, so a
+//! reader sees the table before or after the statement, never half of it. Files without a
+//! matching row (by their statistics or their contents) are left alone.
+//!
+//! DataFusion plans the statement and hands the provider the `WHERE` conjuncts and the
+//! assignments ([`datafusion::catalog::TableProvider::delete_from`] and `update`); the
+//! returned plan does the work when it runs (so `EXPLAIN DELETE` changes nothing) and yields
+//! the number of rows touched as DataFusion's one-column `count`. Columns stored in an encoding
+//! (`delta_types`) cannot be filtered or assigned here yet: deltalake evaluates expressions
+//! over the stored types.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::UInt64Array;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Column, DataFusionError};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use deltalake::DeltaTable;
+
+/// What a statement changes.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    /// `DELETE` (no conjuncts: every row) and `TRUNCATE` (`truncate`: the tag differs).
+    Delete { filters: Vec<Expr> },
+    /// `UPDATE ... SET column = expr, ... [WHERE ...]`.
+    Update {
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    },
+}
+
+/// Checks that `change` names no encoded column of a table read as `logical` and stored as
+/// `storage`, and builds the plan that applies it to `table` (named `name` in errors).
+pub(crate) fn plan(
+    name: &str,
+    table: DeltaTable,
+    logical: &Schema,
+    storage: &Schema,
+    change: Change,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let encoded: Vec<&Field> = crate::delta_types::encoded_columns(logical, storage)
+        .into_iter()
+        .map(|i| logical.field(i))
+        .collect();
+    let mut named = Vec::new();
+    let (filters, assigned) = match &change {
+        Change::Delete { filters } => (filters, Vec::new()),
+        Change::Update {
+            assignments,
+            filters,
+        } => (
+            filters,
+            assignments.iter().map(|(c, e)| (c.as_str(), e)).collect(),
+        ),
+    };
+    for expr in filters.iter().chain(assigned.iter().map(|(_, e)| *e)) {
+        named.extend(
+            expr.column_refs()
+                .into_iter()
+                .map(|c: &Column| c.name.clone()),
+        );
+    }
+    named.extend(assigned.iter().map(|(c, _)| (*c).to_owned()));
+    if let Some(field) = encoded.iter().find(|f| named.iter().any(|n| n == f.name())) {
+        return Err(DataFusionError::NotImplemented(format!(
+            "DELETE and UPDATE of table \"{name}\" cannot use column \"{}\" yet: its type {} is \
+             stored encoded in Delta",
+            field.name(),
+            field.data_type()
+        )));
+    }
+    Ok(Arc::new(DeltaChangeExec::new(
+        name.to_owned(),
+        table,
+        change,
+    )))
+}
+
+/// Applies a [`Change`] to a Delta table when executed; one partition, one `count` row.
+pub(crate) struct DeltaChangeExec {
+    name: String,
+    table: DeltaTable,
+    change: Change,
+    properties: Arc<PlanProperties>,
+}
+
+impl DeltaChangeExec {
+    fn new(name: String, table: DeltaTable, change: Change) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Self {
+            name,
+            table,
+            change,
+            properties,
+        }
+    }
+}
+
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+impl fmt::Debug for DeltaChangeExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeltaChangeExec")
+            .field("table", &self.name)
+            .field("change", &self.change)
+            .finish()
+    }
+}
+
+impl DisplayAs for DeltaChangeExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.change {
+            Change::Delete { filters } => {
+                write!(f, "DeltaChangeExec: delete from {}", self.name)?;
+                write_filters(f, filters)
+            }
+            Change::Update {
+                assignments,
+                filters,
+            } => {
+                write!(f, "DeltaChangeExec: update {} set ", self.name)?;
+                let sets: Vec<String> = assignments
+                    .iter()
+                    .map(|(c, e)| format!("{c} = {e}"))
+                    .collect();
+                write!(f, "{}", sets.join(", "))?;
+                write_filters(f, filters)
+            }
+        }
+    }
+}
+
+fn write_filters(f: &mut fmt::Formatter<'_>, filters: &[Expr]) -> fmt::Result {
+    if let Some(predicate) = conjunction(filters.iter().cloned()) {
+        write!(f, " where {predicate}")?;
+    }
+    Ok(())
+}
+
+impl ExecutionPlan for DeltaChangeExec {
+    fn name(&self) -> &str {
+        "DeltaChangeExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        ) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "DeltaChangeExec has no children".to_owned(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "DeltaChangeExec has one partition, asked for {partition}"
+            )));
+        }
+        let work = apply(self.name.clone(), self.table.clone(), self.change.clone());
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            futures::stream::once(work),
+        )))
+    }
+}
+
+async fn apply(name: String, table: DeltaTable, change: Change) -> DfResult<RecordBatch> {
+    let before = total_rows(&table);
+    let delta_error = |e: deltalake::DeltaTableError| user_error(&name, e);
+    let changed = match change {
+        Change::Delete { filters } => {
+            let mut builder = table.delete();
+            if let Some(predicate) = conjunction(filters) {
+                builder = builder.with_predicate(predicate);
+            }
+            let (after, metrics) = builder.await.map_err(delta_error)?;
+            // A file dropped whole by its statistics has no deleted-row count in the metrics;
+            // the table's row counts before and after give it (writes to the table are
+            // serialised, so nothing else changed it in between).
+            match (before, total_rows(&after)) {
+                (Some(before), Some(after)) => before.saturating_sub(after),
+                _ => metrics.num_deleted_rows.unwrap_or_default() as u64,
+            }
+        }
+        Change::Update {
+            assignments,
+            filters,
+        } => {
+            let mut builder = table.update();
+            if let Some(predicate) = conjunction(filters) {
+                builder = builder.with_predicate(predicate);
+            }
+            for (column, expr) in assignments {
+                builder = builder.with_update(column, expr);
+            }
+            let (_, metrics) = builder.await.map_err(delta_error)?;
+            metrics.num_updated_rows as u64
+        }
+    };
+    Ok(RecordBatch::try_new(
+        count_schema(),
+        vec![Arc::new(UInt64Array::from(vec![changed]))],
+    )?)
+}
+
+/// deltalake reports a user's mistake inside its own error text; the two a statement can make
+/// in its values get their Postgres wording (and so their SQLSTATE, 23502 and 22012).
+fn user_error(name: &str, error: deltalake::DeltaTableError) -> DataFusionError {
+    let text = error.to_string();
+    if text.contains("failed validation check") {
+        DataFusionError::Execution(format!(
+            "null value violates not-null constraint of table \"{name}\""
+        ))
+    } else if text.contains("DivideByZero") {
+        DataFusionError::Execution("division by zero".to_owned())
+    } else {
+        DataFusionError::from(crate::error::Error::delta(name, error))
+    }
+}
+
+/// Rows in the table's snapshot, when every file's count is known.
+fn total_rows(table: &DeltaTable) -> Option<u64> {
+    let state = table.snapshot().ok()?;
+    let files = state.snapshot().try_log_data().ok()?;
+    files
+        .iter()
+        .map(|file| file.num_records().and_then(|n| u64::try_from(n).ok()))
+        .sum()
+}

@@ -1,0 +1,124 @@
+//! `DELETE`, `UPDATE` and `TRUNCATE`: Basin-managed tables change through their provider
+//! (`basin_catalog`'s Delta copy-on-write, one commit per statement); streaming tables,
+//! materialized views, views and lake tables are refused with Postgres-style errors.
+//!
+//! DataFusion hands a provider only the `WHERE` conjuncts that name the target table, so a
+//! statement whose condition needs another relation (`UPDATE ... FROM`, a subquery) would
+//! change rows it should not: those are refused before planning (0A000).
+
+use std::sync::Arc;
+
+use basin_catalog::model::RelationKind;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::{DmlStatement, Expr, LogicalPlan, WriteOp};
+
+use super::Output;
+use crate::error::{Error, Result};
+use crate::query_log::QueryHandle;
+use crate::session::Session;
+
+pub(super) async fn execute(
+    session: &Arc<Session>,
+    state: SessionState,
+    plan: &LogicalPlan,
+    log: &QueryHandle,
+) -> Result<Output> {
+    let LogicalPlan::Dml(DmlStatement {
+        table_name,
+        op,
+        input,
+        ..
+    }) = plan
+    else {
+        return Err(Error::Internal("a change without a DML plan".to_owned()));
+    };
+    let verb = match op {
+        WriteOp::Delete => "DELETE",
+        WriteOp::Update => "UPDATE",
+        WriteOp::Truncate => "TRUNCATE",
+        other => {
+            return Err(Error::Internal(format!("not a change: {}", other.name())));
+        }
+    };
+    let target = super::ddl::resolve(session, table_name);
+    let snapshot = session.server.catalog.snapshot();
+    let Some(entry) = snapshot.relation(&target.database, &target.schema, &target.name) else {
+        return Err(Error::user(
+            "42P01",
+            format!("relation \"{}\" does not exist", target.name),
+        ));
+    };
+    refuse_kind(verb, &target.name, &entry.kind)?;
+    if !matches!(op, WriteOp::Truncate) {
+        refuse_other_relations(verb, input)?;
+    }
+    let _serialised = session.server.catalog.lock_table_writes(&target).await;
+    let started = std::time::SystemTime::now();
+    let rows = super::query::run_write(session, &state, plan, None, log).await?;
+    // Acknowledge only what would survive a power loss.
+    session.server.catalog.sync_writes(&target, started).await?;
+    session.note_write();
+    Ok(Output::Command(match op {
+        WriteOp::Truncate => "TRUNCATE TABLE".to_owned(),
+        _ => format!("{verb} {rows}"),
+    }))
+}
+
+fn refuse_kind(verb: &str, name: &str, kind: &RelationKind) -> Result<()> {
+    match kind {
+        RelationKind::Managed { .. } => Ok(()),
+        RelationKind::Stream(_) => Err(Error::unsupported(format!(
+            "cannot {verb} streaming table \"{name}\": streaming tables are append-only (their \
+             log is the record of what arrived)"
+        ))),
+        RelationKind::External { .. } => Err(Error::unsupported(format!(
+            "cannot {verb} external table \"{name}\": Basin reads its files but does not write them"
+        ))),
+        RelationKind::MaterializedView(_) => Err(Error::user(
+            "42809",
+            format!("cannot {verb} materialized view \"{name}\": it is computed from its query"),
+        )),
+        RelationKind::View { .. } => Err(Error::user(
+            "42809",
+            format!("cannot {verb} view \"{name}\""),
+        )),
+    }
+}
+
+/// The statement's input may read the target table only: one scan, filters and projections,
+/// no join and no subquery.
+fn refuse_other_relations(verb: &str, input: &LogicalPlan) -> Result<()> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut scans = 0usize;
+    let mut other = false;
+    input
+        .apply_with_subqueries(|node| {
+            match node {
+                LogicalPlan::TableScan(_) => scans += 1,
+                LogicalPlan::Projection(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::SubqueryAlias(_) => {}
+                _ => other = true,
+            }
+            for expr in node.expressions() {
+                other |= expr.exists(|e| {
+                    Ok(matches!(
+                        e,
+                        Expr::Exists(_)
+                            | Expr::InSubquery(_)
+                            | Expr::ScalarSubquery(_)
+                            | Expr::OuterReferenceColumn(..)
+                    ))
+                })?;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .map_err(Error::from)?;
+    if other || scans > 1 {
+        return Err(Error::unsupported(format!(
+            "{verb} with a subquery, a join or FROM is not supported yet: the condition may name \
+             the target table's columns only"
+        )));
+    }
+    Ok(())
+}
