@@ -8,21 +8,23 @@
 //! assignments ([`datafusion::catalog::TableProvider::delete_from`] and `update`); the
 //! returned plan does the work when it runs (so `EXPLAIN DELETE` changes nothing) and yields
 //! the number of rows touched as DataFusion's one-column `count`. Columns stored in an encoding
-//! (`delta_types`) cannot be filtered or assigned here yet: deltalake evaluates expressions
-//! over the stored types.
+//! (`delta_types`) are decoded in conditions and encoded in assignments with casts, since
+//! deltalake evaluates expressions over the stored types; conditions on time, duration and
+//! interval values are refused (deltalake cannot record them in its commit).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::UInt64Array;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Column, DataFusionError};
+use datafusion::common::DataFusionError;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, cast};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -43,8 +45,10 @@ pub(crate) enum Change {
     },
 }
 
-/// Checks that `change` names no encoded column of a table read as `logical` and stored as
-/// `storage`, and builds the plan that applies it to `table` (named `name` in errors).
+/// Builds the plan that applies `change` to `table` (named `name` in errors), read as
+/// `logical` and stored as `storage`. deltalake evaluates expressions over the stored types, so
+/// an encoded column (`delta_types`) is read through a cast to its declared type and a value
+/// assigned to one is cast to its encoding, as an `INSERT` would store it.
 pub(crate) fn plan(
     name: &str,
     table: DeltaTable,
@@ -52,42 +56,106 @@ pub(crate) fn plan(
     storage: &Schema,
     change: Change,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
-    let encoded: Vec<&Field> = crate::delta_types::encoded_columns(logical, storage)
-        .into_iter()
-        .map(|i| logical.field(i))
-        .collect();
-    let mut named = Vec::new();
-    let (filters, assigned) = match &change {
-        Change::Delete { filters } => (filters, Vec::new()),
+    let encoded: HashMap<String, (DataType, DataType)> =
+        crate::delta_types::encoded_columns(logical, storage)
+            .into_iter()
+            .map(|i| {
+                let (declared, stored) = (logical.field(i), storage.field(i));
+                (
+                    declared.name().clone(),
+                    (declared.data_type().clone(), stored.data_type().clone()),
+                )
+            })
+            .collect();
+    let filters = match &change {
+        Change::Delete { filters } | Change::Update { filters, .. } => filters,
+    };
+    if let Some(what) = filters.iter().find_map(|f| literal_only_type(f, &encoded)) {
+        return Err(DataFusionError::NotImplemented(format!(
+            "DELETE and UPDATE of table \"{name}\" cannot have a condition on {what} yet \
+             (deltalake records the condition as SQL text, which has no such literals)"
+        )));
+    }
+    let decoded = |expr: Expr| decode_columns(expr, &encoded);
+    let change = match change {
+        Change::Delete { filters } => Change::Delete {
+            filters: filters.into_iter().map(decoded).collect::<DfResult<_>>()?,
+        },
         Change::Update {
             assignments,
             filters,
-        } => (
-            filters,
-            assignments.iter().map(|(c, e)| (c.as_str(), e)).collect(),
-        ),
-    };
-    for expr in filters.iter().chain(assigned.iter().map(|(_, e)| *e)) {
-        named.extend(
-            expr.column_refs()
+        } => Change::Update {
+            assignments: assignments
                 .into_iter()
-                .map(|c: &Column| c.name.clone()),
-        );
-    }
-    named.extend(assigned.iter().map(|(c, _)| (*c).to_owned()));
-    if let Some(field) = encoded.iter().find(|f| named.iter().any(|n| n == f.name())) {
-        return Err(DataFusionError::NotImplemented(format!(
-            "DELETE and UPDATE of table \"{name}\" cannot use column \"{}\" yet: its type {} is \
-             stored encoded in Delta",
-            field.name(),
-            field.data_type()
-        )));
-    }
+                .map(|(column, value)| {
+                    let value = decoded(value)?;
+                    let value = match encoded.get(&column) {
+                        Some((_, stored)) => cast(value, stored.clone()),
+                        None => value,
+                    };
+                    Ok((column, value))
+                })
+                .collect::<DfResult<_>>()?,
+            filters: filters.into_iter().map(decoded).collect::<DfResult<_>>()?,
+        },
+    };
     Ok(Arc::new(DeltaChangeExec::new(
         name.to_owned(),
         table,
         change,
     )))
+}
+
+/// `expr` with each encoded column read as its declared type.
+fn decode_columns(expr: Expr, encoded: &HashMap<String, (DataType, DataType)>) -> DfResult<Expr> {
+    expr.transform_up(|e| match &e {
+        Expr::Column(column) => match encoded.get(&column.name) {
+            Some((declared, _)) => Ok(Transformed::yes(cast(e, declared.clone()))),
+            None => Ok(Transformed::no(e)),
+        },
+        _ => Ok(Transformed::no(e)),
+    })
+    .map(|t| t.data)
+}
+
+/// deltalake writes a condition into its commit as SQL text and fails on literals it has no
+/// text for (times, durations, intervals), also after folding a cast of one: such a condition,
+/// or one on a column of such a type, is refused up front. Names what it found.
+fn literal_only_type(
+    filter: &Expr,
+    encoded: &HashMap<String, (DataType, DataType)>,
+) -> Option<String> {
+    let unwritable = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Time32(_)
+                | DataType::Time64(_)
+                | DataType::Duration(_)
+                | DataType::Interval(_)
+        )
+    };
+    let mut found = None;
+    let _ = filter.apply(|e| {
+        match e {
+            Expr::Column(column) => {
+                if let Some((declared, _)) = encoded.get(&column.name)
+                    && unwritable(declared)
+                {
+                    found = Some(format!("column \"{}\" of type {declared}", column.name));
+                }
+            }
+            Expr::Literal(value, _) if unwritable(&value.data_type()) => {
+                found = Some(format!("a {} value", value.data_type()));
+            }
+            _ => {}
+        }
+        Ok(if found.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
 }
 
 /// Applies a [`Change`] to a Delta table when executed; one partition, one `count` row.
