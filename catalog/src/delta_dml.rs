@@ -19,8 +19,8 @@ use std::sync::Arc;
 use arrow::array::UInt64Array;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::DataFusionError;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DataFusionError};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::conjunction;
@@ -70,7 +70,10 @@ pub(crate) fn plan(
     let filters = match &change {
         Change::Delete { filters } | Change::Update { filters, .. } => filters,
     };
-    if let Some(what) = filters.iter().find_map(|f| literal_only_type(f, &encoded)) {
+    if let Some(what) = filters
+        .iter()
+        .find_map(|f| literal_only_type(f, &encoded).or_else(|| wide_decimal(f, storage)))
+    {
         return Err(DataFusionError::NotImplemented(format!(
             "DELETE and UPDATE of table \"{name}\" cannot have a condition on {what} yet \
              (deltalake records the condition as SQL text, which has no such literals)"
@@ -116,6 +119,22 @@ fn decode_columns(expr: Expr, encoded: &HashMap<String, (DataType, DataType)>) -
         _ => Ok(Transformed::no(e)),
     })
     .map(|t| t.data)
+}
+
+/// deltalake 1.1 records decimal file statistics through `f64` (`writer/stats.rs`) and skips
+/// files by them, so a condition on a decimal of more than 15 digits (also `BIGINT UNSIGNED`,
+/// stored as `DECIMAL(20, 0)`) could miss rows whose value the rounded bounds exclude: such a
+/// condition is refused. Names the column.
+fn wide_decimal(filter: &Expr, storage: &Schema) -> Option<String> {
+    filter.column_refs().into_iter().find_map(|column| {
+        let field = storage.field_with_name(&column.name).ok()?;
+        matches!(field.data_type(), DataType::Decimal128(p, _) if *p > 15).then(|| {
+            format!(
+                "column \"{}\" (a decimal of more than 15 digits, whose Delta statistics are rounded)",
+                column.name
+            )
+        })
+    })
 }
 
 /// deltalake writes a condition into its commit as SQL text and fails on literals it has no
@@ -283,9 +302,13 @@ impl ExecutionPlan for DeltaChangeExec {
     }
 }
 
-async fn apply(name: String, table: DeltaTable, change: Change) -> DfResult<RecordBatch> {
-    let before = total_rows(&table);
+async fn apply(name: String, mut table: DeltaTable, change: Change) -> DfResult<RecordBatch> {
     let delta_error = |e: deltalake::DeltaTableError| user_error(&name, e);
+    // The provider's snapshot was taken when the statement was planned, before the table's
+    // write lock (`Catalog::lock_table_writes`) was held; the change applies to the latest
+    // version, so writes queued behind one another do not conflict.
+    table.update_state().await.map_err(delta_error)?;
+    let before = total_rows(&table);
     let changed = match change {
         Change::Delete { filters } => {
             let mut builder = table.delete();
@@ -310,7 +333,8 @@ async fn apply(name: String, table: DeltaTable, change: Change) -> DfResult<Reco
                 builder = builder.with_predicate(predicate);
             }
             for (column, expr) in assignments {
-                builder = builder.with_update(column, expr);
+                // A column, not a name to parse: `"a.b"` is one column.
+                builder = builder.with_update(Column::new_unqualified(column), expr);
             }
             let (_, metrics) = builder.await.map_err(delta_error)?;
             metrics.num_updated_rows as u64
@@ -323,14 +347,19 @@ async fn apply(name: String, table: DeltaTable, change: Change) -> DfResult<Reco
 }
 
 /// deltalake reports a user's mistake inside its own error text; the two a statement can make
-/// in its values get their Postgres wording (and so their SQLSTATE, 23502 and 22012).
+/// in its values, and a conflicting commit by another process, get their Postgres wording
+/// (and so their SQLSTATE: 23502, 22012, 40001).
 fn user_error(name: &str, error: deltalake::DeltaTableError) -> DataFusionError {
     let text = error.to_string();
     if text.contains("failed validation check") {
         DataFusionError::Execution(format!(
             "null value violates not-null constraint of table \"{name}\""
         ))
-    } else if text.contains("DivideByZero") {
+    } else if text.to_ascii_lowercase().contains("concurrent") {
+        DataFusionError::Execution(format!(
+            "could not serialize access due to concurrent update of table \"{name}\""
+        ))
+    } else if text.contains("DivideByZero") || text.contains("Divide by zero") {
         DataFusionError::Execution("division by zero".to_owned())
     } else {
         DataFusionError::from(crate::error::Error::delta(name, error))

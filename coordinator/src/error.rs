@@ -251,6 +251,7 @@ fn message_sqlstate(message: &str) -> Option<&'static str> {
         ("unrecognized configuration parameter", "42704"),
         ("declared as non-nullable but contains null", "23502"),
         ("violates not-null constraint", "23502"),
+        ("could not serialize access", "40001"),
         ("no field named", "42703"),
         ("schema error: no field", "42703"),
         ("invalid function", "42883"),

@@ -93,7 +93,9 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
         // structs, `FROM VALUES (...)` without parentheses) parses with DataFusion's default
         // dialect; what parses as Postgres never gets here. Postgres' error if both fail.
         Err(error) if error.sqlstate() == "42601" => {
-            parse_in(&sql, &GenericDialect {}).map_err(|_| error)?
+            let mut statements = parse_in(&sql, &GenericDialect {}).map_err(|_| error)?;
+            postgres_operators(&mut statements);
+            statements
         }
         Err(error) => return Err(error),
     };
@@ -130,6 +132,24 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             })
         })
         .collect()
+}
+
+/// Operators the generic dialect reads differently from Postgres get Postgres' meaning: `^` is
+/// exponentiation in Postgres, bitwise XOR in the generic dialect.
+fn postgres_operators(statements: &mut [DfStatement]) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, visit_expressions_mut};
+    for statement in statements {
+        if let DfStatement::Statement(inner) = statement {
+            let _ = visit_expressions_mut(inner.as_mut(), |expr| {
+                if let Expr::BinaryOp { op, .. } = expr
+                    && *op == BinaryOperator::BitwiseXor
+                {
+                    *op = BinaryOperator::PGExp;
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+    }
 }
 
 /// The statements of `sql` in `dialect`.

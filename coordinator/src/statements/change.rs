@@ -52,6 +52,16 @@ pub(super) async fn execute(
     if !matches!(op, WriteOp::Truncate) {
         refuse_other_relations(verb, input)?;
     }
+    let state = without_common_subexpressions(state);
+    // DataFusion's optimizer turns a condition it proves false or NULL (`WHERE false`,
+    // `WHERE id = NULL`, a NULL parameter) into an empty input, and then hands the provider
+    // no condition at all, which means every row: such a statement changes nothing.
+    if let LogicalPlan::Dml(DmlStatement { input, .. }) = &state.optimize(plan)?
+        && !matches!(op, WriteOp::Truncate)
+        && !reads_a_table(input)
+    {
+        return Ok(Output::Command(format!("{verb} 0")));
+    }
     let _serialised = session.server.catalog.lock_table_writes(&target).await;
     let started = std::time::SystemTime::now();
     let rows = super::query::run_write(session, &state, plan, None, log).await?;
@@ -62,6 +72,35 @@ pub(super) async fn execute(
         WriteOp::Truncate => "TRUNCATE TABLE".to_owned(),
         _ => format!("{verb} {rows}"),
     }))
+}
+
+fn reads_a_table(input: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = false;
+    let _ = input.apply(|node| {
+        found |= matches!(node, LogicalPlan::TableScan(_));
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+/// `state` without common-subexpression elimination: DataFusion reads an `UPDATE`'s
+/// assignments from the projection over the scan, and the rule would move shared parts
+/// (`SET a = id * 2 + 1, b = id * 2 + 2`) into a projection below it, out of reach.
+fn without_common_subexpressions(state: SessionState) -> SessionState {
+    let rules: Vec<_> = state
+        .optimizers()
+        .iter()
+        .filter(|rule| rule.name() != "common_sub_expression_eliminate")
+        .cloned()
+        .collect();
+    datafusion::execution::session_state::SessionStateBuilder::new_from_existing(state)
+        .with_optimizer_rules(rules)
+        .build()
 }
 
 fn refuse_kind(verb: &str, name: &str, kind: &RelationKind) -> Result<()> {

@@ -115,9 +115,19 @@ pub(super) async fn execute(
                 stream: None,
                 view: None,
             };
-            if super::utility(&inner.statement).is_some() || handles(&statement) {
-                return Err(Error::unsupported(format!(
-                    "PREPARE of {} statements is not supported",
+            // Postgres prepares queries and DML only.
+            let preparable = matches!(
+                statement.as_ref(),
+                Statement::Query(_)
+                    | Statement::Insert(_)
+                    | Statement::Update { .. }
+                    | Statement::Delete(_)
+                    | Statement::Merge { .. }
+            );
+            if !preparable {
+                // Postgres' grammar has no PREPARE of other statements: a syntax error there.
+                return Err(Error::syntax(format!(
+                    "syntax error at or near \"{}\"",
                     statement_kind(&statement)
                 )));
             }
