@@ -21,7 +21,7 @@
 
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, ObjectNamePart, SetExpr, TableAlias, TableAliasColumnDef,
-    TableFactor,
+    TableFactor, TableFunctionArgs,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -40,19 +40,10 @@ pub(super) fn rewrite_function_in_from(factor: &mut TableFactor) {
 }
 
 fn values_call_in_from(factor: &mut TableFactor) {
-    let TableFactor::Table {
-        name,
-        args: Some(args),
-        alias,
-        ..
-    } = factor
-    else {
+    let Some((function, args, alias)) = unquoted_call(factor) else {
         return;
     };
-    let [ObjectNamePart::Identifier(function)] = name.0.as_slice() else {
-        return;
-    };
-    if function.quote_style.is_some() || !function.value.eq_ignore_ascii_case("values") {
+    if !function.eq_ignore_ascii_case("values") {
         return;
     }
     let Some(row) = args
@@ -82,9 +73,28 @@ fn values_call_in_from(factor: &mut TableFactor) {
     *factor = TableFactor::Derived {
         lateral: false,
         subquery: query,
-        alias: alias.take(),
+        alias: alias.cloned(),
         sample: None,
     };
+}
+
+/// A call of an unquoted, unqualified name in `FROM`: the name, its arguments and its alias.
+fn unquoted_call(factor: &TableFactor) -> Option<(&str, &TableFunctionArgs, Option<&TableAlias>)> {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(function)] if function.quote_style.is_none() => {
+            Some((function.value.as_str(), args, alias.as_ref()))
+        }
+        _ => None,
+    }
 }
 
 fn name_single_column(factor: &mut TableFactor) {
@@ -112,24 +122,14 @@ fn name_single_column(factor: &mut TableFactor) {
 }
 
 fn scalar_call_in_from(factor: &mut TableFactor) {
-    let TableFactor::Table {
-        name,
-        args: Some(args),
-        alias,
-        ..
-    } = factor
-    else {
+    let Some((function, args, alias)) = unquoted_call(factor) else {
         return;
     };
-    let [ObjectNamePart::Identifier(function)] = name.0.as_slice() else {
-        return;
-    };
-    if function.quote_style.is_some()
-        || !SCALAR_FUNCTIONS.contains(&function.value.to_ascii_lowercase().as_str())
-    {
+    if !SCALAR_FUNCTIONS.contains(&function.to_ascii_lowercase().as_str()) {
         return;
     }
-    let alias = alias.clone().unwrap_or_else(|| TableAlias {
+    let function = datafusion::sql::sqlparser::ast::Ident::new(function);
+    let alias = alias.cloned().unwrap_or_else(|| TableAlias {
         explicit: true,
         name: function.clone(),
         columns: Vec::new(),
