@@ -3,6 +3,7 @@
 //! only dispatches.
 
 mod change;
+pub(crate) use change::not_writable;
 mod complexity;
 mod copy_to;
 pub(crate) use copy_to::{check_local_target, file_access_error};

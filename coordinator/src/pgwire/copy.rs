@@ -104,24 +104,11 @@ async fn sink_for(
                 session.ctx.state(),
             ))))
         }
-        RelationKind::View { .. } => Err(Error::user(
-            "42809",
-            format!("cannot copy to view \"{}\"", target.name),
-        )),
-        RelationKind::MaterializedView(_) => Err(Error::user(
-            "42809",
-            format!(
-                "cannot copy to materialized view \"{}\": it is computed from its query",
-                target.name
-            ),
-        )),
-        RelationKind::External { .. } => Err(Error::user(
-            "42809",
-            format!(
-                "cannot copy to external table \"{}\": Basin reads its files but does not write them",
-                target.name
-            ),
-        )),
+        other => Err(
+            crate::statements::not_writable("copy to", &target.name, other).unwrap_or_else(|| {
+                Error::Internal(format!("no COPY path for \"{}\"", target.name))
+            }),
+        ),
     }
 }
 

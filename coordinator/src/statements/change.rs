@@ -105,23 +105,29 @@ fn without_common_subexpressions(state: SessionState) -> SessionState {
 
 fn refuse_kind(verb: &str, name: &str, kind: &RelationKind) -> Result<()> {
     match kind {
-        RelationKind::Managed { .. } => Ok(()),
         RelationKind::Stream(_) => Err(Error::unsupported(format!(
             "cannot {verb} streaming table \"{name}\": streaming tables are append-only (their \
              log is the record of what arrived)"
         ))),
-        RelationKind::External { .. } => Err(Error::unsupported(format!(
-            "cannot {verb} external table \"{name}\": Basin reads its files but does not write them"
-        ))),
-        RelationKind::MaterializedView(_) => Err(Error::user(
-            "42809",
-            format!("cannot {verb} materialized view \"{name}\": it is computed from its query"),
-        )),
-        RelationKind::View { .. } => Err(Error::user(
-            "42809",
-            format!("cannot {verb} view \"{name}\""),
-        )),
+        other => not_writable(verb, name, other).map_or(Ok(()), Err),
     }
+}
+
+/// The error for writing (`verb`: `DELETE`, `copy to`, ...) into a relation Basin computes or
+/// only reads: views, materialized views and lake tables. `None` for managed and streaming
+/// tables, which each write path handles itself.
+pub(crate) fn not_writable(verb: &str, name: &str, kind: &RelationKind) -> Option<Error> {
+    let message = match kind {
+        RelationKind::Managed { .. } | RelationKind::Stream(_) => return None,
+        RelationKind::External { .. } => format!(
+            "cannot {verb} external table \"{name}\": Basin reads its files but does not write them"
+        ),
+        RelationKind::MaterializedView(_) => {
+            format!("cannot {verb} materialized view \"{name}\": it is computed from its query")
+        }
+        RelationKind::View { .. } => format!("cannot {verb} view \"{name}\""),
+    };
+    Some(Error::user("42809", message))
 }
 
 /// The statement's input may read the target table only: one scan, filters and projections,
